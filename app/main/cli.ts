@@ -1,0 +1,70 @@
+import { parseArgs } from 'node:util';
+
+import { ErrorCode, OutpostError } from './core/errors.js';
+
+/** What the command line asks for (CONTRACT.md). */
+export type Command =
+  | { readonly kind: 'run'; readonly force: boolean }
+  | { readonly kind: 'status' }
+  | { readonly kind: 'autostart'; readonly enable: boolean }
+  | { readonly kind: 'version' }
+  | { readonly kind: 'help' };
+
+export const USAGE = `Usage:
+  outpost                      run the agent in the foreground (Ctrl+C or SIGTERM stops it)
+  outpost --force              ask a running agent to shut down, then run in its place
+  outpost status               print the running agent's state as JSON
+  outpost --enable-autostart   start at login (for all users when elevated)
+  outpost --disable-autostart  stop starting at login
+  outpost --version            print the version
+  outpost --help               print this help
+
+Environment:
+  OUTPOST_HOME       storage folder (default: per machine when elevated, per user otherwise)
+  OUTPOST_LOG_LEVEL  error | warn | info | debug (overrides config.json's log_level)
+
+Exit codes: 0 ok, 1 not running (status), 2 another instance holds the lock, 3 busy updating,
+4 authentication failed, 5 timed out, 64 usage, 69 not available, 70 internal error,
+73 cannot create storage, 77 unsafe storage folder, 78 invalid config.`;
+
+/** Throws ERR_USAGE (exit 64) with a sentence saying what was wrong. */
+export function parseCommand(argv: readonly string[]): Command {
+  let parsed: ReturnType<typeof parse>;
+  try {
+    parsed = parse(argv);
+  } catch (error) {
+    throw new OutpostError(ErrorCode.USAGE, (error as Error).message);
+  }
+  const { values, positionals } = parsed;
+  const flags = Object.entries(values).filter(([, on]) => on).map(([name]) => `--${name}`);
+  const words = [...positionals];
+  if (words.length > 1 || (words[0] !== undefined && words[0] !== 'status')) {
+    throw new OutpostError(ErrorCode.USAGE, `unknown command "${words.join(' ')}"`);
+  }
+  if (words[0] === 'status') {
+    if (flags.length > 0) throw new OutpostError(ErrorCode.USAGE, `"status" takes no options (got ${flags.join(' ')})`);
+    return { kind: 'status' };
+  }
+  if (flags.length > 1) throw new OutpostError(ErrorCode.USAGE, `use one option at a time (got ${flags.join(' ')})`);
+  if (values.help) return { kind: 'help' };
+  if (values.version) return { kind: 'version' };
+  if (values['enable-autostart']) return { kind: 'autostart', enable: true };
+  if (values['disable-autostart']) return { kind: 'autostart', enable: false };
+  return { kind: 'run', force: values.force === true };
+}
+
+function parse(argv: readonly string[]) {
+  return parseArgs({
+    args: [...argv],
+    allowPositionals: true,
+    strict: true,
+    options: {
+      force: { type: 'boolean' },
+      version: { type: 'boolean', short: 'v' },
+      help: { type: 'boolean', short: 'h' },
+      'enable-autostart': { type: 'boolean' },
+      'disable-autostart': { type: 'boolean' },
+    },
+  });
+}
+

@@ -1,0 +1,147 @@
+import type { AgentState } from '../../common/agent-state.js';
+import { ExitCode } from '../../common/exit-codes.js';
+import type { Platform } from '../platform/index.js';
+import { loadConfig, writeConfig } from './config.js';
+import type { Config } from './config-schema.js';
+import { ErrorCode, OutpostError } from './errors.js';
+import { InstanceLock } from './instance-lock.js';
+import { Lifetime } from './lifetime.js';
+import { createFileLogger, isLogLevel, LOG_LEVELS, type LogLevel, type RootLogger } from './logger.js';
+import { StateMachine } from './state-machine.js';
+import { locateStorage, prepareStorage, type StoragePaths } from './storage.js';
+
+export interface AgentOptions {
+  readonly platform: Platform;
+  readonly env: NodeJS.ProcessEnv;
+  /** This program's version (package.json), recorded as config `current_version`. */
+  readonly version: string;
+  readonly now: () => Date;
+  /** Echo log lines at or above this level to stderr (the foreground command), or not. */
+  readonly stderrLogLevel: LogLevel | false;
+}
+
+export interface AgentStopped {
+  readonly exitCode: ExitCode;
+  readonly reason: string;
+}
+
+/**
+ * The agent: builds the pieces in order, runs the state machine, and is the one place that shuts
+ * everything down, in reverse order of start-up. Both shells (the `outpost` command and Electron)
+ * build it the same way.
+ */
+export class Agent {
+  readonly state: StateMachine;
+  readonly paths: StoragePaths;
+  readonly log: RootLogger;
+  readonly startedAt: Date;
+  readonly stopped: Promise<AgentStopped>;
+  #config: Config;
+  #lock: InstanceLock | undefined;
+  readonly #lifetime: Lifetime;
+  readonly #options: AgentOptions;
+  #resolveStopped!: (stopped: AgentStopped) => void;
+  #stopping: Promise<void> | undefined;
+
+  private constructor(options: AgentOptions, paths: StoragePaths, log: RootLogger, config: Config, lifetime: Lifetime) {
+    this.#options = options;
+    this.paths = paths;
+    this.log = log;
+    this.#config = config;
+    this.#lifetime = lifetime;
+    this.startedAt = options.now();
+    this.state = new StateMachine(log.child('state'), options.now);
+    this.stopped = new Promise((resolve) => {
+      this.#resolveStopped = resolve;
+    });
+  }
+
+  /**
+   * Starts the agent up to IDLE. Throws an OutpostError (with its exit code) when it must not run:
+   * unsafe storage, a broken config, or another live instance.
+   */
+  static async start(options: AgentOptions): Promise<Agent> {
+    const { platform, env, version, now } = options;
+    const envLevel = env.OUTPOST_LOG_LEVEL;
+    if (envLevel !== undefined && !isLogLevel(envLevel)) {
+      throw new OutpostError(ErrorCode.CONFIG_INVALID, `OUTPOST_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, not "${envLevel}".`);
+    }
+
+    const elevated = platform.isElevated();
+    const location = locateStorage(platform, env, elevated);
+    const { paths, security } = prepareStorage(platform, location, elevated);
+
+    const log = createFileLogger({ dir: paths.logs, level: envLevel ?? 'info', stderrLevel: options.stderrLogLevel });
+    const lifetime = new Lifetime();
+    lifetime.add('log', () => log.info('stopped'));
+    log.info(`Outpost ${version} starting`, { pid: process.pid, storage: paths.root, storage_source: location.source, elevated });
+    log.info(`storage ${security.created ? 'created' : 'ready'}: ${security.permissions}`, { tightened: security.tightened.length ? security.tightened : undefined });
+
+    try {
+      const loaded = loadConfig(paths.config, log.child('config'), now);
+      log.setLevel(envLevel ?? loaded.config.log_level);
+      const agent = new Agent(options, paths, log, loaded.config, lifetime);
+      await agent.#takeLock();
+      agent.#recordVersion();
+      agent.state.setState('IDLE', 'start-up complete');
+      return agent;
+    } catch (error) {
+      await lifetime.dispose(log);
+      throw error;
+    }
+  }
+
+  get config(): Config {
+    return this.#config;
+  }
+
+  get currentState(): AgentState {
+    return this.state.state;
+  }
+
+  /**
+   * The one shutdown path: every way of stopping (signal, lost lock, fatal error, later --force and
+   * the updater's hand-off) comes here. Idempotent; resolves `stopped` when everything is down.
+   */
+  stop(reason: string, exitCode: ExitCode = ExitCode.OK): Promise<void> {
+    this.#stopping ??= (async () => {
+      if (this.state.state !== 'SHUTTING_DOWN') this.state.setState('SHUTTING_DOWN', reason);
+      await this.#lifetime.dispose(this.log);
+      this.#resolveStopped({ exitCode, reason });
+    })();
+    return this.#stopping;
+  }
+
+  /** Last resort for exit paths that skip `stop` (process.exit elsewhere): synchronous. */
+  releaseLockNow(): void {
+    this.#lock?.release();
+  }
+
+  async #takeLock(): Promise<void> {
+    const lock = await InstanceLock.acquire({
+      file: this.paths.lock,
+      platform: this.#options.platform,
+      log: this.log.child('lock'),
+      version: this.#options.version,
+      heartbeatMs: this.#config.lock.heartbeat_ms,
+      staleMs: this.#config.lock.stale_ms,
+      now: this.#options.now,
+      onCompromised: (reason) => void this.stop(`lock lost: ${reason}`, ExitCode.LOCK_HELD),
+    });
+    this.#lock = lock;
+    this.#lifetime.add('lock', () => lock.release());
+  }
+
+  /** Only the lock holder writes config, so this comes after the lock. */
+  #recordVersion(): void {
+    const previous = this.#config.current_version;
+    const version = this.#options.version;
+    if (previous === version) {
+      this.log.info(`current_version ${version}`);
+      return;
+    }
+    this.#config = { ...this.#config, current_version: version };
+    writeConfig(this.paths.config, this.#config);
+    this.log.info(previous === null ? `current_version recorded: ${version}` : `current_version ${previous} -> ${version}`);
+  }
+}

@@ -1,0 +1,66 @@
+import { z } from 'zod';
+import { LOG_LEVELS } from './logger.js';
+
+/**
+ * config.json, version by version. Every version keeps its schema so that a migration can check its
+ * input; `strict` makes a misspelt key an error instead of a silently ignored setting.
+ */
+
+const logLevel = z.enum(LOG_LEVELS);
+const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' });
+const wsUrl = z.url({ protocol: /^wss?$/, error: 'must be a ws:// or wss:// URL' });
+const version = z.string().regex(/^\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.+-]+)?$/, 'must be a semantic version such as 1.2.3');
+
+export const ConfigV1 = z
+  .object({
+    config_version: z.literal(1),
+    current_version: version.nullable().default(null),
+    log_level: logLevel.default('info'),
+    server_url: httpUrl,
+  })
+  .strict();
+export type ConfigV1 = z.infer<typeof ConfigV1>;
+
+export const LockSettings = z
+  .object({
+    /** How often the holder rewrites its heartbeat. */
+    heartbeat_ms: z.number().int().min(100).max(600_000).default(5_000),
+    /** How old a heartbeat may get before the lock counts as abandoned. */
+    stale_ms: z.number().int().min(300).max(3_600_000).default(30_000),
+  })
+  .strict()
+  .refine((lock) => lock.stale_ms >= 3 * lock.heartbeat_ms, {
+    message: 'stale_ms must be at least 3 times heartbeat_ms, or a busy holder could lose its lock',
+    path: ['stale_ms'],
+  });
+export type LockSettings = z.infer<typeof LockSettings>;
+
+export const ConfigV2 = z
+  .object({
+    config_version: z.literal(2),
+    current_version: version.nullable().default(null),
+    log_level: logLevel.default('info'),
+    backend: z
+      .object({
+        /** The reference server's base URL; the release feed is `<url>/feed/`. */
+        url: httpUrl,
+        ws_url: wsUrl,
+      })
+      .strict(),
+    lock: LockSettings.default({ heartbeat_ms: 5_000, stale_ms: 30_000 }),
+  })
+  .strict();
+export type ConfigV2 = z.infer<typeof ConfigV2>;
+
+export const CURRENT_CONFIG_VERSION = 2;
+export const CurrentConfig = ConfigV2;
+export type Config = ConfigV2;
+
+/** Loopback, where `outpost-server` listens by default; an installer writes the real backend. */
+export const DEFAULT_CONFIG: Config = {
+  config_version: 2,
+  current_version: null,
+  log_level: 'info',
+  backend: { url: 'http://127.0.0.1:8470', ws_url: 'ws://127.0.0.1:8470/ws' },
+  lock: { heartbeat_ms: 5_000, stale_ms: 30_000 },
+};

@@ -1,0 +1,73 @@
+import { ExitCode } from '../../common/exit-codes.js';
+
+/**
+ * Stable error codes. Each names one situation a user or an admin can act on; the message that goes
+ * with it is a sentence saying what happened and what to do. Codes are part of the product's outside
+ * (logs, error reports): add new ones, never rename one.
+ */
+export const ErrorCode = {
+  USAGE: 'ERR_USAGE',
+  NOT_AVAILABLE: 'ERR_NOT_AVAILABLE',
+  LOCK_HELD: 'ERR_LOCK_HELD',
+  LOCK_COMPROMISED: 'ERR_LOCK_COMPROMISED',
+  LOCK_IO: 'ERR_LOCK_IO',
+  CONFIG_UNREADABLE: 'ERR_CONFIG_UNREADABLE',
+  CONFIG_PARSE: 'ERR_CONFIG_PARSE',
+  CONFIG_INVALID: 'ERR_CONFIG_INVALID',
+  CONFIG_TOO_NEW: 'ERR_CONFIG_TOO_NEW',
+  STORAGE_UNSAFE: 'ERR_STORAGE_UNSAFE',
+  STORAGE_CREATE: 'ERR_STORAGE_CREATE',
+  PLATFORM_CALL: 'ERR_PLATFORM_CALL',
+  INTERNAL: 'ERR_INTERNAL',
+} as const;
+
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+const EXIT_CODE_OF: Record<ErrorCode, ExitCode> = {
+  ERR_USAGE: ExitCode.USAGE,
+  ERR_NOT_AVAILABLE: ExitCode.UNAVAILABLE,
+  ERR_LOCK_HELD: ExitCode.LOCK_HELD,
+  ERR_LOCK_COMPROMISED: ExitCode.LOCK_HELD,
+  ERR_LOCK_IO: ExitCode.CANT_CREATE,
+  ERR_CONFIG_UNREADABLE: ExitCode.CONFIG,
+  ERR_CONFIG_PARSE: ExitCode.CONFIG,
+  ERR_CONFIG_INVALID: ExitCode.CONFIG,
+  ERR_CONFIG_TOO_NEW: ExitCode.CONFIG,
+  ERR_STORAGE_UNSAFE: ExitCode.NO_PERMISSION,
+  ERR_STORAGE_CREATE: ExitCode.CANT_CREATE,
+  ERR_PLATFORM_CALL: ExitCode.SOFTWARE,
+  ERR_INTERNAL: ExitCode.SOFTWARE,
+};
+
+export class OutpostError extends Error {
+  readonly code: ErrorCode;
+  /** Machine-readable facts about the failure (never secrets): logged and, later, reported. */
+  readonly details: Readonly<Record<string, unknown>>;
+
+  constructor(code: ErrorCode, message: string, options: { cause?: unknown; details?: Record<string, unknown> } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'OutpostError';
+    this.code = code;
+    this.details = options.details ?? {};
+  }
+
+  get exitCode(): ExitCode {
+    return EXIT_CODE_OF[this.code];
+  }
+}
+
+export function isOutpostError(error: unknown, code?: ErrorCode): error is OutpostError {
+  return error instanceof OutpostError && (code === undefined || error.code === code);
+}
+
+/** The errno-style code of a Node system error (`ENOENT`, `EEXIST`...), or undefined. */
+export function errnoCode(error: unknown): string | undefined {
+  if (typeof error === 'object' && error !== null && 'code' in error && typeof error.code === 'string') {
+    return error.code;
+  }
+  return undefined;
+}
+
+export function describeError(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

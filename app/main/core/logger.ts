@@ -1,0 +1,119 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import electronLog from 'electron-log/node';
+
+export const LOG_LEVELS = ['error', 'warn', 'info', 'debug'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export type LogFields = Readonly<Record<string, unknown>>;
+
+/** What every piece of the agent logs through. Pieces get one in their constructor; there is no global. */
+export interface Logger {
+  error(message: string, fields?: LogFields): void;
+  warn(message: string, fields?: LogFields): void;
+  info(message: string, fields?: LogFields): void;
+  debug(message: string, fields?: LogFields): void;
+  /** A logger whose lines carry `[scope]`, e.g. `[lock]`. */
+  child(scope: string): Logger;
+}
+
+/** The root logger, owned by the agent: the only one that can change the level. */
+export interface RootLogger extends Logger {
+  readonly file: string;
+  setLevel(level: LogLevel): void;
+}
+
+export interface FileLoggerOptions {
+  dir: string;
+  level: LogLevel;
+  /** Also print lines at or above this level to stderr (the foreground `outpost` command), or not. */
+  stderrLevel: LogLevel | false;
+  /** Rotate when the file passes this size. */
+  maxSizeBytes?: number;
+  /** How many rotated files to keep (outpost.1.log is the newest). */
+  keepFiles?: number;
+}
+
+export const LOG_FILE_NAME = 'outpost.log';
+
+/**
+ * electron-log's Node flavour writes the file under plain Node and under Electron alike, which is
+ * why core uses it and not `electron-log/main` (which needs Electron). Writes are synchronous, so a
+ * line logged just before a crash is on disk and there is never a buffer left to flush at shutdown.
+ */
+export function createFileLogger(options: FileLoggerOptions): RootLogger {
+  fs.mkdirSync(options.dir, { recursive: true, mode: 0o700 });
+  const file = path.join(options.dir, LOG_FILE_NAME);
+  const keepFiles = options.keepFiles ?? 3;
+  const base = electronLog.create({ logId: `outpost-${process.pid}-${Math.random().toString(36).slice(2)}` });
+
+  base.transports.file.resolvePathFn = () => file;
+  base.transports.file.maxSize = options.maxSizeBytes ?? 5 * 1024 * 1024;
+  base.transports.file.writeOptions = { flag: 'a', mode: 0o600, encoding: 'utf8' };
+  base.transports.file.sync = true;
+  // ISO 8601 with the zone: admins compare logs from machines in different time zones.
+  base.transports.file.format = ({ message, data }) => [`[${message.date.toISOString()}] [${message.level}] ${data.join(' ')}`];
+  base.transports.file.archiveLogFn = (current) => rotate(current.path, keepFiles);
+  base.transports.file.level = options.level;
+  base.transports.console.level = false;
+
+  const stderrLevel = options.stderrLevel;
+  const write = (level: LogLevel, scope: string | undefined, message: string, fields?: LogFields) => {
+    const text = `${scope ? `[${scope}] ` : ''}${message}${formatFields(fields)}`;
+    base[level](text);
+    if (stderrLevel !== false && rank(level) <= rank(stderrLevel)) {
+      process.stderr.write(`outpost: ${text}\n`);
+    }
+  };
+
+  const make = (scope: string | undefined): Logger => ({
+    error: (m, f) => write('error', scope, m, f),
+    warn: (m, f) => write('warn', scope, m, f),
+    info: (m, f) => write('info', scope, m, f),
+    debug: (m, f) => write('debug', scope, m, f),
+    child: (s) => make(scope ? `${scope}.${s}` : s),
+  });
+
+  return {
+    ...make(undefined),
+    file,
+    setLevel(level) {
+      base.transports.file.level = level;
+    },
+  };
+}
+
+export function isLogLevel(value: unknown): value is LogLevel {
+  return typeof value === 'string' && (LOG_LEVELS as readonly string[]).includes(value);
+}
+
+function rank(level: LogLevel): number {
+  return LOG_LEVELS.indexOf(level);
+}
+
+/** outpost.log -> outpost.1.log -> outpost.2.log ..., the oldest dropped. */
+function rotate(file: string, keepFiles: number): void {
+  const { dir, name, ext } = path.parse(file);
+  const numbered = (n: number) => path.join(dir, `${name}.${n}${ext}`);
+  fs.rmSync(numbered(keepFiles), { force: true });
+  for (let n = keepFiles - 1; n >= 1; n--) {
+    if (fs.existsSync(numbered(n))) fs.renameSync(numbered(n), numbered(n + 1));
+  }
+  fs.renameSync(file, numbered(1));
+}
+
+function formatFields(fields: LogFields | undefined): string {
+  if (!fields) return '';
+  const parts = Object.entries(fields)
+    .filter(([, value]) => value !== undefined)
+    .map(([key, value]) => `${key}=${typeof value === 'string' ? JSON.stringify(value) : safeJson(value)}`);
+  return parts.length > 0 ? ` ${parts.join(' ')}` : '';
+}
+
+function safeJson(value: unknown): string {
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}

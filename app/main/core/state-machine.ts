@@ -1,0 +1,85 @@
+import type { AgentState } from '../../common/agent-state.js';
+import type { Logger } from './logger.js';
+
+/**
+ * Every legal move of the agent. Anything else is a programming error: it is logged and refused,
+ * never carried out. SHUTTING_DOWN is reachable from everywhere because a signal, a logoff or a
+ * lost lock can arrive at any moment; it is final.
+ */
+export const TRANSITIONS: Readonly<Record<AgentState, readonly AgentState[]>> = {
+  STARTING: ['IDLE', 'SHUTTING_DOWN'],
+  IDLE: ['CHECKING_UPDATE', 'FORCE_RESTARTING', 'SHUTTING_DOWN'],
+  CHECKING_UPDATE: ['IDLE', 'UPDATING_DOWNLOADING', 'FORCE_RESTARTING', 'SHUTTING_DOWN'],
+  UPDATING_DOWNLOADING: ['UPDATING_VERIFYING', 'IDLE', 'SHUTTING_DOWN'],
+  UPDATING_VERIFYING: ['UPDATING_STAGING', 'IDLE', 'SHUTTING_DOWN'],
+  UPDATING_STAGING: ['UPDATING_HANDOFF', 'IDLE', 'SHUTTING_DOWN'],
+  UPDATING_HANDOFF: ['SHUTTING_DOWN', 'IDLE'],
+  FORCE_RESTARTING: ['SHUTTING_DOWN'],
+  SHUTTING_DOWN: [],
+};
+
+export function isLegalTransition(from: AgentState, to: AgentState): boolean {
+  return TRANSITIONS[from].includes(to);
+}
+
+export interface StateChange {
+  readonly from: AgentState;
+  readonly to: AgentState;
+  readonly reason: string;
+  readonly at: Date;
+}
+
+export type StateListener = (change: StateChange) => void;
+
+export class StateMachine {
+  #state: AgentState = 'STARTING';
+  #since: Date;
+  readonly #listeners = new Set<StateListener>();
+  readonly #log: Logger;
+  readonly #now: () => Date;
+
+  constructor(log: Logger, now: () => Date) {
+    this.#log = log;
+    this.#now = now;
+    this.#since = now();
+  }
+
+  get state(): AgentState {
+    return this.#state;
+  }
+
+  get since(): Date {
+    return this.#since;
+  }
+
+  /**
+   * The one way the state changes. Returns false (and logs an error) for an illegal move, which
+   * leaves the state as it was; listeners hear of legal moves only.
+   */
+  setState(to: AgentState, reason: string): boolean {
+    const from = this.#state;
+    if (!isLegalTransition(from, to)) {
+      this.#log.error(`illegal state transition ${from} -> ${to} refused`, { reason });
+      return false;
+    }
+    const at = this.#now();
+    this.#state = to;
+    this.#since = at;
+    this.#log.info(`state ${from} -> ${to}: ${reason}`);
+    for (const listener of this.#listeners) {
+      try {
+        listener({ from, to, reason, at });
+      } catch (error) {
+        this.#log.error('a state listener threw; the others still ran', { error: String(error) });
+      }
+    }
+    return true;
+  }
+
+  /** Returns the function that unsubscribes. */
+  subscribe(listener: StateListener): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+}
+

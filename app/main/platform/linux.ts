@@ -1,0 +1,63 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Platform, StorageSecurity } from './platform.js';
+import { posixIsElevated, posixIsProcessAlive, posixSecureDirectory } from './posix.js';
+
+export class LinuxPlatform implements Platform {
+  readonly name = 'linux';
+  readonly #env: NodeJS.ProcessEnv;
+  readonly #bootId: string;
+
+  constructor(env: NodeJS.ProcessEnv) {
+    this.#env = env;
+    // Start times are counted from boot; the boot id tells one boot from the next.
+    this.#bootId = readOrEmpty('/proc/sys/kernel/random/boot_id').trim();
+  }
+
+  isElevated(): boolean {
+    return posixIsElevated();
+  }
+
+  defaultStorageDir(elevated: boolean): string {
+    if (elevated) return '/var/lib/outpost';
+    const stateHome = this.#env.XDG_STATE_HOME || path.join(this.#env.HOME || os.homedir(), '.local', 'state');
+    return path.join(stateHome, 'outpost');
+  }
+
+  secureDirectory(dir: string): StorageSecurity {
+    return posixSecureDirectory(dir);
+  }
+
+  isProcessAlive(pid: number): boolean {
+    const stat = readProcStat(pid);
+    // A zombie has exited; only its parent has not collected it yet.
+    if (stat) return stat.state !== 'Z' && stat.state !== 'X';
+    return posixIsProcessAlive(pid);
+  }
+
+  processStartTime(pid: number): string | null {
+    const stat = readProcStat(pid);
+    return stat ? `linux:${this.#bootId}:${stat.startTicks}` : null;
+  }
+}
+
+/** /proc/<pid>/stat: the command name may hold spaces and parentheses, so split after the last ')'. */
+function readProcStat(pid: number): { state: string; startTicks: string } | null {
+  const text = readOrEmpty(`/proc/${pid}/stat`);
+  const end = text.lastIndexOf(')');
+  if (end < 0) return null;
+  const fields = text.slice(end + 2).split(' ');
+  // fields[0] is field 3 (state); field 22 (starttime) is fields[19].
+  const state = fields[0];
+  const startTicks = fields[19];
+  return state && startTicks ? { state, startTicks } : null;
+}
+
+function readOrEmpty(file: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch {
+    return '';
+  }
+}

@@ -1,0 +1,42 @@
+/**
+ * Everything the core needs from the operating system, behind one interface. One backend per OS
+ * (win32.ts, linux.ts, darwin.ts), chosen once at start by `createPlatform`; the core never looks at
+ * `process.platform` itself.
+ */
+export interface Platform {
+  readonly name: 'win32' | 'linux' | 'darwin';
+
+  /**
+   * Whether this process runs with administrative rights: POSIX euid 0; Windows, a token that is a
+   * member of BUILTIN\Administrators (under UAC, only an elevated token is).
+   */
+  isElevated(): boolean;
+
+  /** Where the agent keeps its data by default: per machine when elevated, per user otherwise. */
+  defaultStorageDir(elevated: boolean): string;
+
+  /**
+   * Creates `dir` if needed and gives it permissions that let no other user in (POSIX 0700; Windows
+   * a protected DACL). Throws ERR_STORAGE_UNSAFE when the folder belongs to someone else or others
+   * can write to it: files planted there could steer the agent, so it must not run there.
+   */
+  secureDirectory(dir: string, elevated: boolean): StorageSecurity;
+
+  /** Whether a process with this pid exists now (a zombie counts as gone). */
+  isProcessAlive(pid: number): boolean;
+
+  /**
+   * An opaque string identifying when the process with this pid started, equal for the same process
+   * and different for a later process that reuses the pid; null if there is no such process.
+   */
+  processStartTime(pid: number): string | null;
+}
+
+/** What `secureDirectory` found and did, for the log. */
+export interface StorageSecurity {
+  readonly created: boolean;
+  /** Human-readable description of the permissions now in force. */
+  readonly permissions: string;
+  /** Changes made to an existing folder (e.g. "mode 0755 -> 0700"), empty if none. */
+  readonly tightened: readonly string[];
+}

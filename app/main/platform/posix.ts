@@ -1,0 +1,60 @@
+import fs from 'node:fs';
+import { ErrorCode, OutpostError, errnoCode } from '../core/errors.js';
+import type { StorageSecurity } from './platform.js';
+
+/** What Linux and macOS share: euid 0 means elevated, folders are 0700 and owned by us. */
+export function posixIsElevated(): boolean {
+  return process.geteuid?.() === 0;
+}
+
+export function posixIsProcessAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: it exists but belongs to another user.
+    return errnoCode(error) === 'EPERM';
+  }
+}
+
+export function posixSecureDirectory(dir: string): StorageSecurity {
+  let created = false;
+  try {
+    created = fs.mkdirSync(dir, { recursive: true, mode: 0o700 }) !== undefined;
+  } catch (error) {
+    throw new OutpostError(ErrorCode.STORAGE_CREATE, `Cannot create the storage folder ${dir}: ${errnoCode(error) ?? error}.`, {
+      cause: error,
+      details: { dir },
+    });
+  }
+  const stat = fs.statSync(dir);
+  const uid = process.geteuid?.() ?? -1;
+  const mode = stat.mode & 0o777;
+  const octal = (m: number) => `0${m.toString(8).padStart(3, '0')}`;
+  if (!stat.isDirectory()) {
+    throw new OutpostError(ErrorCode.STORAGE_UNSAFE, `The storage path ${dir} is not a folder. Remove it or set OUTPOST_HOME to a folder.`, {
+      details: { dir },
+    });
+  }
+  if (stat.uid !== uid) {
+    throw new OutpostError(
+      ErrorCode.STORAGE_UNSAFE,
+      `The storage folder ${dir} belongs to uid ${stat.uid}, not to this user (uid ${uid}); refusing to run where another user controls the files. Use a folder you own (OUTPOST_HOME).`,
+      { details: { dir, owner: stat.uid, uid } },
+    );
+  }
+  if ((mode & 0o022) !== 0) {
+    throw new OutpostError(
+      ErrorCode.STORAGE_UNSAFE,
+      `The storage folder ${dir} is writable by other users (mode ${octal(mode)}); refusing to run, since files planted there could steer the agent. Check its content, then run: chmod 700 '${dir}'.`,
+      { details: { dir, mode: octal(mode) } },
+    );
+  }
+  const tightened: string[] = [];
+  if (mode !== 0o700) {
+    // Readable by others but not writable: nothing can have been planted, so closing it is safe.
+    fs.chmodSync(dir, 0o700);
+    tightened.push(`mode ${octal(mode)} -> 0700`);
+  }
+  return { created, permissions: `mode 0700, owner uid ${uid}`, tightened };
+}

@@ -1,0 +1,124 @@
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { ErrorCode, OutpostError, errnoCode } from '../core/errors.js';
+import type { Platform, StorageSecurity } from './platform.js';
+import { isUserAdmin, processCreationTime } from './win32-native.js';
+
+/** Well-known SIDs: language-independent, unlike the names icacls prints. */
+export const SID = {
+  SYSTEM: 'S-1-5-18',
+  ADMINISTRATORS: 'S-1-5-32-544',
+  USERS: 'S-1-5-32-545',
+  AUTHENTICATED_USERS: 'S-1-5-11',
+  EVERYONE: 'S-1-1-0',
+} as const;
+
+export interface CommandResult {
+  readonly status: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+  readonly error?: Error;
+}
+
+/** Runs a system tool; injected so that tests can see the exact command lines built. */
+export type CommandRunner = (file: string, args: readonly string[]) => CommandResult;
+
+export const runCommand: CommandRunner = (file, args) => {
+  const result = spawnSync(file, args, { encoding: 'utf8', windowsHide: true, timeout: 30_000 });
+  return { status: result.status, stdout: result.stdout ?? '', stderr: result.stderr ?? '', ...(result.error ? { error: result.error } : {}) };
+};
+
+/**
+ * The icacls invocations that give the storage folder a protected DACL (no inherited entries) with
+ * full control, inherited by everything inside, for exactly: SYSTEM and Administrators, plus the user
+ * for a per-user folder. Per machine, the owner becomes Administrators. Grants to Everyone,
+ * Authenticated Users and Users that an earlier hand may have added are removed.
+ */
+export function storageAclCommands(dir: string, elevated: boolean, userSid: string | null): string[][] {
+  const full = (sid: string) => `*${sid}:(OI)(CI)F`;
+  const grants = [full(SID.SYSTEM), full(SID.ADMINISTRATORS)];
+  if (!elevated && userSid) grants.push(full(userSid));
+  return [
+    ...(elevated ? [[dir, '/setowner', `*${SID.ADMINISTRATORS}`]] : []),
+    [dir, '/inheritance:r', '/grant:r', ...grants],
+    [dir, '/remove:g', `*${SID.EVERYONE}`, `*${SID.AUTHENTICATED_USERS}`, `*${SID.USERS}`],
+  ];
+}
+
+export class Win32Platform implements Platform {
+  readonly name = 'win32';
+  readonly #env: NodeJS.ProcessEnv;
+  readonly #run: CommandRunner;
+
+  constructor(env: NodeJS.ProcessEnv, run: CommandRunner = runCommand) {
+    this.#env = env;
+    this.#run = run;
+  }
+
+  isElevated(): boolean {
+    return isUserAdmin();
+  }
+
+  defaultStorageDir(elevated: boolean): string {
+    if (elevated) return path.win32.join(this.#env.ProgramData || this.#env.ALLUSERSPROFILE || 'C:\\ProgramData', 'Outpost');
+    const localAppData = this.#env.LOCALAPPDATA || path.win32.join(this.#env.USERPROFILE || os.homedir(), 'AppData', 'Local');
+    return path.win32.join(localAppData, 'Outpost');
+  }
+
+  secureDirectory(dir: string, elevated: boolean): StorageSecurity {
+    let created = false;
+    try {
+      created = fs.mkdirSync(dir, { recursive: true }) !== undefined;
+    } catch (error) {
+      throw new OutpostError(ErrorCode.STORAGE_CREATE, `Cannot create the storage folder ${dir}: ${errnoCode(error) ?? error}.`, {
+        cause: error,
+        details: { dir },
+      });
+    }
+    if (!fs.statSync(dir).isDirectory()) {
+      throw new OutpostError(ErrorCode.STORAGE_UNSAFE, `The storage path ${dir} is not a folder. Remove it or set OUTPOST_HOME to a folder.`, {
+        details: { dir },
+      });
+    }
+    const userSid = elevated ? null : this.#currentUserSid();
+    // The DACL is applied at every start rather than checked: reading a DACL back means parsing
+    // localized icacls output, while setting it is exact. If we may not set it (the folder belongs to
+    // someone else), icacls fails and we refuse to run there.
+    for (const args of storageAclCommands(dir, elevated, userSid)) {
+      const result = this.#run('icacls', args);
+      if (result.status !== 0) {
+        throw new OutpostError(
+          ErrorCode.STORAGE_UNSAFE,
+          `Cannot restrict the storage folder ${dir} to ${elevated ? 'SYSTEM and Administrators' : 'this user'} (icacls ${args.slice(1).join(' ')} failed: ${(result.stderr || result.stdout || result.error?.message || '').trim()}); refusing to run in a folder others may control.`,
+          { details: { dir, status: result.status } },
+        );
+      }
+    }
+    const who = elevated ? 'SYSTEM, Administrators' : `SYSTEM, Administrators, ${userSid}`;
+    return { created, permissions: `protected DACL: full control for ${who}`, tightened: [] };
+  }
+
+  isProcessAlive(pid: number): boolean {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch (error) {
+      return errnoCode(error) === 'EPERM';
+    }
+  }
+
+  processStartTime(pid: number): string | null {
+    return processCreationTime(pid);
+  }
+
+  #currentUserSid(): string {
+    const result = this.#run('whoami', ['/user', '/fo', 'csv', '/nh']);
+    const sid = /"(S-1-[\d-]+)"\s*$/.exec(result.stdout.trim())?.[1];
+    if (result.status !== 0 || !sid) {
+      throw new OutpostError(ErrorCode.PLATFORM_CALL, `Cannot find this user's SID (whoami /user failed: ${(result.stderr || result.stdout).trim()}).`);
+    }
+    return sid;
+  }
+}

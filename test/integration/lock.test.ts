@@ -1,0 +1,172 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { DEFAULT_CONFIG } from '../../app/main/core/config-schema.js';
+import { createPlatform } from '../../app/main/platform/index.js';
+import { DIST, tempDir } from '../helpers/paths.js';
+import { Child, outpostEnv, READY, runOutpost, startOutpost, startRunningAgent } from '../helpers/processes.js';
+
+const platform = createPlatform();
+
+function writeConfig(home: string, lock: { heartbeat_ms: number; stale_ms: number }) {
+  fs.writeFileSync(path.join(home, 'config.json'), JSON.stringify({ ...DEFAULT_CONFIG, lock }));
+}
+
+function lockRecord(home: string) {
+  return JSON.parse(fs.readFileSync(path.join(home, 'agent.lock'), 'utf8'));
+}
+
+function logOf(home: string) {
+  return fs.readFileSync(path.join(home, 'logs', 'outpost.log'), 'utf8');
+}
+
+function plantRecord(home: string, record: object) {
+  fs.mkdirSync(home, { recursive: true, mode: 0o700 });
+  fs.writeFileSync(path.join(home, 'agent.lock'), JSON.stringify(record));
+}
+
+function recordFor(pid: number, startTime: string | null, heartbeat = new Date()) {
+  return { pid, start_time: startTime, version: '0.0.9', heartbeat: heartbeat.toISOString(), acquired_at: heartbeat.toISOString(), token: 'planted' };
+}
+
+test('a second instance exits 2 naming the holder pid, and leaves the holder alone', async (t) => {
+  const home = tempDir(t);
+  const first = await startRunningAgent(home);
+  t.after(() => first.kill('SIGKILL'));
+  const second = await runOutpost(home);
+  assert.equal(second.code, 2);
+  assert.match(second.stderr, new RegExp(`Another Outpost is running \\(pid ${first.pid},`));
+  assert.equal(lockRecord(home).pid, first.pid);
+  first.kill('SIGTERM');
+  assert.equal((await first.finish()).code, 0);
+});
+
+test('SIGKILLed holder: the next instance takes over at once, well within the stale limit', async (t) => {
+  const home = tempDir(t);
+  writeConfig(home, { heartbeat_ms: 2_000, stale_ms: 60_000 });
+  const first = await startRunningAgent(home);
+  first.kill('SIGKILL');
+  await first.finish();
+  const started = Date.now();
+  const second = await startRunningAgent(home);
+  t.after(() => second.kill('SIGKILL'));
+  assert.ok(Date.now() - started < 30_000, 'took over without waiting for the 60 s stale limit');
+  assert.equal(lockRecord(home).pid, second.pid);
+  assert.match(logOf(home), new RegExp(`lock is stale: its holder, pid ${first.pid}, is gone; taking it over`));
+  second.kill('SIGTERM');
+  assert.equal((await second.finish()).code, 0);
+});
+
+test('a record naming a live pid of another process (pid reuse) is taken over', async (t) => {
+  const home = tempDir(t);
+  const other = spawn('sleep', ['30'], { stdio: 'ignore' });
+  t.after(() => other.kill('SIGKILL'));
+  const pid = other.pid as number;
+  plantRecord(home, recordFor(pid, 'linux:some-other-boot:1'));
+  const agent = await startRunningAgent(home);
+  t.after(() => agent.kill('SIGKILL'));
+  assert.match(logOf(home), new RegExp(`pid ${pid} now belongs to another process \\(pid reused\\)`));
+  assert.equal(lockRecord(home).pid, agent.pid);
+  assert.equal(other.exitCode, null, 'the unrelated process is left alone');
+});
+
+test('a record naming a live process with its true start time and a fresh heartbeat is respected', async (t) => {
+  const home = tempDir(t);
+  const other = spawn('sleep', ['30'], { stdio: 'ignore' });
+  t.after(() => other.kill('SIGKILL'));
+  const pid = other.pid as number;
+  plantRecord(home, recordFor(pid, platform.processStartTime(pid)));
+  const result = await runOutpost(home);
+  assert.equal(result.code, 2);
+  assert.match(result.stderr, new RegExp(`pid ${pid}`));
+});
+
+test('a garbage lock record is taken over, not crashed on', async (t) => {
+  const home = tempDir(t);
+  fs.mkdirSync(home, { recursive: true, mode: 0o700 });
+  fs.writeFileSync(path.join(home, 'agent.lock'), '\u0000\u0000{"pid": "nonsense');
+  const agent = await startRunningAgent(home);
+  t.after(() => agent.kill('SIGKILL'));
+  assert.match(logOf(home), /lock is stale: its record is unreadable; taking it over/);
+  assert.equal(lockRecord(home).pid, agent.pid);
+});
+
+test('a frozen holder (SIGSTOP) is detected as stale by its heartbeat; on waking it stops cleanly and says why', async (t) => {
+  const home = tempDir(t);
+  writeConfig(home, { heartbeat_ms: 200, stale_ms: 1_000 });
+  const frozen = await startRunningAgent(home);
+  t.after(() => frozen.kill('SIGKILL'));
+  frozen.kill('SIGSTOP');
+  await sleep(1_300);
+  const successor = await startRunningAgent(home);
+  t.after(() => successor.kill('SIGKILL'));
+  assert.match(logOf(home), new RegExp(`pid ${frozen.pid} is alive but its heartbeat stopped`));
+  assert.equal(lockRecord(home).pid, successor.pid);
+
+  frozen.kill('SIGCONT');
+  const woke = await frozen.finish();
+  assert.equal(woke.code, 2, 'the woken holder exits with "another instance holds the lock"');
+  assert.match(woke.stderr, new RegExp(`lock lost: the lock was taken over by pid ${successor.pid}`));
+  assert.equal(lockRecord(home).pid, successor.pid, 'the woken holder did not remove the new lock');
+  await sleep(500);
+  assert.equal(successor.process.exitCode, null, 'the successor keeps running');
+  successor.kill('SIGTERM');
+  assert.equal((await successor.finish()).code, 0);
+  assert.equal(fs.existsSync(path.join(home, 'agent.lock')), false);
+});
+
+test('many contenders racing for one stale lock: exactly one wins', async (t) => {
+  const home = tempDir(t);
+  plantRecord(home, recordFor(2 ** 22 + 12_345, null));
+  const contenders = Array.from({ length: 6 }, () => startOutpost(home));
+  t.after(() => {
+    for (const c of contenders) c.kill('SIGKILL');
+  });
+  await sleep(3_000);
+  const running = contenders.filter((c) => c.process.exitCode === null);
+  assert.equal(running.length, 1, `one runner, got ${running.length}`);
+  const winner = running[0] as Child;
+  await winner.waitFor(READY);
+  assert.equal(lockRecord(home).pid, winner.pid);
+  for (const loser of contenders.filter((c) => c !== winner)) {
+    const done = await loser.finish();
+    assert.equal(done.code, 2, done.stderr);
+    assert.match(done.stderr, new RegExp(`pid ${winner.pid}`));
+  }
+});
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  test(`${signal}: graceful shutdown, exit 0, lock released, reason logged`, async (t) => {
+    const home = tempDir(t);
+    const agent = await startRunningAgent(home);
+    agent.kill(signal);
+    const done = await agent.finish();
+    assert.equal(done.code, 0);
+    assert.equal(fs.existsSync(path.join(home, 'agent.lock')), false);
+    const log = logOf(home);
+    assert.match(log, new RegExp(`state IDLE -> SHUTTING_DOWN: received ${signal}`));
+    // Reverse order of start-up: the lock goes before the log's last line.
+    assert.ok(log.indexOf('lock released') < log.lastIndexOf('stopped'));
+  });
+}
+
+for (const [mode, code, logged] of [
+  ['throw', 70, /uncaught error; shutting down.*fixture: thrown after start/],
+  ['reject', 70, /uncaught error; shutting down.*fixture: rejected after start/],
+  ['exit', 9, /lock released/],
+] as const) {
+  test(`lock released when the process leaves by ${mode === 'exit' ? 'process.exit' : `an uncaught ${mode}`}`, async (t) => {
+    const home = tempDir(t);
+    const child = new Child(process.execPath, [path.join(DIST, 'test', 'fixtures', 'agent-then.js'), mode], outpostEnv(home));
+    const done = await child.finish();
+    assert.equal(done.code, code, done.stderr);
+    assert.equal(fs.existsSync(path.join(home, 'agent.lock')), false, 'lock file removed');
+    assert.match(logOf(home), logged);
+    const next = await startRunningAgent(home);
+    next.kill('SIGTERM');
+    assert.equal((await next.finish()).code, 0);
+  });
+}
