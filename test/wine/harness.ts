@@ -161,8 +161,35 @@ async function doPrepare(): Promise<WineAvailability> {
       NODE_PATH: nodePath,
     },
   };
+  startKeeper(wine);
   return { ok: true, wine };
 }
+
+/**
+ * Without a Windows process alive, the wineserver and Wine's services exit about 2 s after the last
+ * one ends, and the next `wine` pays about 0.5-2 s to start them again. An idle Windows Node kept for
+ * the life of this test process avoids that; it exits by itself within a second once this process is
+ * gone (it watches Z:\proc\<our pid>), is killed by stopWine(), and never keeps this process alive.
+ */
+function startKeeper(wine: Wine): void {
+  const code = `const fs = require('fs'); setInterval(() => { if (!fs.existsSync('Z:\\\\proc\\\\' + process.env.OUTPOST_WINE_PARENT)) process.exit(0); }, 1000);`;
+  const out = fs.openSync('/dev/null', 'w');
+  try {
+    const child = spawn('wine', [wine.nodeExe, '-e', code], {
+      env: { ...wine.env, OUTPOST_WINE_PARENT: String(process.pid) },
+      cwd: wine.repoRoot,
+      stdio: ['ignore', out, out],
+      detached: true,
+    });
+    child.on('error', () => {}); // best effort only
+    child.unref();
+    if (child.pid !== undefined) keeperPid = child.pid;
+  } finally {
+    fs.closeSync(out);
+  }
+}
+
+let keeperPid: number | undefined;
 
 function readText(file: string): string {
   try {
@@ -265,6 +292,12 @@ function delay(ms: number): Promise<void> {
 
 const live = new Set<WindowsNodeProcess>();
 
+// Whatever is still running when this test process exits goes with it.
+process.on('exit', () => {
+  for (const proc of live) killGroup(proc.linuxPid);
+  killGroup(keeperPid);
+});
+
 /** Starts Windows Node; read its output as it runs, wait for lines or exit, kill it. */
 export function spawnWindowsNode(wine: Wine, args: string[], opts: WindowsNodeOptions = {}): WindowsNodeProcess {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'outpost-wine-'));
@@ -285,6 +318,7 @@ export function spawnWindowsNode(wine: Wine, args: string[], opts: WindowsNodeOp
     fs.closeSync(out);
     fs.closeSync(err);
   }
+  child.unref(); // a forgotten process must not keep the test process alive; it is killed at exit
   const linuxPid = child.pid ?? -1;
   let stdoutText = '';
   let stderrText = '';
@@ -382,22 +416,20 @@ export async function runWindowsNode(wine: Wine, args: string[], opts: WindowsNo
 }
 
 /**
- * Test teardown: kills every Windows Node process this test process started (and what they started),
- * then waits up to waitMs (default 5 s) for the wineserver to exit. The prefix is shared with test
- * files running in parallel, so the wineserver is only killed (`wineserver -k`, which ends every
- * Wine process of the prefix) with { force: true }.
+ * Test teardown: kills every Windows Node process this test process started (and what they started)
+ * and the idle keeper; the wineserver then exits by itself a few seconds later. The prefix is shared
+ * with test files running in parallel, so the wineserver itself is only killed (`wineserver -k`, which
+ * ends every Wine process of the prefix, other test files' included) with { killServer: true }.
  */
-export async function stopWine(wine: Wine, options: { force?: boolean; waitMs?: number } = {}): Promise<void> {
+export async function stopWine(wine: Wine, options: { killServer?: boolean } = {}): Promise<void> {
   await Promise.all([...live].map((proc) => proc.kill()));
+  killGroup(keeperPid);
+  keeperPid = undefined;
+  if (!options.killServer) return;
   const file = path.join(os.tmpdir(), `outpost-wineserver-${process.pid}.log`);
   try {
-    await runToFiles('wineserver', [options.force ? '-k' : '-w'], {
-      env: wine.env,
-      cwd: wine.repoRoot,
-      timeoutMs: options.waitMs ?? 5000,
-      stdout: file,
-      stderr: file,
-    });
+    const result = await runToFiles('wineserver', ['-k'], { env: wine.env, cwd: wine.repoRoot, timeoutMs: 10_000, stdout: file, stderr: file });
+    if (result.timedOut) throw new Error(`wine harness: wineserver -k did not return within 10 s: ${readText(file)}`);
   } finally {
     fs.rmSync(file, { force: true });
   }
