@@ -125,11 +125,11 @@ test('many contenders racing for one stale lock: exactly one wins', async (t) =>
   t.after(() => {
     for (const c of contenders) c.kill('SIGKILL');
   });
-  await sleep(3_000);
-  const running = contenders.filter((c) => c.process.exitCode === null);
+  // Each contender either reports running or exits; wait until all have decided.
+  await Promise.all(contenders.map((c) => Promise.race([c.waitFor(READY, 30_000).catch(() => undefined), c.exited])));
+  const running = contenders.filter((c) => READY.test(c.stderr) && c.process.exitCode === null);
   assert.equal(running.length, 1, `one runner, got ${running.length}`);
   const winner = running[0] as Child;
-  await winner.waitFor(READY);
   assert.equal(lockRecord(home).pid, winner.pid);
   for (const loser of contenders.filter((c) => c !== winner)) {
     const done = await loser.finish();

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { loadConfig } from '../../app/main/core/config.js';
+import { loadConfig, readConfig } from '../../app/main/core/config.js';
 import { CURRENT_CONFIG_VERSION, DEFAULT_CONFIG } from '../../app/main/core/config-schema.js';
 import { isOutpostError } from '../../app/main/core/errors.js';
 import { memoryLogger } from '../helpers/memory-logger.js';
@@ -101,4 +101,15 @@ test('temp files of an interrupted write are removed at load', (t) => {
   loadConfig(file, log, () => NOW);
   assert.deepEqual(fs.readdirSync(dir), ['config.json']);
   assert.match(log.lines.join('\n'), /removed config\.json\.tmp-999-abcd/);
+});
+
+test('readConfig (used before the lock is held) never writes: not for a missing file, not for an old one', (t) => {
+  const { dir, file } = setup(t);
+  assert.deepEqual(readConfig(file), { config: DEFAULT_CONFIG, found: 'missing' });
+  assert.deepEqual(fs.readdirSync(dir), []);
+  const v1 = '{"config_version":1,"server_url":"http://a.example"}';
+  fs.writeFileSync(file, v1);
+  assert.equal(readConfig(file).config.backend.ws_url, 'ws://a.example/ws');
+  assert.deepEqual(fs.readdirSync(dir), ['config.json']);
+  assert.equal(fs.readFileSync(file, 'utf8'), v1);
 });

@@ -296,7 +296,11 @@ const live = new Set<WindowsNodeProcess>();
 process.on('exit', () => {
   for (const proc of live) killGroup(proc.linuxPid);
   killGroup(keeperPid);
+  for (const tag of liveTags) {
+    for (const pid of taggedProcesses(tag)) killGroup(pid); // detached Windows children (own group)
+  }
 });
+const liveTags = new Set<string>();
 
 /** Starts Windows Node; read its output as it runs, wait for lines or exit, kill it. */
 export function spawnWindowsNode(wine: Wine, args: string[], opts: WindowsNodeOptions = {}): WindowsNodeProcess {
@@ -304,6 +308,7 @@ export function spawnWindowsNode(wine: Wine, args: string[], opts: WindowsNodeOp
   const outFile = path.join(dir, 'stdout');
   const errFile = path.join(dir, 'stderr');
   const tag = path.basename(dir);
+  liveTags.add(tag);
   const out = fs.openSync(outFile, 'w');
   const err = fs.openSync(errFile, 'w');
   let child: ReturnType<typeof spawn>;
@@ -391,9 +396,15 @@ export function spawnWindowsNode(wine: Wine, args: string[], opts: WindowsNodeOp
     },
     async kill() {
       if (!result) killGroup(linuxPid);
-      const exit = await exitedPromise;
+      child.ref(); // keep the event loop alive until the exit event arrives
+      let timer: NodeJS.Timeout | undefined;
+      const stuck = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`wine harness: node.exe ${args.join(' ')} did not die within 10 s of SIGKILL`)), 10_000);
+      });
+      const exit = await Promise.race([exitedPromise, stuck]).finally(() => clearTimeout(timer));
       killGroup(linuxPid); // Windows children left in the group after the parent died
       await killTagged(tag);
+      liveTags.delete(tag);
       return exit;
     },
   };

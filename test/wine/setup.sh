@@ -40,6 +40,8 @@ FFI_PKG="@yuuang/ffi-rs-win32-x64-msvc"
 
 mkdir -p "$CACHE"
 # Test files run in parallel processes that may all call this script: serialise them.
+# Every Wine command below runs with `9>&-`: a wineserver or Wine service started here would otherwise
+# inherit the lock's descriptor and hold the lock for as long as it lives.
 exec 9>"$CACHE/setup.lock"
 flock -w 900 9 || die "timed out waiting for $CACHE/setup.lock"
 
@@ -107,9 +109,9 @@ else
   if [ ! -f "$PREFIX/.outpost-win10" ]; then
     log "creating WINEPREFIX $PREFIX (wineboot -i, winecfg -v win10)"
     rm -rf "$PREFIX"
-    wineboot -i >"$CACHE/wineboot.log" 2>&1 || { cat "$CACHE/wineboot.log" >&2; die "wineboot -i failed"; }
-    winecfg -v win10 >"$CACHE/winecfg.log" 2>&1 || { cat "$CACHE/winecfg.log" >&2; die "winecfg -v win10 failed"; }
-    wineserver -w </dev/null >/dev/null 2>&1
+    wineboot -i >"$CACHE/wineboot.log" 2>&1 9>&- || { cat "$CACHE/wineboot.log" >&2; die "wineboot -i failed"; }
+    winecfg -v win10 >"$CACHE/winecfg.log" 2>&1 9>&- || { cat "$CACHE/winecfg.log" >&2; die "winecfg -v win10 failed"; }
+    wineserver -w </dev/null >/dev/null 2>&1 9>&-
     grep -q '"CurrentBuild"="1[0-9][0-9][0-9][0-9]"' "$PREFIX/system.reg" \
       || die "the prefix does not report Windows 10 after winecfg -v win10"
     touch "$PREFIX/.outpost-win10"
@@ -162,7 +164,7 @@ OUTPOST_WINE_SELFCHECK=ok NODE_PATH="$(winpath "$PKGS/node_modules");$(winpath "
     ffi.open({ library: "kernel32", path: "kernel32.dll" });
     const pid = ffi.load({ library: "kernel32", funcName: "GetCurrentProcessId", retType: ffi.DataType.U32, paramsType: [], paramsValue: [] });
     console.log([process.platform, process.versions.node, process.env.OUTPOST_WINE_SELFCHECK, pid === process.pid].join(" "));
-  ' </dev/null >"$CHECK_OUT" 2>"$CHECK_ERR"
+  ' </dev/null >"$CHECK_OUT" 2>"$CHECK_ERR" 9>&-
 rc=$?
 set -e
 got="$(tr -d '\r' < "$CHECK_OUT")"

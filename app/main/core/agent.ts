@@ -1,7 +1,7 @@
 import type { AgentState } from '../../common/agent-state.js';
 import { ExitCode } from '../../common/exit-codes.js';
 import type { Platform } from '../platform/index.js';
-import { loadConfig, writeConfig } from './config.js';
+import { loadConfig, readConfig, writeConfig } from './config.js';
 import type { Config } from './config-schema.js';
 import { ErrorCode, OutpostError } from './errors.js';
 import { InstanceLock } from './instance-lock.js';
@@ -78,10 +78,12 @@ export class Agent {
     log.info(`storage ${security.created ? 'created' : 'ready'}: ${security.permissions}`, { tightened: security.tightened.length ? security.tightened : undefined });
 
     try {
-      const loaded = loadConfig(paths.config, log.child('config'), now);
-      log.setLevel(envLevel ?? loaded.config.log_level);
-      const agent = new Agent(options, paths, log, loaded.config, lifetime);
+      // Read-only until the lock is ours: two starts at once must not both write config.json.
+      const preview = readConfig(paths.config);
+      log.setLevel(envLevel ?? preview.config.log_level);
+      const agent = new Agent(options, paths, log, preview.config, lifetime);
       await agent.#takeLock();
+      agent.#config = loadConfig(paths.config, log.child('config'), now).config;
       agent.#recordVersion();
       agent.state.setState('IDLE', 'start-up complete');
       return agent;

@@ -16,23 +16,25 @@ export interface LoadedConfig {
 
 const UNTOUCHED = 'Nothing was changed.';
 
-/**
- * Reads config.json, migrating an older version (after keeping a byte-for-byte backup). Every way a
- * file can be wrong ends in an OutpostError (exit 78) with one line naming the file and the problem,
- * and the file is never written in that case: an admin's hand-edited config is not ours to repair.
- */
-export function loadConfig(file: string, log: Logger, now: () => Date): LoadedConfig {
-  for (const name of removeStaleTempFiles(file)) log.warn(`removed ${name}, left by a write that was interrupted`);
+/** What is on disk, checked and migrated in memory; nothing written. */
+export interface ConfigRead {
+  readonly config: Config;
+  /** `missing`: no file (the defaults); otherwise the version found and the original text. */
+  readonly found: { readonly version: number; readonly text: string } | 'missing';
+}
 
+/**
+ * Reads config.json and migrates it in memory, without writing anything: the agent reads its config
+ * before it holds the lock (the lock's own timings are configured), and only the lock holder may
+ * write. Every way a file can be wrong ends in an OutpostError (exit 78) with one line naming the
+ * file and the problem: an admin's hand-edited config is not ours to repair.
+ */
+export function readConfig(file: string): ConfigRead {
   let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch (error) {
-    if (errnoCode(error) === 'ENOENT') {
-      writeConfig(file, DEFAULT_CONFIG);
-      log.info('no config.json: wrote the defaults', { file });
-      return { config: DEFAULT_CONFIG, created: true, migrated: null };
-    }
+    if (errnoCode(error) === 'ENOENT') return { config: DEFAULT_CONFIG, found: 'missing' };
     throw new OutpostError(ErrorCode.CONFIG_UNREADABLE, `${file}: cannot be read (${errnoCode(error) ?? error}). ${UNTOUCHED}`, { cause: error });
   }
 
@@ -51,31 +53,48 @@ export function loadConfig(file: string, log: Logger, now: () => Date): LoadedCo
   if (!Number.isInteger(declared) || (declared as number) < 1) {
     throw new OutpostError(ErrorCode.CONFIG_INVALID, `${file}: config_version must be a whole number from 1 up, not ${JSON.stringify(declared)}. ${UNTOUCHED}`);
   }
-  const fileVersion = declared as number;
-  if (fileVersion > CURRENT_CONFIG_VERSION) {
+  const version = declared as number;
+  if (version > CURRENT_CONFIG_VERSION) {
     throw new OutpostError(
       ErrorCode.CONFIG_TOO_NEW,
-      `${file}: config_version ${fileVersion} was written by a newer Outpost; this one understands up to ${CURRENT_CONFIG_VERSION}. Install the newer version again, or restore an older config. ${UNTOUCHED}`,
+      `${file}: config_version ${version} was written by a newer Outpost; this one understands up to ${CURRENT_CONFIG_VERSION}. Install the newer version again, or restore an older config. ${UNTOUCHED}`,
     );
   }
 
-  let value: unknown = { ...(raw as object), config_version: fileVersion };
-  for (const step of MIGRATIONS.filter((m) => m.from >= fileVersion)) {
+  let value: unknown = { ...(raw as object), config_version: version };
+  for (const step of migrationsFrom(version)) {
     value = step.migrate(parseOrThrow(step.input, value, file, step.from) as never);
   }
-  const config = parseOrThrow(CurrentConfig, value, file, CURRENT_CONFIG_VERSION);
+  return { config: parseOrThrow(CurrentConfig, value, file, CURRENT_CONFIG_VERSION), found: { version, text } };
+}
 
-  if (fileVersion === CURRENT_CONFIG_VERSION) return { config, created: false, migrated: null };
+/**
+ * Reads config.json and makes the file match what was read: the defaults written if it was missing,
+ * an older version migrated after a byte-for-byte backup. Only the lock holder calls this. A broken
+ * file throws as in `readConfig`, before anything is written.
+ */
+export function loadConfig(file: string, log: Logger, now: () => Date): LoadedConfig {
+  for (const name of removeStaleTempFiles(file)) log.warn(`removed ${name}, left by a write that was interrupted`);
+  const { config, found } = readConfig(file);
+  if (found === 'missing') {
+    writeConfig(file, config);
+    log.info('no config.json: wrote the defaults', { file });
+    return { config, created: true, migrated: null };
+  }
+  if (found.version === CURRENT_CONFIG_VERSION) return { config, created: false, migrated: null };
 
-  // Everything was checked in memory first: only now is anything written.
-  const backup = `${file}.v${fileVersion}-${now().toISOString().replaceAll(':', '-')}.bak`;
-  writeFileAtomic(backup, text);
+  const backup = `${file}.v${found.version}-${now().toISOString().replaceAll(':', '-')}.bak`;
+  writeFileAtomic(backup, found.text);
   writeConfig(file, config);
-  for (const step of MIGRATIONS.filter((m) => m.from >= fileVersion)) {
+  for (const step of migrationsFrom(found.version)) {
     log.info(`config migrated v${step.from} -> v${step.from + 1} (${step.describe})`, { file });
   }
-  log.info(`config.json migrated from v${fileVersion} to v${CURRENT_CONFIG_VERSION}; the original is kept`, { backup });
-  return { config, created: false, migrated: { from: fileVersion, backup } };
+  log.info(`config.json migrated from v${found.version} to v${CURRENT_CONFIG_VERSION}; the original is kept`, { backup });
+  return { config, created: false, migrated: { from: found.version, backup } };
+}
+
+function migrationsFrom(version: number) {
+  return MIGRATIONS.filter((m) => m.from >= version);
 }
 
 export function writeConfig(file: string, config: Config): void {

@@ -162,7 +162,13 @@ export class InstanceLock {
       return;
     }
     this.#lastBeat = at.getTime();
-    fs.writeSync(this.#fd, encode({ ...this.record, heartbeat: at.toISOString() }), 0, RECORD_BYTES, 0);
+    try {
+      fs.writeSync(this.#fd, encode({ ...this.record, heartbeat: at.toISOString() }), 0, RECORD_BYTES, 0);
+    } catch (error) {
+      // A full disk or an I/O error: keep trying at the next beat. If it lasts, a successor may judge
+      // the lock stale and take it over, and the check above stops this process then.
+      log.error(`heartbeat not written: ${errnoCode(error) ?? error}`, { file });
+    }
   }
 }
 
@@ -242,9 +248,16 @@ async function judge(seen: Snapshot, options: InstanceLockOptions): Promise<Verd
   }
   if (holder.pid === process.pid) return { stale: true, reason: `it names this process's own pid ${holder.pid}, so it was left by an earlier process` };
   if (!platform.isProcessAlive(holder.pid)) return { stale: true, reason: `its holder, pid ${holder.pid}, is gone` };
-  const startTime = platform.processStartTime(holder.pid);
+  let startTime: string | null | undefined;
+  try {
+    startTime = platform.processStartTime(holder.pid);
+  } catch (error) {
+    // Access denied: the process exists but we may not inspect it, so we cannot rule out that it is
+    // the holder. Only the heartbeat can tell, below.
+    options.log.warn(`cannot read the start time of pid ${holder.pid}: ${error instanceof Error ? error.message : error}`);
+  }
   if (startTime === null) return { stale: true, reason: `its holder, pid ${holder.pid}, is gone` };
-  if (holder.start_time !== null && startTime !== holder.start_time) {
+  if (startTime !== undefined && holder.start_time !== null && startTime !== holder.start_time) {
     return { stale: true, reason: `pid ${holder.pid} now belongs to another process (pid reused)` };
   }
   const age = options.now().getTime() - Date.parse(holder.heartbeat);

@@ -1,0 +1,98 @@
+/**
+ * The win32 backends for real: Windows Node 24 under Wine runs the compiled agent. Wine is faithful
+ * for the environment, files, processes and ffi-rs calls; not for ACLs or elevation, which
+ * test/unit/win32-platform.test.ts covers by the exact command lines (ENVIRONMENT.md).
+ */
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { type TestContext, test } from 'node:test';
+import { tempDir } from '../helpers/paths.js';
+import { tierUnavailable } from '../helpers/tiers.js';
+import { prepareWine, runWindowsNode, spawnWindowsNode, stopWine, toWindowsPath, type Wine } from './harness.js';
+
+async function wineOrSkip(t: TestContext): Promise<Wine | null> {
+  const availability = await prepareWine();
+  if (availability.ok) return availability.wine;
+  tierUnavailable(t, 'wine', availability.reason, availability.install);
+  return null;
+}
+
+const READY = /running \(pid (\d+)/;
+
+test('wine tier: the outpost command and the win32 backends under Windows Node', { timeout: 10 * 60_000 }, async (t) => {
+  const wine = await wineOrSkip(t);
+  if (!wine) return;
+  t.after(() => stopWine(wine));
+  const outpost = toWindowsPath(path.join(wine.repoRoot, 'bin', 'outpost.js'));
+
+  await t.test('wine tier: --version and a usage error (64)', async () => {
+    const version = await runWindowsNode(wine, [outpost, '--version']);
+    assert.equal(version.code, 0, version.stderr);
+    assert.match(version.stdout, /^\d+\.\d+\.\d+\r?\n$/);
+    const usage = await runWindowsNode(wine, [outpost, '--nope']);
+    assert.equal(usage.code, 64);
+    assert.match(usage.stderr, /Usage:/);
+  });
+
+  await t.test('wine tier: storage folders from the real Windows environment; the admin check through ffi-rs answers', async () => {
+    const platformModule = toWindowsPath(path.join(wine.repoRoot, 'dist', 'app', 'main', 'platform', 'index.js'));
+    const script = `const { createPlatform } = await import('file:///' + ${JSON.stringify(platformModule)}.replaceAll('\\\\', '/'));
+      const p = createPlatform();
+      console.log(JSON.stringify({ name: p.name, elevated: p.isElevated(), machine: p.defaultStorageDir(true), user: p.defaultStorageDir(false),
+        env: { LOCALAPPDATA: process.env.LOCALAPPDATA, ProgramData: process.env.ProgramData } }));`;
+    const result = await runWindowsNode(wine, ['--input-type=module', '-e', script]);
+    assert.equal(result.code, 0, result.stderr);
+    const seen = JSON.parse(result.stdout);
+    assert.equal(seen.name, 'win32');
+    assert.equal(typeof seen.elevated, 'boolean', 'CheckTokenMembership answered (Wine runs everyone as admin: its value is not faithful)');
+    assert.match(seen.env.LOCALAPPDATA, /^C:\\users\\[^\\]+\\AppData\\Local$/i);
+    assert.equal(seen.user, `${seen.env.LOCALAPPDATA}\\Outpost`);
+    assert.equal(seen.machine, `${seen.env.ProgramData}\\Outpost`);
+  });
+
+  await t.test('wine tier: a second Windows instance exits 2 naming the first; after a hard kill a new one takes over', async (t) => {
+    const home = toWindowsPath(tempDir(t));
+    const env = { OUTPOST_HOME: home };
+    const first = spawnWindowsNode(wine, [outpost], { env });
+    try {
+      const [, firstPid] = await first.waitForLine(READY, { stream: 'stderr', timeoutMs: 60_000 });
+      const second = await runWindowsNode(wine, [outpost], { env });
+      assert.equal(second.code, 2, second.stderr);
+      assert.match(second.stderr, new RegExp(`Another Outpost is running \\(pid ${firstPid},`));
+    } finally {
+      await first.kill();
+    }
+    const third = spawnWindowsNode(wine, [outpost], { env });
+    try {
+      const [, thirdPid] = await third.waitForLine(READY, { stream: 'stderr', timeoutMs: 60_000 });
+      const record = JSON.parse(fs.readFileSync(path.join(tempDirOf(home), 'agent.lock'), 'utf8'));
+      assert.equal(record.pid, Number(thirdPid));
+      assert.match(record.start_time, /^\d{4}-\d\d-\d\dT/, 'the start time came from GetProcessTimes');
+      const log = fs.readFileSync(path.join(tempDirOf(home), 'logs', 'outpost.log'), 'utf8');
+      assert.match(log, /lock is stale: (its holder, pid \d+, is gone|pid \d+ now belongs to another process)/);
+    } finally {
+      await third.kill();
+    }
+  });
+
+  await t.test('wine tier: with no OUTPOST_HOME the agent uses %ProgramData%\\Outpost (admin under Wine)', async () => {
+    const machineDir = path.join(wine.prefix, 'drive_c', 'ProgramData', 'Outpost');
+    fs.rmSync(machineDir, { recursive: true, force: true });
+    const agent = spawnWindowsNode(wine, [outpost]);
+    try {
+      await agent.waitForLine(READY, { stream: 'stderr', timeoutMs: 60_000 });
+      const config = JSON.parse(fs.readFileSync(path.join(machineDir, 'config.json'), 'utf8'));
+      assert.equal(config.config_version, 2);
+      assert.ok(fs.existsSync(path.join(machineDir, 'agent.lock')));
+    } finally {
+      await agent.kill();
+      fs.rmSync(machineDir, { recursive: true, force: true });
+    }
+  });
+});
+
+/** Z:\tmp\x -> /tmp/x */
+function tempDirOf(windowsPath: string): string {
+  return windowsPath.replace(/^Z:/, '').replaceAll('\\', '/');
+}
