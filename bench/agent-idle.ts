@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { RUNNING_LINE } from '../app/common/cli-output.js';
 import { type Benchmark, cpuMs, type Figure, median, rssMb, startUntil, stop } from './measure.js';
 
 const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'outpost.js');
@@ -19,12 +20,12 @@ export const agentIdle: Benchmark = {
     const agentMs: number[] = [];
     try {
       // Warm the file cache first, then alternate so that drift hits both alike.
-      await stop((await startUntil(process.execPath, [BIN], env, /running \(pid/)).child);
+      await stop((await startUntil(process.execPath, [BIN], env, RUNNING_LINE)).child);
       for (let i = 0; i < rounds; i++) {
         const bare = await startUntil(process.execPath, BARE, env, /ready/);
         bareMs.push(bare.ms);
         await stop(bare.child);
-        const agent = await startUntil(process.execPath, [BIN], env, /running \(pid/);
+        const agent = await startUntil(process.execPath, [BIN], env, RUNNING_LINE);
         agentMs.push(agent.ms);
         await stop(agent.child);
       }
@@ -32,7 +33,7 @@ export const agentIdle: Benchmark = {
 
       const windowS = quick ? 10 : 60;
       const bare = (await startUntil(process.execPath, BARE, env, /ready/)).child;
-      const agent = (await startUntil(process.execPath, [BIN], env, /running \(pid/)).child;
+      const agent = (await startUntil(process.execPath, [BIN], env, RUNNING_LINE)).child;
       await sleep(2_000);
       const rss = { bare: rssMb(bare.pid as number), agent: rssMb(agent.pid as number) };
       const cpu0 = { bare: cpuMs(bare.pid as number), agent: cpuMs(agent.pid as number) };

@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { RUNNING_LINE } from '../app/common/cli-output.js';
 
 const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'outpost.js');
 const started = Date.now();
@@ -71,7 +72,7 @@ async function main(): Promise<number> {
     step('1. Start the agent.');
     const first = launch(home, 'first instance');
     live.push(first);
-    const firstPid = Number((await waitFor(first, /running \(pid (\d+)/))[1]);
+    const firstPid = Number((await waitFor(first, RUNNING_LINE))[1]);
     ok(`agent A is running as pid ${firstPid} and holds ${path.join(home, 'agent.lock')}`);
     quote(fs.readFileSync(path.join(home, 'agent.lock'), 'utf8').trim());
 
@@ -91,7 +92,7 @@ async function main(): Promise<number> {
     const t0 = Date.now();
     const third = launch(home, 'after the crash');
     live.push(third);
-    const thirdPid = Number((await waitFor(third, /running \(pid (\d+)/))[1]);
+    const thirdPid = Number((await waitFor(third, RUNNING_LINE))[1]);
     ok(`agent C (pid ${thirdPid}) recovered the lock in ${Date.now() - t0} ms, without waiting for the lock to age out`);
     const log = fs.readFileSync(path.join(home, 'logs', 'outpost.log'), 'utf8');
     quote(log.split('\n').filter((l) => /lock is stale|taken over/.test(l)).join('\n'));

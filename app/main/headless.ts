@@ -1,3 +1,4 @@
+import { runningLine } from '../common/cli-output.js';
 import { ExitCode } from '../common/exit-codes.js';
 import { parseCommand, USAGE } from './cli.js';
 import { Agent } from './core/agent.js';
@@ -57,7 +58,7 @@ async function runForeground(env: NodeJS.ProcessEnv): Promise<number> {
   process.on('unhandledRejection', onFatal);
   process.on('exit', onExit);
 
-  process.stderr.write(`outpost: Outpost ${APP_VERSION} running (pid ${process.pid}, storage ${agent.paths.root}); stop with Ctrl+C\n`);
+  process.stderr.write(`outpost: ${runningLine(APP_VERSION, process.pid, agent.paths.root)}\n`);
   const stopped = await agent.stopped;
   process.stderr.write(`outpost: stopped (${stopped.reason})\n`);
 

@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { RUNNING_LINE } from '../../app/common/cli-output.js';
 import { OUTPOST_BIN } from './paths.js';
 
 export interface Finished {
@@ -85,8 +86,8 @@ export function runOutpost(home: string, args: readonly string[] = [], extra: No
 /** Starts an agent and waits until it reports running (IDLE). */
 export async function startRunningAgent(home: string, extra: NodeJS.ProcessEnv = {}): Promise<Child> {
   const child = startOutpost(home, [], extra);
-  await child.waitFor(/running \(pid \d+/);
+  await child.waitFor(READY);
   return child;
 }
 
-export const READY = /running \(pid (\d+)/;
+export const READY = RUNNING_LINE;

@@ -120,8 +120,10 @@ test('a frozen holder (SIGSTOP) is detected as stale by its heartbeat; on waking
 
 test('many contenders racing for one stale lock: exactly one wins', async (t) => {
   const home = tempDir(t);
+  // A fast heartbeat, so that a second holder that thought it had won would be caught and stop.
+  writeConfig(home, { heartbeat_ms: 200, stale_ms: 1_000 });
   plantRecord(home, recordFor(2 ** 22 + 12_345, null));
-  const contenders = Array.from({ length: 6 }, () => startOutpost(home));
+  const contenders = Array.from({ length: 8 }, () => startOutpost(home));
   t.after(() => {
     for (const c of contenders) c.kill('SIGKILL');
   });
@@ -134,8 +136,12 @@ test('many contenders racing for one stale lock: exactly one wins', async (t) =>
   for (const loser of contenders.filter((c) => c !== winner)) {
     const done = await loser.finish();
     assert.equal(done.code, 2, done.stderr);
-    assert.match(done.stderr, new RegExp(`pid ${winner.pid}`));
+    assert.match(done.stderr, new RegExp(`Another Outpost is running \\(pid ${winner.pid},`));
+    assert.doesNotMatch(done.stderr, /lock lost/, 'no loser ever believed it held the lock');
   }
+  await sleep(1_000);
+  assert.equal(winner.process.exitCode, null, 'the winner still runs');
+  assert.equal(lockRecord(home).pid, winner.pid);
 });
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
@@ -168,5 +174,23 @@ for (const [mode, code, logged] of [
     const next = await startRunningAgent(home);
     next.kill('SIGTERM');
     assert.equal((await next.finish()).code, 0);
+  });
+}
+
+for (const [why, owner, ageS] of [
+  ['its owner died mid-takeover', { pid: 2 ** 22 + 777, start_time: null, token: 'dead' }, 0],
+  ['it is older than any live takeover', { pid: process.pid, start_time: null, token: 'old' }, 60],
+] as const) {
+  test(`a takeover mutex left behind is reclaimed when ${why}`, async (t) => {
+    const home = tempDir(t);
+    plantRecord(home, recordFor(2 ** 22 + 12_345, null));
+    const mutex = path.join(home, 'agent.lock.takeover');
+    fs.writeFileSync(mutex, JSON.stringify(owner));
+    if (ageS > 0) fs.utimesSync(mutex, new Date(Date.now() - ageS * 1000), new Date(Date.now() - ageS * 1000));
+    const agent = await startRunningAgent(home);
+    t.after(() => agent.kill('SIGKILL'));
+    assert.match(logOf(home), /removed an abandoned takeover mutex/);
+    assert.equal(lockRecord(home).pid, agent.pid);
+    assert.equal(fs.existsSync(mutex), false);
   });
 }

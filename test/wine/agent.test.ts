@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { type TestContext, test } from 'node:test';
+import { RUNNING_LINE } from '../../app/common/cli-output.js';
 import { tempDir } from '../helpers/paths.js';
 import { tierUnavailable } from '../helpers/tiers.js';
 import { prepareWine, runWindowsNode, spawnWindowsNode, stopWine, toWindowsPath, type Wine } from './harness.js';
@@ -18,7 +19,7 @@ async function wineOrSkip(t: TestContext): Promise<Wine | null> {
   return null;
 }
 
-const READY = /running \(pid (\d+)/;
+const READY = RUNNING_LINE;
 
 test('wine tier: the outpost command and the win32 backends under Windows Node', { timeout: 10 * 60_000 }, async (t) => {
   const wine = await wineOrSkip(t);

@@ -271,6 +271,18 @@ async function judge(seen: Snapshot, options: InstanceLockOptions): Promise<Verd
   return { stale: false };
 }
 
+function restore(graveyard: string, file: string): void {
+  try {
+    fs.linkSync(graveyard, file);
+  } catch (error) {
+    // EEXIST: a newer lock already stands there; the one we moved loses, and its holder notices at
+    // its next heartbeat and stops.
+    if (errnoCode(error) !== 'EEXIST') throw error;
+  } finally {
+    fs.rmSync(graveyard, { force: true });
+  }
+}
+
 /** Replaces exactly the stale lock we judged, under the takeover mutex. */
 async function takeOver(seen: Snapshot, options: InstanceLockOptions): Promise<{ record: LockRecord; fd: number } | null> {
   const mutex = await acquireTakeoverMutex(options);
@@ -281,6 +293,12 @@ async function takeOver(seen: Snapshot, options: InstanceLockOptions): Promise<{
     if (current) {
       const graveyard = `${options.file}.${randomBytes(6).toString('hex')}.stale`;
       fs.renameSync(options.file, graveyard);
+      if (fs.statSync(graveyard, { bigint: true }).ino !== seen.ino) {
+        // Someone replaced the file between our look and the rename (possible only if the mutex was
+        // wrongly judged abandoned): put theirs back and let the caller look again.
+        restore(graveyard, options.file);
+        return null;
+      }
       fs.rmSync(graveyard, { force: true });
     }
     return tryCreate(options);
@@ -306,12 +324,17 @@ async function acquireTakeoverMutex(options: InstanceLockOptions): Promise<Mutex
     } catch (error) {
       if (errnoCode(error) !== 'EEXIST') throw error;
     }
-    if (mutexIsAbandoned(file, options)) {
+    const abandoned = abandonedMutex(file, options);
+    if (abandoned !== null) {
       const graveyard = `${file}.${token}.stale`;
       try {
         fs.renameSync(file, graveyard);
-        fs.rmSync(graveyard, { force: true });
-        options.log.warn('removed an abandoned takeover mutex', { file });
+        if (fs.statSync(graveyard, { bigint: true }).ino === abandoned) {
+          fs.rmSync(graveyard, { force: true });
+          options.log.warn('removed an abandoned takeover mutex', { file });
+        } else {
+          restore(graveyard, file);
+        }
       } catch (error) {
         if (errnoCode(error) !== 'ENOENT') throw error;
       }
@@ -322,16 +345,27 @@ async function acquireTakeoverMutex(options: InstanceLockOptions): Promise<Mutex
   return null;
 }
 
-function mutexIsAbandoned(file: string, options: InstanceLockOptions): boolean {
+/** The inode of the takeover mutex if its owner died or it is too old to be live, else null. */
+function abandonedMutex(file: string, options: InstanceLockOptions): bigint | null {
+  let fd: number;
   try {
-    const stat = fs.statSync(file);
-    const owner = JSON.parse(fs.readFileSync(file, 'utf8')) as { pid?: number; start_time?: string | null };
-    if (Date.now() - stat.mtimeMs > TAKEOVER_MUTEX_STALE_MS) return true;
-    if (typeof owner.pid !== 'number' || !options.platform.isProcessAlive(owner.pid)) return true;
-    return owner.start_time != null && options.platform.processStartTime(owner.pid) !== owner.start_time;
-  } catch (error) {
-    // Vanished: free now. Unparseable: being written this instant, or garbage that ages out above.
-    return errnoCode(error) === 'ENOENT';
+    fd = fs.openSync(file, 'r');
+  } catch {
+    return null; // gone already: just try to create it again
+  }
+  try {
+    const stat = fs.fstatSync(fd, { bigint: true });
+    if (Date.now() - Number(stat.mtimeMs) > TAKEOVER_MUTEX_STALE_MS) return stat.ino;
+    let owner: { pid?: unknown; start_time?: unknown };
+    try {
+      owner = JSON.parse(fs.readFileSync(fd, 'utf8'));
+    } catch {
+      return null; // being written this instant; if it is garbage, it ages out above
+    }
+    if (typeof owner.pid !== 'number' || !options.platform.isProcessAlive(owner.pid)) return stat.ino;
+    return typeof owner.start_time === 'string' && options.platform.processStartTime(owner.pid) !== owner.start_time ? stat.ino : null;
+  } finally {
+    fs.closeSync(fd);
   }
 }
 
