@@ -6,18 +6,11 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { type TestContext, test } from 'node:test';
+import { test } from 'node:test';
 import { RUNNING_LINE } from '../../app/common/cli-output.js';
 import { tempDir } from '../helpers/paths.js';
-import { tierUnavailable } from '../helpers/tiers.js';
-import { prepareWine, runWindowsNode, spawnWindowsNode, stopWine, toWindowsPath, type Wine } from './harness.js';
-
-async function wineOrSkip(t: TestContext): Promise<Wine | null> {
-  const availability = await prepareWine();
-  if (availability.ok) return availability.wine;
-  tierUnavailable(t, 'wine', availability.reason, availability.install);
-  return null;
-}
+import { runWindowsNode, spawnWindowsNode, stopWine, toWindowsPath } from './harness.js';
+import { wineOrSkip } from './tier.js';
 
 const READY = RUNNING_LINE;
 
