@@ -113,6 +113,9 @@ test('a frozen holder (SIGSTOP) is detected as stale by its heartbeat; on waking
   assert.equal(lockRecord(home).pid, successor.pid, 'the woken holder did not remove the new lock');
   await sleep(500);
   assert.equal(successor.process.exitCode, null, 'the successor keeps running');
+  assert.match(logOf(home), /taking over the IPC endpoint from a previous agent that no longer answers/);
+  const status = await runOutpost(home, ['status']);
+  assert.equal(JSON.parse(status.stdout).pid, successor.pid, 'the woken holder did not remove the successor\'s IPC socket');
   successor.kill('SIGTERM');
   assert.equal((await successor.finish()).code, 0);
   assert.equal(fs.existsSync(path.join(home, 'agent.lock')), false);

@@ -1,10 +1,13 @@
-import type { AgentState } from '../../common/agent-state.js';
+import { type AgentState, isUpdatingState } from '../../common/agent-state.js';
 import { ExitCode } from '../../common/exit-codes.js';
+import type { IpcCommand, StatusData } from '../../common/ipc.js';
 import type { Platform } from '../platform/index.js';
 import { loadConfig, readConfig, writeConfig } from './config.js';
 import type { Config } from './config-schema.js';
 import { ErrorCode, OutpostError } from './errors.js';
 import { InstanceLock } from './instance-lock.js';
+import { loadOrCreateIpcSecret } from './ipc-secret.js';
+import { type CommandHandler, IpcServer } from './ipc-server.js';
 import { Lifetime } from './lifetime.js';
 import { createFileLogger, isLogLevel, LOG_LEVELS, type LogLevel, type RootLogger } from './logger.js';
 import { StateMachine } from './state-machine.js';
@@ -18,6 +21,8 @@ export interface AgentOptions {
   readonly now: () => Date;
   /** Echo log lines at or above this level to stderr (the foreground command), or not. */
   readonly stderrLogLevel: LogLevel | false;
+  /** How long to wait for a live holder to release the lock (`--force`); 0: do not wait. */
+  readonly waitForLockMs?: number;
 }
 
 export interface AgentStopped {
@@ -40,11 +45,13 @@ export class Agent {
   #lock: InstanceLock | undefined;
   readonly #lifetime: Lifetime;
   readonly #options: AgentOptions;
+  readonly #elevated: boolean;
   #resolveStopped!: (stopped: AgentStopped) => void;
   #stopping: Promise<void> | undefined;
 
-  private constructor(options: AgentOptions, paths: StoragePaths, log: RootLogger, config: Config, lifetime: Lifetime) {
+  private constructor(options: AgentOptions, elevated: boolean, paths: StoragePaths, log: RootLogger, config: Config, lifetime: Lifetime) {
     this.#options = options;
+    this.#elevated = elevated;
     this.paths = paths;
     this.log = log;
     this.#config = config;
@@ -81,10 +88,11 @@ export class Agent {
       // Read-only until the lock is ours: two starts at once must not both write config.json.
       const preview = readConfig(paths.config);
       log.setLevel(envLevel ?? preview.config.log_level);
-      const agent = new Agent(options, paths, log, preview.config, lifetime);
+      const agent = new Agent(options, elevated, paths, log, preview.config, lifetime);
       await agent.#takeLock();
       agent.#config = loadConfig(paths.config, log.child('config'), now).config;
       agent.#recordVersion();
+      await agent.#listen();
       agent.state.setState('IDLE', 'start-up complete');
       return agent;
     } catch (error) {
@@ -129,9 +137,65 @@ export class Agent {
       staleMs: this.#config.lock.stale_ms,
       now: this.#options.now,
       onCompromised: (reason) => void this.stop(`lock lost: ${reason}`, ExitCode.LOCK_HELD),
-    });
+    }, this.#options.waitForLockMs ?? 0);
     this.#lock = lock;
     this.#lifetime.add('lock', () => lock.release());
+  }
+
+  async #listen(): Promise<void> {
+    const endpoint = this.#options.platform.ipcEndpoint(this.paths.root);
+    const secret = loadOrCreateIpcSecret({
+      storageRoot: this.paths.root,
+      scope: endpoint.scope,
+      elevated: this.#elevated,
+      credentials: this.#options.platform.credentialStore(),
+      log: this.log.child('secret'),
+    });
+    const server = await IpcServer.listen({
+      endpoint: endpoint.path,
+      endpointIsFile: endpoint.isFile,
+      secret: secret.value,
+      log: this.log.child('ipc'),
+      handle: this.#handleCommand,
+    });
+    this.#lifetime.add('IPC server', () => server.close());
+  }
+
+  readonly #handleCommand: CommandHandler = (command: IpcCommand, { clientPid }) => {
+    const state = this.state.state;
+    switch (command) {
+      case 'status':
+        return { reply: { status: 'ok', data: this.status() } };
+      case 'force_restart':
+        if (isUpdatingState(state)) {
+          this.log.info(`force restart requested by pid ${clientPid} refused: busy in ${state}`);
+          return { reply: { status: 'busy_updating', message: `the agent is updating (${state}); try again when it is done` } };
+        }
+        return {
+          reply: { status: 'ok', message: 'shutting down', data: this.status() },
+          // After the reply is out: the requester waits for our lock, which the shutdown releases.
+          after: () => {
+            const reason = `force restart requested by pid ${clientPid}`;
+            if (this.state.state !== 'SHUTTING_DOWN' && this.state.state !== 'FORCE_RESTARTING') this.state.setState('FORCE_RESTARTING', reason);
+            void this.stop(reason);
+          },
+        };
+      case 'show_diagnostics':
+      case 'check_for_update':
+        return { reply: { status: 'not_available', message: `${command} is not yet available in this version of Outpost` } };
+    }
+  };
+
+  /** The `outpost status` object (CONTRACT.md). */
+  status(): StatusData {
+    return {
+      state: this.state.state,
+      version: this.#options.version,
+      pid: process.pid,
+      storage: this.paths.root,
+      uptime_s: Math.round((this.#options.now().getTime() - this.startedAt.getTime()) / 1000),
+      last_update_check: null,
+    };
   }
 
   /** Only the lock holder writes config, so this comes after the lock. */

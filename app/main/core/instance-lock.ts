@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import type { Platform } from '../platform/index.js';
-import { ErrorCode, OutpostError, errnoCode } from './errors.js';
+import { ErrorCode, errnoCode, isOutpostError, OutpostError } from './errors.js';
 import type { Logger } from './logger.js';
 
 /**
@@ -81,8 +81,28 @@ export class InstanceLock {
     this.#timer = setInterval(() => this.#beat(), options.heartbeatMs);
   }
 
-  /** Takes the lock, or throws ERR_LOCK_HELD naming the live holder. */
-  static async acquire(options: InstanceLockOptions): Promise<InstanceLock> {
+  /**
+   * Takes the lock, or throws ERR_LOCK_HELD naming the live holder. With `waitMs`, a live holder is
+   * given that long to let go first (`outpost --force`, after asking the holder to shut down).
+   */
+  static async acquire(options: InstanceLockOptions, waitMs = 0): Promise<InstanceLock> {
+    const deadline = Date.now() + waitMs;
+    for (let announced = false; ; announced = true) {
+      try {
+        return await InstanceLock.#acquireOnce(options);
+      } catch (error) {
+        if (!isOutpostError(error, ErrorCode.LOCK_HELD)) throw error;
+        if (Date.now() >= deadline) {
+          options.log.info('lock held by another live instance; not starting', { file: options.file, ...error.details });
+          throw error;
+        }
+        if (!announced) options.log.info(`waiting up to ${Math.round(waitMs / 1000)} s for pid ${error.details.holder_pid} to release the lock`);
+        await sleep(100);
+      }
+    }
+  }
+
+  static async #acquireOnce(options: InstanceLockOptions): Promise<InstanceLock> {
     const { file, log } = options;
     removeOrphanedTempFiles(file, options.platform);
     for (let round = 1; round <= MAX_ROUNDS; round++) {
@@ -96,7 +116,6 @@ export class InstanceLock {
       const verdict = await judge(seen, options);
       if (!verdict.stale) {
         const holder = seen.record as LockRecord;
-        log.info('lock held by another live instance; not starting', { file, holder_pid: holder.pid, holder_version: holder.version });
         throw new OutpostError(
           ErrorCode.LOCK_HELD,
           `Another Outpost is running (pid ${holder.pid}, version ${holder.version}, since ${holder.acquired_at}) and holds ${file}; leaving it alone.`,

@@ -1,8 +1,10 @@
 import { execFileSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
-import type { Platform, StorageSecurity } from './platform.js';
-import { posixIsElevated, posixIsProcessAlive, posixSecureDirectory } from './posix.js';
+import type { CredentialStore } from '../core/ipc-secret.js';
+import { keyringStore } from './keyring-store.js';
+import type { IpcEndpoint, Platform, StorageSecurity } from './platform.js';
+import { posixIpcEndpoint, posixIsElevated, posixIsProcessAlive, posixSecureDirectory } from './posix.js';
 
 export class DarwinPlatform implements Platform {
   readonly name = 'darwin';
@@ -23,6 +25,14 @@ export class DarwinPlatform implements Platform {
 
   secureDirectory(dir: string): StorageSecurity {
     return posixSecureDirectory(dir);
+  }
+
+  credentialStore(): CredentialStore | null {
+    return keyringStore('macOS Keychain');
+  }
+
+  ipcEndpoint(storageRoot: string): IpcEndpoint {
+    return posixIpcEndpoint(storageRoot);
   }
 
   isProcessAlive(pid: number): boolean {

@@ -1,8 +1,10 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { Platform, StorageSecurity } from './platform.js';
-import { posixIsElevated, posixIsProcessAlive, posixSecureDirectory } from './posix.js';
+import type { CredentialStore } from '../core/ipc-secret.js';
+import { keyringStore } from './keyring-store.js';
+import type { IpcEndpoint, Platform, StorageSecurity } from './platform.js';
+import { posixIpcEndpoint, posixIsElevated, posixIsProcessAlive, posixSecureDirectory } from './posix.js';
 
 export class LinuxPlatform implements Platform {
   readonly name = 'linux';
@@ -27,6 +29,14 @@ export class LinuxPlatform implements Platform {
 
   secureDirectory(dir: string): StorageSecurity {
     return posixSecureDirectory(dir);
+  }
+
+  credentialStore(): CredentialStore | null {
+    return keyringStore('Secret Service');
+  }
+
+  ipcEndpoint(storageRoot: string): IpcEndpoint {
+    return posixIpcEndpoint(storageRoot);
   }
 
   isProcessAlive(pid: number): boolean {

@@ -1,3 +1,5 @@
+import type { CredentialStore } from '../core/ipc-secret.js';
+
 /**
  * Everything the core needs from the operating system, behind one interface. One backend per OS
  * (win32.ts, linux.ts, darwin.ts), chosen once at start by `createPlatform`; the core never looks at
@@ -30,6 +32,24 @@ export interface Platform {
    * and different for a later process that reuses the pid; null if there is no such process.
    */
   processStartTime(pid: number): string | null;
+
+  /**
+   * Where the agent of this storage folder listens for local IPC: a Unix socket inside the folder,
+   * or a Windows named pipe whose name is hashed from the folder, so that per-user and per-machine
+   * agents (and agents of different OUTPOST_HOMEs) never meet.
+   */
+  ipcEndpoint(storageRoot: string): IpcEndpoint;
+
+  /** This user's OS credential store, or null if its binding cannot load here. */
+  credentialStore(): CredentialStore | null;
+}
+
+export interface IpcEndpoint {
+  readonly path: string;
+  /** A file to remove when a killed agent leaves it behind (Unix sockets), or not (pipes). */
+  readonly isFile: boolean;
+  /** A short id of the storage folder, also naming the IPC secret in the credential store. */
+  readonly scope: string;
 }
 
 /** What `secureDirectory` found and did, for the log. */

@@ -1,6 +1,9 @@
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { ErrorCode, OutpostError, errnoCode } from '../core/errors.js';
-import type { StorageSecurity } from './platform.js';
+import type { IpcEndpoint, StorageSecurity } from './platform.js';
 
 /** What Linux and macOS share: euid 0 means elevated, folders are 0700 and owned by us. */
 export function posixIsElevated(): boolean {
@@ -57,4 +60,19 @@ export function posixSecureDirectory(dir: string): StorageSecurity {
     tightened.push(`mode ${octal(mode)} -> 0700`);
   }
   return { created, permissions: `mode 0700, owner uid ${uid}`, tightened };
+}
+
+/**
+ * Unix socket paths are limited to 104 bytes (macOS) or 108 (Linux), and the server first binds
+ * under this path plus a 9-byte suffix (see IpcServer).
+ */
+const MAX_SOCKET_PATH_BYTES = 90;
+
+export function posixIpcEndpoint(storageRoot: string): IpcEndpoint {
+  const scope = createHash('sha256').update(storageRoot).digest('hex').slice(0, 16);
+  const inside = path.join(storageRoot, 'ipc.sock');
+  // A storage folder too deep for a socket path: the temp folder instead. The socket is 0600 and
+  // the handshake is mutually authenticated, so a shared folder gives an attacker nothing.
+  const socket = Buffer.byteLength(inside) <= MAX_SOCKET_PATH_BYTES ? inside : path.join(os.tmpdir(), `outpost-${scope}.sock`);
+  return { path: socket, isFile: true, scope };
 }

@@ -1,9 +1,12 @@
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ErrorCode, OutpostError, errnoCode } from '../core/errors.js';
-import type { Platform, StorageSecurity } from './platform.js';
+import type { CredentialStore } from '../core/ipc-secret.js';
+import { keyringStore } from './keyring-store.js';
+import type { IpcEndpoint, Platform, StorageSecurity } from './platform.js';
 import { isUserAdmin, processCreationTime } from './win32-native.js';
 
 /** Well-known SIDs: language-independent, unlike the names icacls prints. */
@@ -98,6 +101,16 @@ export class Win32Platform implements Platform {
     }
     const who = elevated ? 'SYSTEM, Administrators' : `SYSTEM, Administrators, ${userSid}`;
     return { created, permissions: `protected DACL: full control for ${who}`, tightened: [] };
+  }
+
+  credentialStore(): CredentialStore | null {
+    return keyringStore('Windows Credential Manager');
+  }
+
+  ipcEndpoint(storageRoot: string): IpcEndpoint {
+    // Windows paths are case-insensitive: C:\ProgramData\Outpost and c:\programdata\outpost are one folder.
+    const scope = createHash('sha256').update(path.win32.resolve(storageRoot).toLowerCase()).digest('hex').slice(0, 16);
+    return { path: `\\\\.\\pipe\\outpost-${scope}`, isFile: false, scope };
   }
 
   isProcessAlive(pid: number): boolean {

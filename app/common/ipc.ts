@@ -1,0 +1,70 @@
+import { z } from 'zod';
+
+/**
+ * The local IPC contract between a running agent and a second launch (`outpost --force`,
+ * `outpost status`), and later the Electron shell. Newline-delimited JSON, one message per line,
+ * every message validated at the edge with these schemas by both ends.
+ *
+ * The handshake is a mutual challenge-response over HMAC-SHA256 with fresh nonces from both sides:
+ *   client -> hello     { nonce: Nc }
+ *   server -> challenge { nonce: Ns, proof: HMAC(secret, "server" | Nc | Ns) }
+ *   client checks the server's proof before it sends anything derived from the secret (a process
+ *   squatting on the endpoint learns nothing), then
+ *   client -> request   { command, proof: HMAC(secret, "client" | Ns | Nc | command) }
+ *   server -> reply     { status, ... }
+ * Neither side ever sends the secret; a recorded exchange cannot be replayed (Ns is fresh), and the
+ * command is bound into the client's proof.
+ */
+
+export const IPC_PROTOCOL_VERSION = 1;
+/** Longest line either side accepts, newline included. */
+export const IPC_MAX_MESSAGE_BYTES = 16 * 1024;
+/** A connection that sends nothing for this long is closed. */
+export const IPC_IDLE_TIMEOUT_MS = 2_000;
+/** A connection is closed after this long, whatever it does. */
+export const IPC_TOTAL_TIMEOUT_MS = 5_000;
+/** Connections beyond this are closed at once. */
+export const IPC_MAX_CONNECTIONS = 16;
+
+export const IPC_COMMANDS = ['force_restart', 'status', 'show_diagnostics', 'check_for_update'] as const;
+export type IpcCommand = (typeof IPC_COMMANDS)[number];
+
+export const REPLY_STATUSES = ['ok', 'busy_updating', 'invalid_secret', 'bad_request', 'not_available'] as const;
+export type ReplyStatus = (typeof REPLY_STATUSES)[number];
+
+const nonce = z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'must be 32 bytes, base64url');
+const mac = z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'must be an HMAC-SHA256, base64url');
+const version = z.literal(IPC_PROTOCOL_VERSION);
+
+export const Hello = z.object({ v: version, type: z.literal('hello'), nonce, client_pid: z.number().int().positive() }).strict();
+export type Hello = z.infer<typeof Hello>;
+
+export const Challenge = z.object({ v: version, type: z.literal('challenge'), nonce, proof: mac }).strict();
+export type Challenge = z.infer<typeof Challenge>;
+
+export const Request = z.object({ v: version, type: z.literal('request'), command: z.enum(IPC_COMMANDS), proof: mac }).strict();
+export type Request = z.infer<typeof Request>;
+
+/** What `status` returns (CONTRACT.md); `update` joins it with the update issue. */
+export const StatusData = z
+  .object({
+    state: z.string(),
+    version: z.string(),
+    pid: z.number().int(),
+    storage: z.string(),
+    uptime_s: z.number(),
+    last_update_check: z.string().nullable(),
+  })
+  .strict();
+export type StatusData = z.infer<typeof StatusData>;
+
+export const Reply = z
+  .object({
+    v: version,
+    type: z.literal('reply'),
+    status: z.enum(REPLY_STATUSES),
+    message: z.string().max(1_000).optional(),
+    data: StatusData.optional(),
+  })
+  .strict();
+export type Reply = z.infer<typeof Reply>;

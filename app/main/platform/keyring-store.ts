@@ -1,0 +1,28 @@
+import { createRequire } from 'node:module';
+import { type CredentialStore, SECRET_SERVICE } from '../core/ipc-secret.js';
+
+type KeyringModule = typeof import('@napi-rs/keyring');
+
+/**
+ * The OS credential store through @napi-rs/keyring (keytar's maintained successor: prebuilt
+ * binaries for every target inside its npm package, a synchronous API, works under plain Node and
+ * Electron alike). Loaded on first use, so that a missing binary is a store that is not there (the
+ * caller falls back to a file), never a crash at start-up.
+ */
+export function keyringStore(name: string): CredentialStore | null {
+  let keyring: KeyringModule;
+  try {
+    keyring = createRequire(import.meta.url)('@napi-rs/keyring') as KeyringModule;
+  } catch {
+    return null;
+  }
+  // Linux: the Secret Service only. The library's default falls back to the kernel keyring, which is
+  // per login session and empty after a reboot: a `status` from another session would not find it.
+  const entry = (account: string) => new keyring.Entry(SECRET_SERVICE, account, { linux: { store: 'secret-service' } });
+  return {
+    name,
+    get: (account) => entry(account).getPassword(),
+    set: (account, value) => entry(account).setPassword(value),
+    delete: (account) => entry(account).deletePassword(),
+  };
+}

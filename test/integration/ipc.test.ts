@@ -1,0 +1,272 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { test } from 'node:test';
+import { IPC_MAX_CONNECTIONS, IPC_MAX_MESSAGE_BYTES, StatusData } from '../../app/common/ipc.js';
+import { clientProof, newNonce } from '../../app/main/core/ipc-auth.js';
+import { DIST, tempDir } from '../helpers/paths.js';
+import { residentBytes, RawPeer } from '../helpers/ipc-peer.js';
+import { Child, outpostEnv, READY, runOutpost, startOutpost, startRunningAgent } from '../helpers/processes.js';
+
+const socketOf = (home: string) => path.join(home, 'ipc.sock');
+const secretOf = (home: string) => fs.readFileSync(path.join(home, 'ipc.secret'), 'utf8').trim();
+const logOf = (home: string) => fs.readFileSync(path.join(home, 'logs', 'outpost.log'), 'utf8');
+const lockPid = (home: string) => JSON.parse(fs.readFileSync(path.join(home, 'agent.lock'), 'utf8')).pid as number;
+
+async function statusOf(home: string): Promise<StatusData> {
+  const result = await runOutpost(home, ['status']);
+  assert.equal(result.code, 0, result.stderr);
+  const lines = result.stdout.trim().split('\n');
+  assert.equal(lines.length, 1, 'status prints exactly one line');
+  return StatusData.parse(JSON.parse(lines[0] as string));
+}
+
+/** A well-behaved client written by hand, returning what it sent so that a test can replay it. */
+async function authenticatedExchange(endpoint: string, secret: Buffer, command: 'status' | 'force_restart') {
+  const peer = await RawPeer.connect(endpoint);
+  const hello = { v: 1, type: 'hello', nonce: newNonce(), client_pid: process.pid };
+  peer.send(hello);
+  const challenge = await peer.line(0);
+  const request = { v: 1, type: 'request', command, proof: clientProof(secret, challenge.nonce as string, hello.nonce, command) };
+  peer.send(request);
+  const reply = await peer.line(1);
+  peer.destroy();
+  return { sent: [hello, request], reply };
+}
+
+test('status: one JSON object with the fields of CONTRACT.md; exit 1 with no agent running', async (t) => {
+  const home = tempDir(t);
+  const none = await runOutpost(home, ['status']);
+  assert.equal(none.code, 1);
+  assert.match(none.stderr, /no agent is running for /);
+  assert.equal(fs.existsSync(home) && fs.readdirSync(home).length, 0, 'status creates nothing');
+
+  const agent = await startRunningAgent(home);
+  t.after(() => agent.kill('SIGKILL'));
+  const status = await statusOf(home);
+  assert.deepEqual(Object.keys(status).sort(), ['last_update_check', 'pid', 'state', 'storage', 'uptime_s', 'version']);
+  assert.equal(status.pid, agent.pid);
+  assert.equal(status.state, 'IDLE');
+  assert.equal(status.storage, home);
+  assert.equal((fs.statSync(socketOf(home)).mode & 0o777).toString(8), '600');
+  agent.kill('SIGTERM');
+  assert.equal((await agent.finish()).code, 0);
+  assert.equal(fs.existsSync(socketOf(home)), false, 'the socket goes with the agent');
+  assert.equal((await runOutpost(home, ['status'])).code, 1);
+});
+
+test('--force 20 times in a row: each agent hands over to the next; no stray process, no leaked endpoint, no secret in logs', async (t) => {
+  const home = tempDir(t);
+  const all: Child[] = [];
+  t.after(() => {
+    for (const child of all) child.kill('SIGKILL');
+  });
+  let current = await startRunningAgent(home);
+  all.push(current);
+  for (let round = 1; round <= 20; round++) {
+    const next = startOutpost(home, ['--force']);
+    all.push(next);
+    const [, readyPid] = await next.waitFor(READY, 20_000);
+    assert.equal(Number(readyPid), next.pid, `round ${round}: the new instance runs`);
+    const previous = await current.finish();
+    assert.equal(previous.code, 0, `round ${round}: the old instance exits cleanly`);
+    assert.match(previous.stderr, new RegExp(`stopped \\(force restart requested by pid ${next.pid}\\)`));
+    assert.equal(lockPid(home), next.pid);
+    assert.equal((await statusOf(home)).pid, next.pid, `round ${round}: status shows the new instance`);
+    current = next;
+  }
+  current.kill('SIGTERM');
+  assert.equal((await current.finish()).code, 0);
+  for (const child of all) assert.notEqual(child.process.exitCode, null, `pid ${child.pid} has exited`);
+  assert.equal(fs.existsSync(socketOf(home)), false, 'no socket left behind');
+  assert.equal(fs.existsSync(path.join(home, 'agent.lock')), false, 'no lock left behind');
+
+  const log = logOf(home);
+  assert.equal(log.match(/IPC command force_restart/g)?.length, 20, 'every old instance logged the command');
+  assert.equal(log.match(/state IDLE -> FORCE_RESTARTING/g)?.length, 20);
+  const secret = secretOf(home);
+  for (const file of [path.join(home, 'logs', 'outpost.log'), path.join(home, 'config.json')]) {
+    const text = fs.readFileSync(file, 'utf8');
+    assert.ok(!text.includes(secret) && !text.includes(Buffer.from(secret, 'base64url').toString('hex')), `${file} holds no secret`);
+  }
+});
+
+test('--force with no agent running simply starts', async (t) => {
+  const home = tempDir(t);
+  const agent = startOutpost(home, ['--force']);
+  t.after(() => agent.kill('SIGKILL'));
+  await agent.waitFor(READY);
+  assert.match(agent.stderr, /no agent was running; starting/);
+  agent.kill('SIGTERM');
+  assert.equal((await agent.finish()).code, 0);
+});
+
+test('--force while the agent is updating: exit 3 (busy_updating), the agent untouched', async (t) => {
+  const home = tempDir(t);
+  const agent = new Child(process.execPath, [path.join(DIST, 'test', 'fixtures', 'agent-updating.js')], outpostEnv(home));
+  t.after(() => agent.kill('SIGKILL'));
+  await agent.waitFor(/in UPDATING_DOWNLOADING/);
+
+  const forced = await runOutpost(home, ['--force']);
+  assert.equal(forced.code, 3, forced.stderr);
+  assert.match(forced.stderr, /refused to restart: the agent is updating \(UPDATING_DOWNLOADING\)/);
+  assert.doesNotMatch(forced.stderr, /running \(pid/, 'the second instance did not start');
+  assert.equal(agent.process.exitCode, null, 'the agent still runs');
+  assert.equal(lockPid(home), agent.pid);
+  const status = await statusOf(home);
+  assert.equal(status.state, 'UPDATING_DOWNLOADING');
+  assert.equal(status.pid, agent.pid);
+  assert.match(logOf(home), /force restart requested by pid \d+ refused: busy in UPDATING_DOWNLOADING/);
+  agent.kill('SIGTERM');
+  assert.equal((await agent.finish()).code, 0);
+});
+
+test('a client with the wrong secret: exit 4, and the agent is untouched', async (t) => {
+  const home = tempDir(t);
+  const agent = await startRunningAgent(home);
+  t.after(() => agent.kill('SIGKILL'));
+  const real = secretOf(home);
+  fs.writeFileSync(path.join(home, 'ipc.secret'), `${newNonce()}\n`);
+
+  const forced = await runOutpost(home, ['--force']);
+  assert.equal(forced.code, 4, forced.stderr);
+  assert.match(forced.stderr, /could not prove it knows this installation's IPC secret/);
+  const status = await runOutpost(home, ['status']);
+  assert.equal(status.code, 4);
+  assert.equal(agent.process.exitCode, null);
+  assert.equal(lockPid(home), agent.pid);
+
+  fs.writeFileSync(path.join(home, 'ipc.secret'), `${real}\n`);
+  assert.equal((await statusOf(home)).state, 'IDLE');
+  agent.kill('SIGTERM');
+  assert.equal((await agent.finish()).code, 0);
+});
+
+test('the agent refuses a wrong proof and a replayed exchange, and binds the command into the proof', async (t) => {
+  const home = tempDir(t);
+  const agent = await startRunningAgent(home);
+  t.after(() => agent.kill('SIGKILL'));
+  const endpoint = socketOf(home);
+  const secret = Buffer.from(secretOf(home), 'base64url');
+
+  const wrong = await authenticatedExchange(endpoint, Buffer.alloc(32, 7), 'force_restart');
+  assert.equal(wrong.reply.status, 'invalid_secret');
+
+  const recorded = await authenticatedExchange(endpoint, secret, 'status');
+  assert.equal(recorded.reply.status, 'ok');
+  // Replayed word for word: the server's nonce is new, so the recorded proof no longer fits.
+  const replay = await RawPeer.connect(endpoint);
+  for (const line of recorded.sent) replay.send(line);
+  assert.equal((await replay.line(1)).status, 'invalid_secret');
+  replay.destroy();
+  // A proof for `status` does not authorise `force_restart` in the same exchange.
+  const peer = await RawPeer.connect(endpoint);
+  const hello = { v: 1, type: 'hello', nonce: newNonce(), client_pid: process.pid };
+  peer.send(hello);
+  const challenge = await peer.line(0);
+  peer.send({ v: 1, type: 'request', command: 'force_restart', proof: clientProof(secret, challenge.nonce as string, hello.nonce, 'status') });
+  assert.equal((await peer.line(1)).status, 'invalid_secret');
+  peer.destroy();
+
+  assert.equal(agent.process.exitCode, null, 'no replay stopped the agent');
+  assert.match(logOf(home), /IPC request refused: invalid proof/);
+  agent.kill('SIGTERM');
+  assert.equal((await agent.finish()).code, 0);
+});
+
+test('a squatter on the endpoint: clients refuse it and send it nothing derived from the secret; the agent will not take the endpoint over', async (t) => {
+  const home = tempDir(t);
+  const first = await startRunningAgent(home); // makes the storage folder and the secret
+  first.kill('SIGTERM');
+  await first.finish();
+
+  const received: string[] = [];
+  const squatter = net.createServer((socket) => {
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => {
+      received.push(...chunk.split('\n').filter(Boolean));
+      // It cannot compute the proof, so it sends a plausible-looking one.
+      socket.write(`${JSON.stringify({ v: 1, type: 'challenge', nonce: newNonce(), proof: newNonce() })}\n`);
+    });
+  });
+  await new Promise<void>((resolve) => squatter.listen(socketOf(home), resolve));
+  t.after(() => squatter.close());
+
+  const status = await runOutpost(home, ['status']);
+  assert.equal(status.code, 4, status.stderr);
+  assert.match(status.stderr, /could not prove .* or something else is squatting on the endpoint\. Nothing was sent to it\./);
+  const forced = await runOutpost(home, ['--force']);
+  assert.equal(forced.code, 4, forced.stderr);
+  assert.equal(received.length, 2, 'one line from each client');
+  for (const line of received) {
+    const message = JSON.parse(line);
+    assert.deepEqual(Object.keys(message).sort(), ['client_pid', 'nonce', 'type', 'v'], 'a hello, nothing more');
+    assert.equal(message.type, 'hello');
+  }
+
+  const agent = await runOutpost(home);
+  assert.equal(agent.code, 73, agent.stderr);
+  assert.match(agent.stderr, /Another process is already listening on .*ipc\.sock; refusing to take it over/);
+  assert.ok(fs.statSync(socketOf(home)).isSocket(), 'the squatter keeps its socket');
+  assert.equal(fs.existsSync(path.join(home, 'agent.lock')), false, 'the refused agent released its lock');
+});
+
+test('a socket left by a SIGKILLed agent is removed by the next one', async (t) => {
+  const home = tempDir(t);
+  const first = await startRunningAgent(home);
+  first.kill('SIGKILL');
+  await first.finish();
+  assert.ok(fs.statSync(socketOf(home)).isSocket(), 'the killed agent left its socket');
+  assert.equal((await runOutpost(home, ['status'])).code, 1, 'a dead socket is "not running"');
+
+  const second = await startRunningAgent(home);
+  t.after(() => second.kill('SIGKILL'));
+  assert.match(logOf(home), /replacing a stale IPC socket left by an agent that did not shut down/);
+  assert.equal((await statusOf(home)).pid, second.pid);
+  second.kill('SIGTERM');
+  assert.equal((await second.finish()).code, 0);
+});
+
+test('garbage, oversized, slow-loris and 200 concurrent connections: the agent stays responsive and its memory bounded', async (t) => {
+  const home = tempDir(t);
+  const agent = await startRunningAgent(home);
+  t.after(() => agent.kill('SIGKILL'));
+  const endpoint = socketOf(home);
+  await statusOf(home);
+  const before = await residentBytes(agent.pid);
+
+  const peers = await Promise.all(Array.from({ length: 200 }, () => RawPeer.connect(endpoint)));
+  const timers: NodeJS.Timeout[] = [];
+  peers.forEach((peer, i) => {
+    if (i % 4 === 0) peer.send('this is not json\n');
+    if (i % 4 === 1) peer.send('x'.repeat(4 * IPC_MAX_MESSAGE_BYTES));
+    if (i % 4 === 2) timers.push(setInterval(() => peer.socket.writable && peer.socket.write('{'), 200)); // slow loris: a byte at a time, no newline
+    // i % 4 === 3: connects and says nothing
+  });
+  t.after(() => {
+    for (const timer of timers) clearInterval(timer);
+    for (const peer of peers) peer.destroy();
+  });
+
+  for (let i = 0; i < 3; i++) assert.equal((await statusOf(home)).pid, agent.pid, 'status is served during the flood');
+
+  const garbage = await RawPeer.connect(endpoint);
+  garbage.send('{"v":1,"type":"hello"}\n');
+  const refusal = await garbage.line(0);
+  assert.equal(refusal.status, 'bad_request');
+  assert.match(String(refusal.message), /expected hello: nonce/);
+
+  // Idle connections time out, slow ones hit the total limit: within a few seconds all are gone.
+  const closed = await Promise.all(peers.map((peer) => peer.waitClosed(15_000)));
+  assert.equal(closed.filter((c) => !c).length, 0, 'every flood connection was closed by the agent');
+  const after = await residentBytes(agent.pid);
+  assert.ok(after - before < 40 * 1024 * 1024, `resident memory grew by ${((after - before) / 1048576).toFixed(1)} MB`);
+  assert.equal((await statusOf(home)).pid, agent.pid);
+  const log = logOf(home);
+  assert.match(log, new RegExp(`IPC connection limit \\(${IPC_MAX_CONNECTIONS}\\) reached`));
+  assert.ok((log.match(/IPC connection limit/g)?.length ?? 0) <= 3, 'the flood is logged as a flood, not line by line');
+  assert.match(log, /IPC message too large/);
+  agent.kill('SIGTERM');
+  assert.equal((await agent.finish()).code, 0);
+});
