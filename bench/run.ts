@@ -4,9 +4,10 @@
  * `npm run bench -- --quick` shortens every window.
  */
 import { agentIdle } from './agent-idle.js';
+import { ipc } from './ipc.js';
 import type { Benchmark, Figure } from './measure.js';
 
-const BENCHMARKS: readonly Benchmark[] = [agentIdle];
+const BENCHMARKS: readonly Benchmark[] = [agentIdle, ipc];
 
 function row(cells: readonly string[], widths: readonly number[]): string {
   return cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ');

@@ -37,9 +37,9 @@ interface Running {
   readonly exited: Promise<number | null>;
 }
 
-function launch(home: string, label: string): Running {
-  step(`${paint(36, '$')} OUTPOST_HOME=${home} outpost ${paint(2, `(${label})`)}`);
-  const child = spawn(process.execPath, [BIN], { env: { ...process.env, OUTPOST_HOME: home }, stdio: ['ignore', 'pipe', 'pipe'] });
+function launch(home: string, label: string, args: readonly string[] = []): Running {
+  step(`${paint(36, '$')} OUTPOST_HOME=${home} outpost${args.map((a) => ` ${a}`).join('')} ${paint(2, `(${label})`)}`);
+  const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, OUTPOST_HOME: home }, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout?.on('data', (d) => (output += d));
   child.stderr?.on('data', (d) => (output += d));
@@ -67,7 +67,7 @@ function quote(text: string): void {
 async function main(): Promise<number> {
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'outpost-demo-'));
   const live: Running[] = [];
-  process.stdout.write(`${paint(1, 'Outpost demo')}: single instance, crash recovery (storage in ${home})\n\n`);
+  process.stdout.write(`${paint(1, 'Outpost demo')}: single instance, crash recovery, status and --force over authenticated IPC (storage in ${home})\n\n`);
   try {
     step('1. Start the agent.');
     const first = launch(home, 'first instance');
@@ -97,10 +97,26 @@ async function main(): Promise<number> {
     const log = fs.readFileSync(path.join(home, 'logs', 'outpost.log'), 'utf8');
     quote(log.split('\n').filter((l) => /lock is stale|taken over/.test(l)).join('\n'));
 
-    step(`5. Stop agent C gracefully (SIGTERM).`);
-    third.child.kill('SIGTERM');
-    const code = await third.exited;
-    expect(code === 0, 'C shut down cleanly (exit 0)');
+    step('5. Ask the running agent for its status (over the authenticated local socket).');
+    const status = launch(home, 'status', ['status']);
+    const statusCode = await status.exited;
+    quote(status.output());
+    expect(statusCode === 0 && JSON.parse(status.output()).pid === thirdPid, `status answers: agent C, pid ${thirdPid}, ${JSON.parse(status.output()).state}`);
+
+    step('6. Replace agent C with a new instance: outpost --force.');
+    const t1 = Date.now();
+    const fourth = launch(home, 'forced restart', ['--force']);
+    live.push(fourth);
+    const fourthPid = Number((await waitFor(fourth, RUNNING_LINE))[1]);
+    const thirdCode = await third.exited;
+    quote(third.output().split('\n').filter((l) => /stopped/.test(l)).join('\n'));
+    expect(thirdCode === 0, 'C was asked to shut down, did so cleanly (exit 0) and released the lock');
+    ok(`agent D (pid ${fourthPid}) took over in ${Date.now() - t1} ms`);
+
+    step(`7. Stop agent D gracefully (SIGTERM).`);
+    fourth.child.kill('SIGTERM');
+    const code = await fourth.exited;
+    expect(code === 0, 'D shut down cleanly (exit 0)');
     expect(!fs.existsSync(path.join(home, 'agent.lock')), 'and released the lock');
 
     process.stdout.write(`\n${paint(32, 'Demo passed')} in ${((Date.now() - started) / 1000).toFixed(1)} s. The agent's log: ${path.join(home, 'logs', 'outpost.log')}\n`);

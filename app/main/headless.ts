@@ -2,7 +2,6 @@ import { runningLine } from '../common/cli-output.js';
 import { ExitCode } from '../common/exit-codes.js';
 import { parseCommand, USAGE } from './cli.js';
 import type { Reply } from '../common/ipc.js';
-import { Agent } from './core/agent.js';
 import { AgentClient } from './core/agent-client.js';
 import { describeError, ErrorCode, isOutpostError, OutpostError } from './core/errors.js';
 import { createPlatform } from './platform/index.js';
@@ -93,6 +92,9 @@ function unexpected(command: string, reply: Reply): OutpostError {
 }
 
 async function runForeground(env: NodeJS.ProcessEnv, waitForLockMs = 0): Promise<number> {
+  // Loaded here, not at the top: `status` and `--version` need none of the agent (logging, config
+  // schemas), and start faster without it.
+  const { Agent } = await import('./core/agent.js');
   const agent = await Agent.start({
     platform: createPlatform(process.platform, env),
     env,

@@ -70,6 +70,39 @@ test('wine tier: the outpost command and the win32 backends under Windows Node',
     }
   });
 
+  await t.test('wine tier: status and --force between two Windows processes over the named pipe', async (t) => {
+    const home = toWindowsPath(tempDir(t));
+    const env = { OUTPOST_HOME: home };
+    const first = spawnWindowsNode(wine, [outpost], { env });
+    let second: ReturnType<typeof spawnWindowsNode> | undefined;
+    try {
+      const [, firstPid] = await first.waitForLine(READY, { stream: 'stderr', timeoutMs: 60_000 });
+      const status = await runWindowsNode(wine, [outpost, 'status'], { env });
+      assert.equal(status.code, 0, status.stderr);
+      const seen = JSON.parse(status.stdout);
+      assert.equal(seen.pid, Number(firstPid));
+      assert.equal(seen.state, 'IDLE');
+      assert.equal(seen.storage.toLowerCase(), home.toLowerCase());
+      const log = () => fs.readFileSync(path.join(tempDirOf(home), 'logs', 'outpost.log'), 'utf8');
+      assert.match(log(), /IPC endpoint listening endpoint="\\\\\\\\.\\\\pipe\\\\outpost-[0-9a-f]{16}"/, 'a named pipe, not a socket file');
+      assert.equal(fs.existsSync(path.join(tempDirOf(home), 'ipc.sock')), false);
+
+      second = spawnWindowsNode(wine, [outpost, '--force'], { env });
+      const [, secondPid] = await second.waitForLine(READY, { stream: 'stderr', timeoutMs: 60_000 });
+      const firstDone = await first.waitForExit(30_000);
+      assert.equal(firstDone.code, 0, firstDone.stderr);
+      assert.match(firstDone.stderr, new RegExp(`stopped \\(force restart requested by pid ${secondPid}\\)`));
+      const after = await runWindowsNode(wine, [outpost, 'status'], { env });
+      assert.equal(after.code, 0, after.stderr);
+      assert.equal(JSON.parse(after.stdout).pid, Number(secondPid));
+    } finally {
+      await first.kill();
+      await second?.kill();
+    }
+    const none = await runWindowsNode(wine, [outpost, 'status'], { env });
+    assert.equal(none.code, 1, 'no agent: status exits 1');
+  });
+
   await t.test('wine tier: with no OUTPOST_HOME the agent uses %ProgramData%\\Outpost (admin under Wine)', async () => {
     const machineDir = path.join(wine.prefix, 'drive_c', 'ProgramData', 'Outpost');
     fs.rmSync(machineDir, { recursive: true, force: true });

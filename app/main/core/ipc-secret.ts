@@ -45,8 +45,7 @@ export interface SecretOptions {
   readonly scope: string;
   /** A per-machine agent: file only. */
   readonly elevated: boolean;
-  /** null where there is no store at all (the binding could not load). */
-  readonly credentials: CredentialStore | null;
+  readonly credentials: CredentialStore;
   readonly log: Logger;
 }
 
@@ -112,7 +111,6 @@ function usableStore(options: Omit<SecretOptions, 'log'>): StoreLookup {
   const { credentials, elevated } = options;
   const account = accountOf(options.scope);
   if (elevated) return { ok: false, reason: 'a per-machine agent keeps it in its storage folder (credential stores belong to one user)' };
-  if (credentials === null) return { ok: false, reason: 'no OS credential store is available' };
   try {
     return { ok: true, store: credentials, value: credentials.get(account) };
   } catch (error) {

@@ -27,7 +27,7 @@ export class DarwinPlatform implements Platform {
     return posixSecureDirectory(dir);
   }
 
-  credentialStore(): CredentialStore | null {
+  credentialStore(): CredentialStore {
     return keyringStore('macOS Keychain');
   }
 

@@ -31,7 +31,7 @@ export class LinuxPlatform implements Platform {
     return posixSecureDirectory(dir);
   }
 
-  credentialStore(): CredentialStore | null {
+  credentialStore(): CredentialStore {
     return keyringStore('Secret Service');
   }
 

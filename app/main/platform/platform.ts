@@ -40,8 +40,8 @@ export interface Platform {
    */
   ipcEndpoint(storageRoot: string): IpcEndpoint;
 
-  /** This user's OS credential store, or null if its binding cannot load here. */
-  credentialStore(): CredentialStore | null;
+  /** This user's OS credential store (it may not answer: no session bus, no binding for this machine). */
+  credentialStore(): CredentialStore;
 }
 
 export interface IpcEndpoint {

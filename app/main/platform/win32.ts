@@ -103,7 +103,7 @@ export class Win32Platform implements Platform {
     return { created, permissions: `protected DACL: full control for ${who}`, tightened: [] };
   }
 
-  credentialStore(): CredentialStore | null {
+  credentialStore(): CredentialStore {
     return keyringStore('Windows Credential Manager');
   }
 
