@@ -270,3 +270,39 @@ test('garbage, oversized, slow-loris and 200 concurrent connections: the agent s
   agent.kill('SIGTERM');
   assert.equal((await agent.finish()).code, 0);
 });
+
+test('rotation: delete the secret and restart; the new secret differs and works', async (t) => {
+  const home = tempDir(t);
+  const first = await startRunningAgent(home);
+  t.after(() => first.kill('SIGKILL'));
+  const old = secretOf(home);
+  first.kill('SIGTERM');
+  assert.equal((await first.finish()).code, 0);
+
+  fs.rmSync(path.join(home, 'ipc.secret'));
+  const second = await startRunningAgent(home);
+  t.after(() => second.kill('SIGKILL'));
+  const fresh = secretOf(home);
+  assert.notEqual(fresh, old);
+  assert.equal((fs.statSync(path.join(home, 'ipc.secret')).mode & 0o777).toString(8), '600');
+  assert.equal((await statusOf(home)).pid, second.pid);
+  const stale = await authenticatedExchange(socketOf(home), Buffer.from(old, 'base64url'), 'status');
+  assert.equal(stale.reply.status, 'invalid_secret', 'the old secret no longer opens anything');
+  second.kill('SIGTERM');
+  assert.equal((await second.finish()).code, 0);
+});
+
+test('a damaged secret file: the agent refuses to start (78) with one clear line, and the file is kept', async (t) => {
+  const home = tempDir(t);
+  const first = await startRunningAgent(home);
+  first.kill('SIGTERM');
+  await first.finish();
+  const file = path.join(home, 'ipc.secret');
+  fs.writeFileSync(file, 'not a secret\n');
+
+  const result = await runOutpost(home);
+  assert.equal(result.code, 78, result.stderr);
+  assert.match(result.stderr, /^outpost: The IPC secret in .*ipc\.secret is damaged .* Delete it and restart the agent to make a new one\.\n$/);
+  assert.equal(fs.readFileSync(file, 'utf8'), 'not a secret\n');
+  assert.equal(fs.existsSync(path.join(home, 'agent.lock')), false, 'the lock was released');
+});

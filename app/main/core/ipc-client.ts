@@ -2,7 +2,7 @@ import net from 'node:net';
 import { Challenge, IPC_MAX_MESSAGE_BYTES, IPC_PROTOCOL_VERSION, type IpcCommand, Reply } from '../../common/ipc.js';
 import { errnoCode, ErrorCode, OutpostError } from './errors.js';
 import { clientProof, newNonce, proofsEqual, serverProof } from './ipc-auth.js';
-import { LineReader, LineTooLong, parseLine, writeLine } from './ipc-lines.js';
+import { onLines, parseLine, writeLine } from './ipc-lines.js';
 
 export interface SendOptions {
   readonly endpoint: string;
@@ -30,17 +30,18 @@ export function sendCommand(options: SendOptions): Promise<Reply> {
   const { endpoint, secret, command, timeoutMs } = options;
   return new Promise((resolve, reject) => {
     const socket = net.connect(endpoint);
-    const reader = new LineReader(IPC_MAX_MESSAGE_BYTES);
     const clientNonce = newNonce();
     let challenged = false;
     let settled = false;
-    const settle = (error: OutpostError | null, reply?: Reply) => {
-      if (settled) return;
+    /** Ends the exchange with an error or the reply; returns false: read nothing more. */
+    const settle = (error: OutpostError | null, reply?: Reply): false => {
+      if (settled) return false;
       settled = true;
       clearTimeout(timer);
       socket.destroy();
       if (error) reject(error);
       else resolve(reply as Reply);
+      return false;
     };
     const timer = setTimeout(
       () => settle(new OutpostError(ErrorCode.IPC_TIMEOUT, `The agent did not answer "${command}" within ${timeoutMs} ms (${endpoint}).`)),
@@ -63,48 +64,42 @@ export function sendCommand(options: SendOptions): Promise<Reply> {
           : new OutpostError(ErrorCode.IPC_PROTOCOL, `The process on ${endpoint} closed the connection before proving it is the agent.`),
       ),
     );
-    socket.on('data', (chunk: Buffer) => {
-      let lines: string[];
-      try {
-        lines = reader.push(chunk);
-      } catch (error) {
-        if (!(error instanceof LineTooLong)) throw error;
-        return settle(new OutpostError(ErrorCode.IPC_PROTOCOL, `The process on ${endpoint} sent a message over ${IPC_MAX_MESSAGE_BYTES} bytes.`));
-      }
-      for (const line of lines) {
-        if (!challenged) {
-          const challenge = parseLine(Challenge, line);
-          if (!challenge.ok) {
-            // A server may answer a hello with a reply only to refuse it (bad_request).
-            const refusal = parseLine(Reply, line);
-            if (refusal.ok) return settle(null, refusal.value);
-            return settle(new OutpostError(ErrorCode.IPC_PROTOCOL, `The process on ${endpoint} does not speak Outpost IPC v${IPC_PROTOCOL_VERSION} (${challenge.problem}).`));
-          }
-          let key: Buffer;
-          try {
-            key = secret();
-          } catch (error) {
-            return settle(error instanceof OutpostError ? error : new OutpostError(ErrorCode.IPC_SECRET, `Cannot read the IPC secret: ${String(error)}`, { cause: error }));
-          }
-          if (!proofsEqual(serverProof(key, clientNonce, challenge.value.nonce), challenge.value.proof)) {
-            return settle(
-              new OutpostError(
-                ErrorCode.IPC_AUTH,
-                `The process on ${endpoint} could not prove it knows this installation's IPC secret: either the secret changed since the agent started (restart the agent), or something else is squatting on the endpoint. Nothing was sent to it.`,
-              ),
-            );
-          }
-          challenged = true;
-          writeLine(socket, { v: IPC_PROTOCOL_VERSION, type: 'request', command, proof: clientProof(key, challenge.value.nonce, clientNonce, command) });
-          continue;
+    const onLine = (line: string): boolean => {
+      if (!challenged) {
+        const challenge = parseLine(Challenge, line);
+        if (!challenge.ok) {
+          // A server may answer a hello with a reply only to refuse it (bad_request).
+          const refusal = parseLine(Reply, line);
+          if (refusal.ok) return settle(null, refusal.value);
+          return settle(new OutpostError(ErrorCode.IPC_PROTOCOL, `The process on ${endpoint} does not speak Outpost IPC v${IPC_PROTOCOL_VERSION} (${challenge.problem}).`));
         }
-        const reply = parseLine(Reply, line);
-        if (!reply.ok) return settle(new OutpostError(ErrorCode.IPC_PROTOCOL, `The agent sent an invalid reply (${reply.problem}).`));
-        if (reply.value.status === 'invalid_secret') {
-          return settle(new OutpostError(ErrorCode.IPC_AUTH, 'The agent refused this command: authentication failed (the IPC secret does not match).'));
+        let key: Buffer;
+        try {
+          key = secret();
+        } catch (error) {
+          return settle(error instanceof OutpostError ? error : new OutpostError(ErrorCode.IPC_SECRET, `Cannot read the IPC secret: ${String(error)}`, { cause: error }));
         }
-        return settle(null, reply.value);
+        if (!proofsEqual(serverProof(key, clientNonce, challenge.value.nonce), challenge.value.proof)) {
+          return settle(
+            new OutpostError(
+              ErrorCode.IPC_AUTH,
+              `The process on ${endpoint} could not prove it knows this installation's IPC secret: either the secret changed since the agent started (restart the agent), or something else is squatting on the endpoint. Nothing was sent to it.`,
+            ),
+          );
+        }
+        challenged = true;
+        writeLine(socket, { v: IPC_PROTOCOL_VERSION, type: 'request', command, proof: clientProof(key, challenge.value.nonce, clientNonce, command) });
+        return true;
       }
-    });
+      const reply = parseLine(Reply, line);
+      if (!reply.ok) return settle(new OutpostError(ErrorCode.IPC_PROTOCOL, `The agent sent an invalid reply (${reply.problem}).`));
+      if (reply.value.status === 'invalid_secret') {
+        return settle(new OutpostError(ErrorCode.IPC_AUTH, 'The agent refused this command: authentication failed (the IPC secret does not match).'));
+      }
+      return settle(null, reply.value);
+    };
+    onLines(socket, IPC_MAX_MESSAGE_BYTES, onLine, () =>
+      settle(new OutpostError(ErrorCode.IPC_PROTOCOL, `The process on ${endpoint} sent a message over ${IPC_MAX_MESSAGE_BYTES} bytes.`)),
+    );
   });
 }

@@ -5,7 +5,7 @@ import type { z } from 'zod';
  * Newline-delimited JSON over a socket, bounded: a line longer than `maxBytes` is an error, never a
  * growing buffer, so a peer that sends without end costs at most `maxBytes` of memory.
  */
-export class LineReader {
+class LineReader {
   #buffer: Buffer = Buffer.alloc(0);
   readonly #maxBytes: number;
 
@@ -27,10 +27,35 @@ export class LineReader {
   }
 }
 
-export class LineTooLong extends Error {
+class LineTooLong extends Error {
   constructor(maxBytes: number) {
     super(`message longer than ${maxBytes} bytes`);
   }
+}
+
+/**
+ * Feeds each complete line of the socket to `onLine` for as long as it returns true; a line longer
+ * than `maxBytes` calls `onTooLong` instead, and nothing more is read.
+ */
+export function onLines(socket: Socket, maxBytes: number, onLine: (line: string) => boolean, onTooLong: () => void): void {
+  const reader = new LineReader(maxBytes);
+  let reading = true;
+  socket.on('data', (chunk: Buffer) => {
+    if (!reading) return;
+    let lines: string[];
+    try {
+      lines = reader.push(chunk);
+    } catch (error) {
+      if (!(error instanceof LineTooLong)) throw error;
+      reading = false;
+      onTooLong();
+      return;
+    }
+    for (const line of lines) {
+      reading = onLine(line);
+      if (!reading) return;
+    }
+  });
 }
 
 /** Parses one line against a schema; returns the problem in words instead of throwing. */

@@ -16,7 +16,7 @@ import {
 import { errnoCode, ErrorCode, isOutpostError, OutpostError } from './errors.js';
 import { clientProof, newNonce, proofsEqual, serverProof } from './ipc-auth.js';
 import { sendCommand } from './ipc-client.js';
-import { LineReader, LineTooLong, parseLine, writeLine } from './ipc-lines.js';
+import { onLines, parseLine, writeLine } from './ipc-lines.js';
 import type { Logger } from './logger.js';
 
 export type ReplyBody = Omit<Reply, 'v' | 'type'>;
@@ -128,7 +128,6 @@ export class IpcServer {
     const { log, secret } = this.#options;
     if (this.#sockets.size >= IPC_MAX_CONNECTIONS) this.#evictOldest();
     this.#sockets.add(socket);
-    const reader = new LineReader(IPC_MAX_MESSAGE_BYTES);
     const total = setTimeout(() => socket.destroy(), IPC_TOTAL_TIMEOUT_MS);
     let hello: Hello | undefined;
     let serverNonce = '';
@@ -141,44 +140,38 @@ export class IpcServer {
     });
     socket.on('error', () => socket.destroy());
 
-    const finish = (body: ReplyBody) => {
+    /** Sends the last message of the exchange; returns false: read nothing more. */
+    const finish = (body: ReplyBody): false => {
       done = true;
       socket.end(`${JSON.stringify({ v: IPC_PROTOCOL_VERSION, type: 'reply', ...body } satisfies Reply)}\n`);
+      return false;
     };
 
-    socket.on('data', (chunk: Buffer) => {
-      let lines: string[];
-      try {
-        lines = reader.push(chunk);
-      } catch (error) {
-        if (!(error instanceof LineTooLong)) throw error;
-        log.warn('IPC message too large; connection closed', { limit: IPC_MAX_MESSAGE_BYTES });
-        finish({ status: 'bad_request', message: error.message });
-        socket.destroySoon();
-        return;
+    const onLine = (line: string): boolean => {
+      if (!hello) {
+        const parsed = parseLine(Hello, line);
+        if (!parsed.ok) return finish({ status: 'bad_request', message: `expected hello: ${parsed.problem}` });
+        hello = parsed.value;
+        serverNonce = newNonce();
+        writeLine(socket, { v: IPC_PROTOCOL_VERSION, type: 'challenge', nonce: serverNonce, proof: serverProof(secret, hello.nonce, serverNonce) });
+        return true;
       }
-      for (const line of lines) {
-        if (done) return;
-        if (!hello) {
-          const parsed = parseLine(Hello, line);
-          if (!parsed.ok) return finish({ status: 'bad_request', message: `expected hello: ${parsed.problem}` });
-          hello = parsed.value;
-          serverNonce = newNonce();
-          writeLine(socket, { v: IPC_PROTOCOL_VERSION, type: 'challenge', nonce: serverNonce, proof: serverProof(secret, hello.nonce, serverNonce) });
-          continue;
-        }
-        const parsed = parseLine(Request, line);
-        if (!parsed.ok) return finish({ status: 'bad_request', message: `expected request: ${parsed.problem}` });
-        const request = parsed.value;
-        if (!proofsEqual(clientProof(secret, serverNonce, hello.nonce, request.command), request.proof)) {
-          log.warn('IPC request refused: invalid proof (wrong secret, or a replayed exchange)', { client_pid: hello.client_pid, command: request.command });
-          return finish({ status: 'invalid_secret', message: 'authentication failed' });
-        }
-        log.info(`IPC command ${request.command}`, { client_pid: hello.client_pid });
-        const { reply, after } = this.#options.handle(request.command, { clientPid: hello.client_pid });
-        finish(reply);
-        if (after) socket.once('close', after);
+      const parsed = parseLine(Request, line);
+      if (!parsed.ok) return finish({ status: 'bad_request', message: `expected request: ${parsed.problem}` });
+      const request = parsed.value;
+      if (!proofsEqual(clientProof(secret, serverNonce, hello.nonce, request.command), request.proof)) {
+        log.warn('IPC request refused: invalid proof (wrong secret, or a replayed exchange)', { client_pid: hello.client_pid, command: request.command });
+        return finish({ status: 'invalid_secret', message: 'authentication failed' });
       }
+      log.info(`IPC command ${request.command}`, { client_pid: hello.client_pid });
+      const { reply, after } = this.#options.handle(request.command, { clientPid: hello.client_pid });
+      if (after) socket.once('close', after);
+      return finish(reply);
+    };
+    onLines(socket, IPC_MAX_MESSAGE_BYTES, onLine, () => {
+      log.warn('IPC message too large; connection closed', { limit: IPC_MAX_MESSAGE_BYTES });
+      finish({ status: 'bad_request', message: `message longer than ${IPC_MAX_MESSAGE_BYTES} bytes` });
+      socket.destroySoon();
     });
   }
 
