@@ -17,8 +17,8 @@ export class Child {
   stderr = '';
   readonly exited: Promise<Finished>;
 
-  constructor(command: string, args: readonly string[], env: NodeJS.ProcessEnv) {
-    this.process = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  constructor(command: string, args: readonly string[], env: NodeJS.ProcessEnv, cwd?: string) {
+    this.process = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'], ...(cwd && { cwd }) });
     this.process.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
       this.stdout += chunk;
     });

@@ -3,8 +3,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { LinuxPlatform } from '../../app/main/platform/linux.js';
-import { tempDir } from '../helpers/paths.js';
-import { runOutpost, startRunningAgent } from '../helpers/processes.js';
+import { OUTPOST_BIN, tempDir } from '../helpers/paths.js';
+import { Child, outpostEnv, READY, runOutpost, startRunningAgent } from '../helpers/processes.js';
 
 const mode = (p: string) => fs.statSync(p).mode & 0o777;
 
@@ -69,4 +69,14 @@ test('Linux process identity: liveness, start time stable for one process, null 
   assert.equal(platform.isProcessAlive(gone), false);
   assert.equal(platform.processStartTime(gone), null);
   t.diagnostic(`start time of this process: ${mine}`);
+});
+
+test('the log is written whatever the working folder (a service manager starts agents from /)', async (t) => {
+  const home = tempDir(t);
+  const agent = new Child(process.execPath, [OUTPOST_BIN], outpostEnv(home), '/');
+  t.after(() => agent.kill('SIGKILL'));
+  await agent.waitFor(READY);
+  agent.kill('SIGTERM');
+  assert.equal((await agent.finish()).code, 0);
+  assert.match(fs.readFileSync(path.join(home, 'logs', 'outpost.log'), 'utf8'), /state STARTING -> IDLE/);
 });

@@ -48,6 +48,9 @@ export function createFileLogger(options: FileLoggerOptions): RootLogger {
   const base = electronLog.create({ logId: `outpost-${process.pid}-${Math.random().toString(36).slice(2)}` });
 
   base.transports.file.resolvePathFn = () => file;
+  // electron-log looks the app name up in a package.json above the working folder, and without one
+  // (an agent started from / by a service manager) drops every line silently. The name is ours.
+  base.transports.file.setAppName('outpost');
   base.transports.file.maxSize = options.maxSizeBytes ?? 5 * 1024 * 1024;
   base.transports.file.writeOptions = { flag: 'a', mode: 0o600, encoding: 'utf8' };
   base.transports.file.sync = true;
