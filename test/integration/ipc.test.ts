@@ -306,3 +306,21 @@ test('a damaged secret file: the agent refuses to start (78) with one clear line
   assert.equal(fs.readFileSync(file, 'utf8'), 'not a secret\n');
   assert.equal(fs.existsSync(path.join(home, 'agent.lock')), false, 'the lock was released');
 });
+
+test('an agent that accepts but never answers (frozen): status and --force exit 5, and --force does not start', async (t) => {
+  const home = tempDir(t);
+  const agent = await startRunningAgent(home);
+  t.after(() => agent.kill('SIGKILL'));
+  agent.kill('SIGSTOP');
+  t.after(() => agent.kill('SIGCONT'));
+  const [status, forced] = await Promise.all([runOutpost(home, ['status'], {}, 30_000), runOutpost(home, ['--force'], {}, 30_000)]);
+  assert.equal(status.code, 5, status.stderr);
+  assert.match(status.stderr, /did not answer "status" within 5000 ms/);
+  assert.equal(forced.code, 5, forced.stderr);
+  assert.match(forced.stderr, /did not answer "force_restart" within 10000 ms/);
+  assert.doesNotMatch(forced.stderr, /running \(pid/);
+  agent.kill('SIGCONT');
+  assert.equal((await statusOf(home)).pid, agent.pid, 'the agent, woken, was left as it was');
+  agent.kill('SIGTERM');
+  assert.equal((await agent.finish()).code, 0);
+});
