@@ -45,7 +45,18 @@ export type Challenge = z.infer<typeof Challenge>;
 export const Request = z.object({ v: version, type: z.literal('request'), command: z.enum(IPC_COMMANDS), proof: mac }).strict();
 export type Request = z.infer<typeof Request>;
 
-/** What `status` returns (CONTRACT.md); `update` joins it with the update issue. */
+export const UpdateStatus = z
+  .object({
+    /** The version the feed offers this agent now, if any. */
+    offered: z.string().nullable(),
+    /** A version staged complete and verified in updates/, waiting for the hand-off. */
+    staged: z.string().nullable(),
+    last_error: z.object({ code: z.string(), message: z.string() }).strict().nullable(),
+  })
+  .strict();
+export type UpdateStatus = z.infer<typeof UpdateStatus>;
+
+/** What `status` returns (CONTRACT.md). */
 export const StatusData = z
   .object({
     state: z.string(),
@@ -53,7 +64,9 @@ export const StatusData = z
     pid: z.number().int(),
     storage: z.string(),
     uptime_s: z.number(),
+    /** ISO 8601, when the agent last asked the feed (null: not yet). */
     last_update_check: z.string().nullable(),
+    update: UpdateStatus,
   })
   .strict();
 export type StatusData = z.infer<typeof StatusData>;

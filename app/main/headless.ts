@@ -4,6 +4,7 @@ import { parseCommand, USAGE } from './cli.js';
 import type { Reply } from '../common/ipc.js';
 import { AgentClient } from './core/agent-client.js';
 import { describeError, ErrorCode, isOutpostError, OutpostError } from './core/errors.js';
+import { locateInstallation } from './installation.js';
 import { createPlatform } from './platform/index.js';
 import { APP_VERSION } from './version.js';
 
@@ -95,10 +96,13 @@ async function runForeground(env: NodeJS.ProcessEnv, waitForLockMs = 0): Promise
   // Loaded here, not at the top: `status` and `--version` need none of the agent (logging, config
   // schemas), and start faster without it.
   const { Agent } = await import('./core/agent.js');
+  const installation = locateInstallation(env);
   const agent = await Agent.start({
     platform: createPlatform(process.platform, env),
     env,
-    version: APP_VERSION,
+    version: installation.version,
+    installDir: installation.dir,
+    trustedRootFile: installation.trustedRootFile,
     now: () => new Date(),
     stderrLogLevel: 'warn',
     waitForLockMs,
@@ -117,7 +121,7 @@ async function runForeground(env: NodeJS.ProcessEnv, waitForLockMs = 0): Promise
   process.on('unhandledRejection', onFatal);
   process.on('exit', onExit);
 
-  process.stderr.write(`outpost: ${runningLine(APP_VERSION, process.pid, agent.paths.root)}\n`);
+  process.stderr.write(`outpost: ${runningLine(installation.version, process.pid, agent.paths.root)}\n`);
   const stopped = await agent.stopped;
   process.stderr.write(`outpost: stopped (${stopped.reason})\n`);
 

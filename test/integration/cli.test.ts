@@ -85,7 +85,7 @@ test('a v1 config is migrated at start, backed up, and current_version recorded 
   agent.kill('SIGTERM');
   await agent.finish();
   const config = JSON.parse(fs.readFileSync(path.join(home, 'config.json'), 'utf8'));
-  assert.equal(config.config_version, 2);
+  assert.equal(config.config_version, 3);
   assert.equal(config.current_version, VERSION);
   assert.deepEqual(config.backend, { url: 'http://127.0.0.1:9999', ws_url: 'ws://127.0.0.1:9999/ws' });
   const backups = fs.readdirSync(home).filter((n) => n.endsWith('.bak'));

@@ -45,7 +45,7 @@ test('a v1 file is migrated to v2 with a byte-for-byte backup, and the migration
   assert.equal(loaded.config.log_level, 'debug');
   assert.equal(loaded.config.config_version, CURRENT_CONFIG_VERSION);
   const onDisk = JSON.parse(fs.readFileSync(file, 'utf8'));
-  assert.equal(onDisk.config_version, 2);
+  assert.equal(onDisk.config_version, CURRENT_CONFIG_VERSION);
   assert.equal(onDisk.server_url, undefined);
   const backup = loaded.migrated?.backup ?? '';
   assert.equal(path.dirname(backup), dir);
@@ -84,7 +84,7 @@ test('lock timings that would rob a busy holder are refused', (t) => {
 });
 
 test('a newer config_version than this program knows: exit 78, file untouched', (t) => {
-  expectRefused(t, JSON.stringify({ ...DEFAULT_CONFIG, config_version: 3 }), 'ERR_CONFIG_TOO_NEW', /config_version 3 was written by a newer Outpost/);
+  expectRefused(t, JSON.stringify({ ...DEFAULT_CONFIG, config_version: 4 }), 'ERR_CONFIG_TOO_NEW', /config_version 4 was written by a newer Outpost/);
 });
 
 test('an invalid v1 file is refused before anything is written (no backup, no migration)', (t) => {

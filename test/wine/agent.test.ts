@@ -110,7 +110,7 @@ test('wine tier: the outpost command and the win32 backends under Windows Node',
     try {
       await agent.waitForLine(READY, { stream: 'stderr', timeoutMs: 60_000 });
       const config = JSON.parse(fs.readFileSync(path.join(machineDir, 'config.json'), 'utf8'));
-      assert.equal(config.config_version, 2);
+      assert.equal(config.config_version, 3);
       assert.ok(fs.existsSync(path.join(machineDir, 'agent.lock')));
     } finally {
       await agent.kill();

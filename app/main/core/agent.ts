@@ -1,14 +1,21 @@
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import axios from 'axios';
 import { type AgentState, isUpdatingState } from '../../common/agent-state.js';
 import { ExitCode } from '../../common/exit-codes.js';
 import type { IpcCommand, StatusData } from '../../common/ipc.js';
 import type { Platform } from '../platform/index.js';
 import { loadConfig, readConfig, writeConfig } from './config.js';
 import type { Config } from './config-schema.js';
+import { writeFileAtomic } from './atomic-file.js';
 import { ErrorCode, OutpostError } from './errors.js';
 import { InstanceLock } from './instance-lock.js';
 import { loadOrCreateIpcSecret } from './ipc-secret.js';
 import { type CommandHandler, IpcServer } from './ipc-server.js';
 import { Lifetime } from './lifetime.js';
+import { ErrorReporter, type ReportContext } from './error-reports.js';
+import { HttpReportSender } from './report-sender.js';
+import { UpdateService } from './update/update-service.js';
 import { createFileLogger, isLogLevel, LOG_LEVELS, type LogLevel, type RootLogger } from './logger.js';
 import { StateMachine } from './state-machine.js';
 import { locateStorage, prepareStorage, type StoragePaths } from './storage.js';
@@ -23,6 +30,12 @@ export interface AgentOptions {
   readonly stderrLogLevel: LogLevel | false;
   /** How long to wait for a live holder to release the lock (`--force`); 0: do not wait. */
   readonly waitForLockMs?: number;
+  /** Where this version is installed: the update pipeline takes unchanged files from there. Without it, no updates. */
+  readonly installDir?: string;
+  /** The TUF root built into this installation; config update.trust_file replaces it in tests and the demo. */
+  readonly trustedRootFile?: string | null;
+  /** Randomness for jitter (tests may pin it). */
+  readonly random?: () => number;
 }
 
 export interface AgentStopped {
@@ -47,6 +60,9 @@ export class Agent {
   readonly #options: AgentOptions;
   readonly #elevated: boolean;
   #resolveStopped!: (stopped: AgentStopped) => void;
+  #agentId = '';
+  #reporter: ErrorReporter | undefined;
+  #updates: UpdateService | undefined;
   #stopping: Promise<void> | undefined;
 
   private constructor(options: AgentOptions, elevated: boolean, paths: StoragePaths, log: RootLogger, config: Config, lifetime: Lifetime) {
@@ -92,8 +108,11 @@ export class Agent {
       await agent.#takeLock();
       agent.#config = loadConfig(paths.config, log.child('config'), now).config;
       agent.#recordVersion();
+      agent.#agentId = readOrCreateAgentId(paths.agentId);
+      agent.#startReports();
       await agent.#listen();
       agent.state.setState('IDLE', 'start-up complete');
+      agent.#startUpdates();
       return agent;
     } catch (error) {
       await lifetime.dispose(log);
@@ -161,6 +180,56 @@ export class Agent {
     this.#lifetime.add('IPC server', () => server.close());
   }
 
+  /** The one way the agent reports an error to the backend (buffered on disk while it is unreachable). */
+  report(code: string, message: string, context?: ReportContext): Promise<void> {
+    return this.#reporter?.report(code, message, context) ?? Promise.resolve();
+  }
+
+  #startReports(): void {
+    this.#reporter = new ErrorReporter({
+      file: this.paths.errorReports,
+      identity: () => ({ agent_id: this.#agentId, agent_version: this.#options.version, state: this.state.state }),
+      send: new HttpReportSender({ baseUrl: this.#config.backend.url, timeoutMs: 10_000, userAgent: `Outpost/${this.#options.version}` }),
+      log: this.log.child('reports'),
+      now: this.#options.now,
+    });
+    if (this.#reporter.pending > 0) this.log.info(`${this.#reporter.pending} error report(s) buffered from before; they go out with the next poll`);
+  }
+
+  #startUpdates(): void {
+    const { installDir } = this.#options;
+    const configured = this.#config.update.trust_file;
+    const trustedRootFile = configured ?? this.#options.trustedRootFile ?? null;
+    if (configured) this.log.warn(`update trust comes from config update.trust_file (${configured}): for tests and the demo only`);
+    if (!installDir || !trustedRootFile) {
+      this.log.info(`updates are off: ${!installDir ? 'no installation folder' : 'no trusted root built in and none configured'}`);
+      return;
+    }
+    const reporter = this.#reporter;
+    const updates = new UpdateService({
+      state: this.state,
+      log: this.log.child('update'),
+      updatesDir: this.paths.updates,
+      settings: this.#config.update,
+      backend: this.#config.backend,
+      trustedRootFile,
+      running: this.#options.version,
+      installDir,
+      agentId: this.#agentId,
+      http: axios.create({ headers: { 'User-Agent': `Outpost/${this.#options.version}` } }),
+      report: (code, message, context) => this.report(code, message, context),
+      flushReports: () => reporter?.flush() ?? Promise.resolve(),
+      now: this.#options.now,
+      random: this.#options.random ?? Math.random,
+    });
+    this.#updates = updates;
+    this.#lifetime.add('updates', async () => {
+      updates.dispose();
+      await updates.idle();
+    });
+    updates.start();
+  }
+
   readonly #handleCommand: CommandHandler = (command: IpcCommand, { clientPid }) => {
     const state = this.state.state;
     switch (command) {
@@ -180,21 +249,27 @@ export class Agent {
             void this.stop(reason);
           },
         };
+      case 'check_for_update': {
+        const updates = this.#updates;
+        if (!updates) return { reply: { status: 'not_available', message: 'updates are off on this agent (see its log)' } };
+        return { reply: { status: 'ok', message: 'check started', data: this.status() }, after: () => updates.trigger('request') };
+      }
       case 'show_diagnostics':
-      case 'check_for_update':
         return { reply: { status: 'not_available', message: `${command} is not yet available in this version of Outpost` } };
     }
   };
 
   /** The `outpost status` object (CONTRACT.md). */
   status(): StatusData {
+    const updates = this.#updates?.status();
     return {
       state: this.state.state,
       version: this.#options.version,
       pid: process.pid,
       storage: this.paths.root,
       uptime_s: Math.round((this.#options.now().getTime() - this.startedAt.getTime()) / 1000),
-      last_update_check: null,
+      last_update_check: updates?.lastCheck ?? null,
+      update: updates?.update ?? { offered: null, staged: null, last_error: null },
     };
   }
 
@@ -210,4 +285,17 @@ export class Agent {
     writeConfig(this.paths.config, this.#config);
     this.log.info(previous === null ? `current_version recorded: ${version}` : `current_version ${previous} -> ${version}`);
   }
+}
+
+/** The agent's stable id (error reports, staged rollout): made once, kept in the storage folder. */
+function readOrCreateAgentId(file: string): string {
+  try {
+    const id = fs.readFileSync(file, 'utf8').trim();
+    if (/^[0-9a-f-]{36}$/.test(id)) return id;
+  } catch {
+    // first start
+  }
+  const id = randomUUID();
+  writeFileAtomic(file, `${id}\n`);
+  return id;
 }

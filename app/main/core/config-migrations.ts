@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { ConfigV1, type ConfigV2 } from './config-schema.js';
+import { ConfigV1, ConfigV2, type ConfigV3 } from './config-schema.js';
 
 /**
  * Ordered migrations: `MIGRATIONS[n]` turns a valid version-n file into a valid version-(n+1) file.
@@ -28,4 +28,5 @@ export const MIGRATIONS: readonly Migration[] = [
       backend: { url: v1.server_url, ws_url: ws.toString() },
     } satisfies z.input<typeof ConfigV2>;
   }),
+  migration(2, ConfigV2, 'update settings added with their defaults', (v2) => ({ ...v2, config_version: 3 }) satisfies z.input<typeof ConfigV3>),
 ];

@@ -52,15 +52,43 @@ export const ConfigV2 = z
   .strict();
 export type ConfigV2 = z.infer<typeof ConfigV2>;
 
-export const CURRENT_CONFIG_VERSION = 2;
-export const CurrentConfig = ConfigV2;
-export type Config = ConfigV2;
+export const UpdateSettings = z
+  .object({
+    /** The release channel this agent follows. */
+    channel: z.string().regex(/^[a-z][a-z0-9-]{0,31}$/, 'must be lower-case letters, digits and dashes').default('stable'),
+    /** How often to look for a release when no push arrives (jittered by up to a tenth). */
+    poll_interval_s: z.number().int().min(1).max(7 * 24 * 3600).default(3600),
+    /** Accept a release older than the running version (an admin's deliberate rollback). */
+    allow_downgrade: z.boolean().default(false),
+    /** A download that receives nothing for this long is abandoned and resumed at the next try. */
+    stall_timeout_s: z.number().int().min(1).max(3600).default(30),
+    /** Free space to leave on the storage folder's disk after an update is downloaded and staged. */
+    min_free_mb: z.number().int().min(0).max(1_000_000_000).default(100),
+    /**
+     * Tests and the demo only: the TUF root.json to trust. A built agent trusts the root.json built
+     * into it and ignores nothing here silently: when this is set, the log says so at every start.
+     */
+    trust_file: z.string().min(1).nullable().default(null),
+  })
+  .strict();
+export type UpdateSettings = z.infer<typeof UpdateSettings>;
+
+export const ConfigV3 = ConfigV2.extend({
+  config_version: z.literal(3),
+  update: UpdateSettings.default({ channel: 'stable', poll_interval_s: 3600, allow_downgrade: false, stall_timeout_s: 30, min_free_mb: 100, trust_file: null }),
+}).strict();
+export type ConfigV3 = z.infer<typeof ConfigV3>;
+
+export const CURRENT_CONFIG_VERSION = 3;
+export const CurrentConfig = ConfigV3;
+export type Config = ConfigV3;
 
 /** Loopback, where `outpost-server` listens by default; an installer writes the real backend. */
 export const DEFAULT_CONFIG: Config = {
-  config_version: 2,
+  config_version: 3,
   current_version: null,
   log_level: 'info',
   backend: { url: 'http://127.0.0.1:8470', ws_url: 'ws://127.0.0.1:8470/ws' },
   lock: { heartbeat_ms: 5_000, stale_ms: 30_000 },
+  update: { channel: 'stable', poll_interval_s: 3600, allow_downgrade: false, stall_timeout_s: 30, min_free_mb: 100, trust_file: null },
 };

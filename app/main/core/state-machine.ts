@@ -27,6 +27,14 @@ export interface StateChange {
   readonly to: AgentState;
   readonly reason: string;
   readonly at: Date;
+  /** Set on progress events within a state (a download): from === to. */
+  readonly progress?: Progress;
+}
+
+export interface Progress {
+  readonly bytes: number;
+  readonly total: number;
+  readonly percent: number;
 }
 
 export type StateListener = (change: StateChange) => void;
@@ -66,14 +74,25 @@ export class StateMachine {
     this.#state = to;
     this.#since = at;
     this.#log.info(`state ${from} -> ${to}: ${reason}`);
+    this.#notify({ from, to, reason, at });
+    return true;
+  }
+
+  /** Progress of the work of the current state (logged, and heard by listeners: the diagnostics window). */
+  progress(progress: Progress): void {
+    const state = this.#state;
+    this.#log.info(`${state}: ${progress.percent}% (${progress.bytes} of ${progress.total} bytes)`);
+    this.#notify({ from: state, to: state, reason: 'progress', at: this.#now(), progress });
+  }
+
+  #notify(change: StateChange): void {
     for (const listener of this.#listeners) {
       try {
-        listener({ from, to, reason, at });
+        listener(change);
       } catch (error) {
         this.#log.error('a state listener threw; the others still ran', { error: String(error) });
       }
     }
-    return true;
   }
 
   /** Returns the function that unsubscribes. */

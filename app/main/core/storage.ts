@@ -9,6 +9,7 @@ export interface StoragePaths {
   readonly lock: string;
   readonly errorReports: string;
   readonly updates: string;
+  readonly agentId: string;
 }
 
 export function storagePaths(root: string): StoragePaths {
@@ -19,6 +20,7 @@ export function storagePaths(root: string): StoragePaths {
     lock: path.join(root, 'agent.lock'),
     errorReports: path.join(root, 'error_reports.jsonl'),
     updates: path.join(root, 'updates'),
+    agentId: path.join(root, 'agent_id'),
   };
 }
 

@@ -1,0 +1,98 @@
+import WebSocket from 'ws';
+import { PUSH_MAX_BYTES, PushMessage } from '../../../common/push.js';
+import { describeError } from '../errors.js';
+import type { Logger } from '../logger.js';
+
+export interface PushClientOptions {
+  readonly url: string;
+  readonly log: Logger;
+  readonly onPush: (message: PushMessage) => void;
+  /** First reconnect delay; doubles up to maxBackoffMs, each with up to half again of random jitter. */
+  readonly minBackoffMs?: number;
+  readonly maxBackoffMs?: number;
+  /** The server pings every 30 s; silence for this long means a dead connection (a sleeping NAT, a cable). */
+  readonly silenceMs?: number;
+  readonly random?: () => number;
+}
+
+/**
+ * The backend's WebSocket, kept open: reconnects with exponential backoff and jitter (so a server
+ * restart is not met by every agent at the same instant), answers pings (ws does) and drops a
+ * connection that has gone silent. A push is only a hint to check the feed now.
+ */
+export class PushClient {
+  readonly #options: Required<Omit<PushClientOptions, 'onPush' | 'log' | 'url'>> & PushClientOptions;
+  #socket: WebSocket | undefined;
+  #retry: NodeJS.Timeout | undefined;
+  #silence: NodeJS.Timeout | undefined;
+  #failures = 0;
+  #closed = false;
+  #connectedOnce = false;
+
+  constructor(options: PushClientOptions) {
+    this.#options = { minBackoffMs: 1_000, maxBackoffMs: 60_000, silenceMs: 75_000, random: Math.random, ...options };
+  }
+
+  start(): void {
+    this.#connect();
+  }
+
+  close(): void {
+    this.#closed = true;
+    clearTimeout(this.#retry);
+    clearTimeout(this.#silence);
+    this.#socket?.terminate();
+  }
+
+  #connect(): void {
+    const { url, log } = this.#options;
+    // ws takes the proxy from the agent option only; see README (proxies and the WebSocket).
+    const socket = new WebSocket(url, { maxPayload: PUSH_MAX_BYTES, handshakeTimeout: 10_000 });
+    this.#socket = socket;
+    socket.on('open', () => {
+      if (this.#failures > 0 || !this.#connectedOnce) log.info(`push channel open (${url})`);
+      this.#failures = 0;
+      this.#connectedOnce = true;
+      this.#heard();
+    });
+    socket.on('ping', () => this.#heard());
+    socket.on('message', (data, isBinary) => {
+      this.#heard();
+      const parsed = isBinary ? null : safeParse(data.toString());
+      if (!parsed) {
+        log.warn('push message ignored: not a message this agent knows');
+        return;
+      }
+      this.#options.onPush(parsed);
+    });
+    socket.on('error', (error) => {
+      // 'close' follows; log the first failure of a series only, not one line per retry.
+      if (this.#failures === 0) log.warn(`push channel error: ${describeError(error)}; polling continues, reconnecting with backoff`);
+    });
+    socket.on('close', () => {
+      clearTimeout(this.#silence);
+      if (this.#closed) return;
+      this.#failures++;
+      const base = Math.min(this.#options.maxBackoffMs, this.#options.minBackoffMs * 2 ** Math.min(this.#failures - 1, 20));
+      const delay = Math.round(base * (1 + this.#options.random() / 2));
+      this.#retry = setTimeout(() => this.#connect(), delay);
+    });
+  }
+
+  #heard(): void {
+    clearTimeout(this.#silence);
+    this.#silence = setTimeout(() => {
+      this.#options.log.warn(`push channel silent for ${this.#options.silenceMs} ms; reconnecting`);
+      this.#socket?.terminate();
+    }, this.#options.silenceMs);
+  }
+}
+
+function safeParse(text: string): PushMessage | null {
+  try {
+    const result = PushMessage.safeParse(JSON.parse(text));
+    return result.success ? result.data : null;
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,37 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ErrorCode, OutpostError } from './core/errors.js';
+
+/** What the agent knows of the copy of Outpost it runs as. */
+export interface Installation {
+  /** The application folder: the update pipeline takes unchanged files from here. */
+  readonly dir: string;
+  /** Its package.json version. */
+  readonly version: string;
+  /** The TUF root built into it (`trust/root.json`), or null for a build without one (no updates). */
+  readonly trustedRootFile: string | null;
+}
+
+/** The folder holding this build's package.json (dist/app/main/ -> three levels up). */
+const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+
+/**
+ * This installation, or, with OUTPOST_INSTALL_DIR (tests and the demo), the folder named there: the
+ * agent then runs as if it were installed in that folder, with that folder's version.
+ */
+export function locateInstallation(env: NodeJS.ProcessEnv): Installation {
+  const dir = env.OUTPOST_INSTALL_DIR ? path.resolve(env.OUTPOST_INSTALL_DIR) : PACKAGE_ROOT;
+  const manifest = path.join(dir, 'package.json');
+  let version: unknown;
+  try {
+    version = (JSON.parse(fs.readFileSync(manifest, 'utf8')) as { version?: unknown }).version;
+  } catch (error) {
+    throw new OutpostError(ErrorCode.CONFIG_INVALID, `Cannot read the installation's version from ${manifest}: ${(error as Error).message}.`, { cause: error });
+  }
+  if (typeof version !== 'string' || !/^\d+\.\d+\.\d+/.test(version)) {
+    throw new OutpostError(ErrorCode.CONFIG_INVALID, `${manifest} has no semantic version ("version": "1.2.3").`);
+  }
+  const trust = path.join(dir, 'trust', 'root.json');
+  return { dir, version, trustedRootFile: fs.existsSync(trust) ? trust : null };
+}

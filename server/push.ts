@@ -1,0 +1,255 @@
+import fs from 'node:fs';
+import type http from 'node:http';
+import path from 'node:path';
+import type { Duplex } from 'node:stream';
+import { WebSocket, WebSocketServer } from 'ws';
+import { z } from 'zod';
+import { PUSH_MAX_BYTES, type UpdateRequired } from '../app/common/push.js';
+
+/** The only path that accepts a WebSocket upgrade. */
+export const PUSH_PATH = '/ws';
+
+/** The release tool writes this file last (atomically, by rename): its replacement completes a publish. */
+export const TIMESTAMP_FILE = path.join('metadata', 'timestamp.json');
+
+/** A timestamp.json is a few hundred bytes; anything this big is not one and is not read. */
+const TIMESTAMP_MAX_BYTES = 1024 * 1024;
+
+/** The one field of a TUF timestamp the server needs. Signatures are the agent's business, not ours. */
+const TimestampVersion = z.object({ signed: z.object({ _type: z.literal('timestamp'), version: z.number().int().nonnegative() }) });
+
+export interface FeedWatcherOptions {
+  readonly feedDir: string;
+  /** The fallback poll, for file systems where fs.watch misses a rename (network shares, some containers). */
+  readonly pollIntervalMs: number;
+  readonly log: (line: string) => void;
+  /** Called once per new highest version of timestamp.json seen after start. */
+  readonly onPublish: (version: number) => void;
+}
+
+/**
+ * Watches `<feed>/metadata/timestamp.json` and reports each publish: fs.watch for speed, plus a
+ * cheap stat poll because fs.watch is not reliable everywhere. The file is read only when its stat
+ * changes, and a publish is reported only for a version higher than any seen before, so the two
+ * sources, a rewrite of the same version, or an operator restoring an older feed never push twice.
+ */
+export class FeedWatcher {
+  readonly #options: FeedWatcherOptions;
+  readonly #file: string;
+  readonly #poll: NodeJS.Timeout;
+  #watcher: fs.FSWatcher | undefined;
+  #version: number | null = null;
+  #highest = -1;
+  /** ino:size:mtime:ctime of the file last read, or 'missing'. */
+  #signature: string | undefined;
+  #checking: Promise<void> | undefined;
+  #checkAgain = false;
+  #closed = false;
+
+  private constructor(options: FeedWatcherOptions) {
+    this.#options = options;
+    this.#file = path.join(options.feedDir, TIMESTAMP_FILE);
+    this.#poll = setInterval(() => void this.#check(), options.pollIntervalMs).unref();
+  }
+
+  /** Reads the current version (never reported: agents check on connect anyway), then watches. */
+  static async start(options: FeedWatcherOptions): Promise<FeedWatcher> {
+    const metadata = path.join(options.feedDir, path.dirname(TIMESTAMP_FILE));
+    await fs.promises.mkdir(metadata, { recursive: true });
+    const watcher = new FeedWatcher(options);
+    await watcher.#check();
+    watcher.#watch(metadata);
+    return watcher;
+  }
+
+  /** The version of the timestamp.json on disk, or null while the feed has none (or an unreadable one). */
+  get version(): number | null {
+    return this.#version;
+  }
+
+  close(): void {
+    this.#closed = true;
+    clearInterval(this.#poll);
+    this.#watcher?.close();
+  }
+
+  #watch(folder: string): void {
+    const name = path.basename(TIMESTAMP_FILE);
+    try {
+      this.#watcher = fs.watch(folder, { persistent: false }, (_event, filename) => {
+        if (filename === null || filename === name) void this.#check();
+      });
+      this.#watcher.on('error', (error) => {
+        this.#options.log(`feed watcher: fs.watch failed (${error.message}); relying on the ${this.#options.pollIntervalMs} ms poll`);
+        this.#watcher?.close();
+        this.#watcher = undefined;
+      });
+    } catch (error) {
+      this.#options.log(`feed watcher: cannot watch ${folder} (${error instanceof Error ? error.message : String(error)}); relying on the ${this.#options.pollIntervalMs} ms poll`);
+    }
+  }
+
+  /** One check at a time; a change seen during a check triggers one more after it. */
+  #check(): Promise<void> {
+    if (this.#checking) {
+      this.#checkAgain = true;
+      return this.#checking;
+    }
+    this.#checking = (async () => {
+      do {
+        this.#checkAgain = false;
+        await this.#read();
+      } while (this.#checkAgain && !this.#closed);
+    })().finally(() => {
+      this.#checking = undefined;
+    });
+    return this.#checking;
+  }
+
+  async #read(): Promise<void> {
+    const initial = this.#signature === undefined;
+    let stat: fs.Stats;
+    try {
+      stat = await fs.promises.stat(this.#file);
+    } catch {
+      if (this.#signature !== 'missing') this.#options.log(`feed watcher: no ${TIMESTAMP_FILE} in the feed yet (nothing published)`);
+      this.#signature = 'missing';
+      this.#version = null;
+      return;
+    }
+    const signature = `${stat.ino}:${stat.size}:${stat.mtimeMs}:${stat.ctimeMs}`;
+    if (signature === this.#signature) return;
+    let text: string;
+    try {
+      if (stat.size > TIMESTAMP_MAX_BYTES) throw new Error(`larger than ${TIMESTAMP_MAX_BYTES} bytes`);
+      text = await fs.promises.readFile(this.#file, 'utf8');
+    } catch (error) {
+      this.#signature = signature;
+      this.#options.log(`feed watcher: cannot read ${TIMESTAMP_FILE}: ${error instanceof Error ? error.message : String(error)}`);
+      return;
+    }
+    // The stat may be older than the text (replaced in between); the next check sees the new stat
+    // and reads the same version again, which pushes nothing.
+    this.#signature = signature;
+    const version = parseTimestampVersion(text);
+    if (version === undefined) {
+      // A writer that does not rename (or a broken file): wait for the next change.
+      this.#options.log(`feed watcher: ${TIMESTAMP_FILE} is not a TUF timestamp with a signed.version; ignored until it changes`);
+      return;
+    }
+    this.#version = version;
+    if (version <= this.#highest) return;
+    this.#highest = version;
+    if (!initial && !this.#closed) this.#options.onPublish(version);
+  }
+}
+
+/** `signed.version` of a TUF timestamp document, or undefined if the text is not one. */
+export function parseTimestampVersion(text: string): number | undefined {
+  try {
+    const parsed = TimestampVersion.safeParse(JSON.parse(text));
+    return parsed.success ? parsed.data.signed.version : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export interface PushHubOptions {
+  /** How often each client is pinged; a client that has not answered the previous ping by then is dropped. */
+  readonly pingIntervalMs: number;
+  readonly log: (line: string) => void;
+}
+
+/**
+ * The WebSocket endpoint agents keep open to hear about publishes. The traffic is one way: a push is
+ * only a hint to check the signed feed now, and agents send nothing but pongs, so anything they send
+ * is dropped and frames are capped at PUSH_MAX_BYTES. Half-open connections (a laptop that went to
+ * sleep) are found by ping/pong and terminated, so `connected` counts live agents.
+ */
+export class PushHub {
+  readonly #options: PushHubOptions;
+  readonly #wss = new WebSocketServer({ noServer: true, maxPayload: PUSH_MAX_BYTES, perMessageDeflate: false, clientTracking: false });
+  readonly #clients = new Set<WebSocket>();
+  /** Clients pinged and not heard from since. */
+  readonly #awaitingPong = new Set<WebSocket>();
+  readonly #ping: NodeJS.Timeout;
+  readonly #servers = new Map<http.Server, (req: http.IncomingMessage, socket: Duplex, head: Buffer) => void>();
+
+  constructor(options: PushHubOptions) {
+    this.#options = options;
+    this.#ping = setInterval(() => this.#pingAll(), options.pingIntervalMs).unref();
+  }
+
+  /** Takes the upgrade requests of `server`: PUSH_PATH becomes a WebSocket, any other path is refused with 404. */
+  attach(server: http.Server): void {
+    const onUpgrade = (req: http.IncomingMessage, socket: Duplex, head: Buffer) => this.#upgrade(req, socket, head);
+    this.#servers.set(server, onUpgrade);
+    server.on('upgrade', onUpgrade);
+  }
+
+  /** Open connections. */
+  get connected(): number {
+    return this.#clients.size;
+  }
+
+  /**
+   * Sends `message` to every open client and returns how many. Serialized once into a Buffer that
+   * every send shares (ws frames it without copying: server frames are not masked).
+   */
+  broadcast(message: UpdateRequired): number {
+    const data = Buffer.from(JSON.stringify(message));
+    let sent = 0;
+    for (const client of this.#clients) {
+      if (client.readyState !== WebSocket.OPEN) continue;
+      client.send(data, { binary: false });
+      sent++;
+    }
+    return sent;
+  }
+
+  /** Stops accepting upgrades and terminates every client (a shutdown does not wait on close handshakes). */
+  close(): void {
+    clearInterval(this.#ping);
+    for (const [server, onUpgrade] of this.#servers) server.off('upgrade', onUpgrade);
+    this.#servers.clear();
+    for (const client of this.#clients) client.terminate();
+    this.#clients.clear();
+    this.#awaitingPong.clear();
+    this.#wss.close();
+  }
+
+  #upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
+    socket.on('error', () => socket.destroy());
+    if (req.url?.split('?')[0] !== PUSH_PATH) {
+      socket.once('finish', () => socket.destroy());
+      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      return;
+    }
+    this.#wss.handleUpgrade(req, socket, head, (client) => this.#accept(client));
+  }
+
+  #accept(client: WebSocket): void {
+    this.#clients.add(client);
+    client.on('pong', () => this.#awaitingPong.delete(client));
+    // Protocol errors (an oversized frame...) close the connection; ws reports them here first.
+    client.on('error', () => undefined);
+    client.on('close', () => {
+      this.#clients.delete(client);
+      this.#awaitingPong.delete(client);
+    });
+  }
+
+  #pingAll(): void {
+    let dropped = 0;
+    for (const client of this.#clients) {
+      if (this.#awaitingPong.has(client)) {
+        client.terminate();
+        dropped++;
+        continue;
+      }
+      this.#awaitingPong.add(client);
+      client.ping();
+    }
+    if (dropped > 0) this.#options.log(`push: dropped ${dropped} agent connection(s) that missed a pong`);
+  }
+}

@@ -1,0 +1,191 @@
+import fs from 'node:fs';
+import http from 'node:http';
+import { FeedWatcher, PushHub } from './push.js';
+import { ReportsIntake } from './reports-intake.js';
+import { FEED_PREFIX, FeedFiles } from './static-files.js';
+
+export interface FeedServerOptions {
+  /** The TUF repository to serve (must exist; `metadata/` is created if missing). */
+  readonly feedDir: string;
+  readonly host: string;
+  /** 0: any free port (see FeedServer.port). */
+  readonly port: number;
+  /** The append-only JSON Lines file of error reports (created if missing). */
+  readonly reportsFile: string;
+  readonly log?: (line: string) => void;
+  readonly now?: () => Date;
+  /** WebSocket ping period; a client that misses one pong is dropped at the next. Default 30 s. */
+  readonly pingIntervalMs?: number;
+  /** The fallback stat poll of timestamp.json, for when fs.watch misses a rename. Default 1 s. */
+  readonly pollIntervalMs?: number;
+}
+
+/** What `GET /health` answers. */
+export interface Health {
+  readonly status: 'ok';
+  readonly feed_version: number | null;
+  readonly agents_connected: number;
+  readonly reports_stored: number;
+}
+
+const DEFAULT_PING_INTERVAL_MS = 30_000;
+const DEFAULT_POLL_INTERVAL_MS = 1_000;
+
+/**
+ * Headers must arrive within 10 s and a whole request (a report body) within 30 s, so slow or stuck
+ * clients cannot hold connections open; responses (downloads) are not limited by these, only by the
+ * idle timeout: a download whose client has read nothing for 2 min is dropped (it resumes with a
+ * Range request). An idle keep-alive connection is closed after 5 s (Node's default, stated here on
+ * purpose). WebSocket connections are exempt from all of these (ws clears the socket timeout);
+ * ping/pong watches them instead.
+ */
+const HEADERS_TIMEOUT_MS = 10_000;
+const REQUEST_TIMEOUT_MS = 30_000;
+const KEEP_ALIVE_TIMEOUT_MS = 5_000;
+const IDLE_SOCKET_TIMEOUT_MS = 120_000;
+
+/**
+ * The reference backend: the signed feed as static files (`/feed/...`), a WebSocket push when a new
+ * feed version is published (`/ws`), error report intake (`POST /reports`) and `GET /health`.
+ * Everything it starts (HTTP server, watcher, timers, sockets, the reports file) it closes in close().
+ */
+export class FeedServer {
+  readonly url: string;
+  readonly port: number;
+  readonly #http: http.Server;
+  readonly #files: FeedFiles;
+  readonly #reports: ReportsIntake;
+  readonly #push: PushHub;
+  readonly #watcher: FeedWatcher;
+  readonly #log: (line: string) => void;
+  #closing: Promise<void> | undefined;
+
+  private constructor(parts: { http: http.Server; files: FeedFiles; reports: ReportsIntake; push: PushHub; watcher: FeedWatcher; log: (line: string) => void; host: string; port: number }) {
+    this.#http = parts.http;
+    this.#files = parts.files;
+    this.#reports = parts.reports;
+    this.#push = parts.push;
+    this.#watcher = parts.watcher;
+    this.#log = parts.log;
+    this.port = parts.port;
+    this.url = `http://${parts.host.includes(':') ? `[${parts.host}]` : parts.host}:${parts.port}`;
+  }
+
+  static async start(options: FeedServerOptions): Promise<FeedServer> {
+    const log = options.log ?? (() => undefined);
+    const root = await fs.promises.realpath(options.feedDir).catch((error: unknown) => {
+      throw new Error(`The feed folder ${options.feedDir} cannot be opened: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    });
+    if (!(await fs.promises.stat(root)).isDirectory()) throw new Error(`The feed folder ${options.feedDir} is not a folder.`);
+
+    const reports = await ReportsIntake.open({ file: options.reportsFile, log, now: options.now ?? (() => new Date()) });
+    const push = new PushHub({ pingIntervalMs: options.pingIntervalMs ?? DEFAULT_PING_INTERVAL_MS, log });
+    let watcher: FeedWatcher | undefined;
+    const server = http.createServer({ headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS, keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS });
+    server.setTimeout(IDLE_SOCKET_TIMEOUT_MS);
+    try {
+      watcher = await FeedWatcher.start({
+        feedDir: root,
+        pollIntervalMs: options.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS,
+        log,
+        onPublish: (version) => {
+          const sent = push.broadcast({ type: 'agent:update_required', feed_version: version });
+          log(`feed version ${version} published: pushed to ${sent} agent(s)`);
+        },
+      });
+      const port = await listen(server, options.host, options.port);
+      const feedServer = new FeedServer({ http: server, files: new FeedFiles(root), reports, push, watcher, log, host: options.host, port });
+      server.on('request', (req, res) => feedServer.#route(req, res));
+      // After start, an error here is a failed accept (out of file descriptors...): worth a line, not a crash.
+      server.on('error', (error) => log(`HTTP server error: ${error.message}`));
+      push.attach(server);
+      return feedServer;
+    } catch (error) {
+      watcher?.close();
+      push.close();
+      server.close();
+      await reports.close();
+      throw error;
+    }
+  }
+
+  /** The version of the feed's timestamp.json, or null while there is none. */
+  get feedVersion(): number | null {
+    return this.#watcher.version;
+  }
+
+  /** WebSocket clients (agents) connected now. */
+  get agentsConnected(): number {
+    return this.#push.connected;
+  }
+
+  /**
+   * Pushes `agent:update_required` to every connected agent now, without a publish; returns how
+   * many were sent it. For operators' tools and the fan-out benchmark (a publish does this itself).
+   */
+  broadcastUpdateRequired(feedVersion: number): number {
+    return this.#push.broadcast({ type: 'agent:update_required', feed_version: feedVersion });
+  }
+
+  health(): Health {
+    return { status: 'ok', feed_version: this.#watcher.version, agents_connected: this.#push.connected, reports_stored: this.#reports.stored };
+  }
+
+  /** Stops everything: no new connections, open ones (keep-alive, downloads, WebSockets) closed now. Idempotent. */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      this.#watcher.close();
+      this.#push.close();
+      const closed = new Promise<void>((resolve) => this.#http.close(() => resolve()));
+      this.#http.closeAllConnections();
+      await closed;
+      await this.#reports.close();
+    })();
+    return this.#closing;
+  }
+
+  #route(req: http.IncomingMessage, res: http.ServerResponse): void {
+    // The raw path, never a URL-normalized one: `/feed/../x` must reach the feed's checks as written.
+    const rawPath = req.url?.split('?')[0] ?? '';
+    const handled = rawPath.startsWith(FEED_PREFIX)
+      ? this.#files.handle(req, res, rawPath)
+      : rawPath === '/reports'
+        ? this.#reports.handle(req, res)
+        : Promise.resolve(rawPath === '/health' ? this.#health(req, res) : notFound(res));
+    handled.catch((error: unknown) => {
+      this.#log(`${req.method} ${rawPath} failed: ${error instanceof Error ? error.message : String(error)}`);
+      if (res.headersSent) res.destroy();
+      else replyJson(res, 500, { error: 'internal error' });
+    });
+  }
+
+  #health(req: http.IncomingMessage, res: http.ServerResponse): void {
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.setHeader('Allow', 'GET, HEAD');
+      replyJson(res, 405, { error: 'use GET' });
+      return;
+    }
+    replyJson(res, 200, this.health());
+  }
+}
+
+function listen(server: http.Server, host: string, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const onError = (error: Error) => reject(new Error(`Cannot listen on ${host}:${port}: ${error.message}`, { cause: error }));
+    server.once('error', onError);
+    server.listen(port, host, () => {
+      server.off('error', onError);
+      const address = server.address();
+      resolve(typeof address === 'object' && address !== null ? address.port : port);
+    });
+  });
+}
+
+function notFound(res: http.ServerResponse): void {
+  replyJson(res, 404, { error: 'not found' });
+}
+
+function replyJson(res: http.ServerResponse, status: number, body: object): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text), 'Cache-Control': 'no-store' }).end(text);
+}

@@ -1,0 +1,128 @@
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { ErrorReport } from '../../app/common/reports.js';
+import { DEFAULT_CONFIG } from '../../app/main/core/config-schema.js';
+import { REPO_ROOT, tempDir } from './paths.js';
+import { Child } from './processes.js';
+
+const RELEASE_BIN = path.join(REPO_ROOT, 'bin', 'outpost-release.js');
+const SERVER_BIN = path.join(REPO_ROOT, 'bin', 'outpost-server.js');
+
+export type AppFiles = Readonly<Record<string, string | Buffer>>;
+
+/**
+ * A release manager's desk for tests, with the real tools: signing keys (`outpost-release keygen`),
+ * a feed, application folders to publish, the reference server (`outpost-server`) on loopback, and
+ * agent homes configured to follow it.
+ */
+export class ReleaseLab {
+  readonly root: string;
+  readonly keys: string;
+  readonly feed: string;
+  #server: Child | undefined;
+  #port = 0;
+
+  constructor(t: { after: (fn: () => void | Promise<void>) => void }) {
+    this.root = tempDir(t, 'outpost-lab-');
+    this.keys = path.join(this.root, 'keys');
+    this.feed = path.join(this.root, 'feed');
+    release(['keygen', '--out', this.keys]);
+    t.after(() => this.stopServer());
+  }
+
+  /** Writes an application folder: `package.json` with the version, plus the given files. */
+  app(version: string, files: AppFiles): string {
+    const dir = path.join(this.root, `app-${version}-${Math.random().toString(36).slice(2, 8)}`);
+    for (const [name, content] of Object.entries({ 'package.json': JSON.stringify({ name: 'outpost-test-app', version }), ...files })) {
+      fs.mkdirSync(path.dirname(path.join(dir, name)), { recursive: true });
+      fs.writeFileSync(path.join(dir, name), content);
+    }
+    return dir;
+  }
+
+  /** `outpost-release publish`; throws with its stderr if it fails. */
+  publish(appDir: string, version: string, extra: readonly string[] = []): string {
+    return release(['publish', '--app', appDir, '--version', version, '--key', this.keys, '--feed', this.feed, ...extra]);
+  }
+
+  release(args: readonly string[]): string {
+    return release(args);
+  }
+
+  /** Starts `outpost-server` on this feed (on `port`, or a free one). */
+  async startServer(port = 0): Promise<string> {
+    const server = new Child(process.execPath, [SERVER_BIN, '--feed', this.feed, '--port', String(port), '--reports', this.reportsFile], { ...process.env });
+    const [, actual] = await server.waitFor(/listening on http:\/\/127\.0\.0\.1:(\d+)/);
+    this.#server = server;
+    this.#port = Number(actual);
+    return this.url;
+  }
+
+  async stopServer(): Promise<void> {
+    const server = this.#server;
+    this.#server = undefined;
+    if (!server) return;
+    server.kill('SIGTERM');
+    await server.finish();
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.#port}`;
+  }
+
+  get port(): number {
+    return this.#port;
+  }
+
+  get reportsFile(): string {
+    return path.join(this.root, 'reports.jsonl');
+  }
+
+  /** The reports the server stored (each line: `{ received_at, report }`). */
+  reports(): ErrorReport[] {
+    if (!fs.existsSync(this.reportsFile)) return [];
+    return fs
+      .readFileSync(this.reportsFile, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => (JSON.parse(line) as { report: ErrorReport }).report);
+  }
+
+  /**
+   * An agent home following this lab: config.json with the backend, the trusted root and a poll
+   * interval; `installed` is the folder the agent runs as (OUTPOST_INSTALL_DIR).
+   */
+  home(options: { url?: string; wsUrl?: string; pollS?: number; trustFile?: string; update?: Record<string, unknown> } = {}): string {
+    const home = path.join(this.root, `home-${Math.random().toString(36).slice(2, 8)}`);
+    fs.mkdirSync(home, { mode: 0o700 });
+    const url = options.url ?? this.url;
+    const config = {
+      ...DEFAULT_CONFIG,
+      backend: { url, ws_url: options.wsUrl ?? `${url.replace(/^http/, 'ws')}/ws` },
+      update: { ...DEFAULT_CONFIG.update, poll_interval_s: options.pollS ?? 3600, trust_file: options.trustFile ?? path.join(this.keys, 'root.json'), ...options.update },
+    };
+    fs.writeFileSync(path.join(home, 'config.json'), JSON.stringify(config, null, 2));
+    return home;
+  }
+}
+
+function release(args: readonly string[]): string {
+  const result = spawnSync(process.execPath, [RELEASE_BIN, ...args], { encoding: 'utf8' });
+  if (result.status !== 0) throw new Error(`outpost-release ${args.join(' ')} exited ${result.status}: ${result.stderr}`);
+  return result.stdout;
+}
+
+/** Every regular file under `dir`, relative path -> bytes (to compare trees byte for byte). */
+export function treeOf(dir: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (d: string) => {
+    for (const entry of fs.readdirSync(d, { withFileTypes: true })) {
+      const p = path.join(d, entry.name);
+      if (entry.isDirectory()) walk(p);
+      else out[path.relative(dir, p).split(path.sep).join('/')] = fs.readFileSync(p).toString('base64');
+    }
+  };
+  walk(dir);
+  return out;
+}

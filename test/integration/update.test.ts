@@ -1,0 +1,401 @@
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { StatusData } from '../../app/common/ipc.js';
+import { type Child, runOutpost, startRunningAgent } from '../helpers/processes.js';
+import { FaultProxy } from '../helpers/fault-proxy.js';
+import { ReleaseLab, treeOf } from '../helpers/release-lab.js';
+
+const V1 = { 'main.js': 'console.log("v1")\n', 'lib/util.js': 'exports.x = 1\n'.repeat(2000), 'assets/logo.bin': Buffer.alloc(64 * 1024, 7) };
+const V2 = { ...V1, 'main.js': 'console.log("v2")\n' };
+
+const logOf = (home: string) => fs.readFileSync(path.join(home, 'logs', 'outpost.log'), 'utf8');
+
+async function statusOf(home: string, install: string): Promise<StatusData> {
+  const result = await runOutpost(home, ['status'], { OUTPOST_INSTALL_DIR: install });
+  assert.equal(result.code, 0, result.stderr);
+  return StatusData.parse(JSON.parse(result.stdout));
+}
+
+async function until<T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(25);
+  }
+}
+
+/** v1 installed and published; an agent running as v1 against the lab's server. */
+async function installedV1(t: { after: (fn: () => void) => void }, lab: ReleaseLab, home: string) {
+  const install = lab.app('1.0.0', V1);
+  lab.publish(install, '1.0.0');
+  const agent = await startRunningAgent(home, { OUTPOST_INSTALL_DIR: install });
+  t.after(() => agent.kill('SIGKILL'));
+  await until('the first check', () => logOf(home).includes('no update: 1.0.0 is the version channel stable offers'));
+  return { install, agent };
+}
+
+async function stop(agent: Child): Promise<void> {
+  agent.kill('SIGTERM');
+  assert.equal((await agent.finish()).code, 0);
+}
+
+test('a release pushed over WebSocket reaches the agent within a second; only the changed file is downloaded; the staged tree is the release, byte for byte', async (t) => {
+  const lab = new ReleaseLab(t);
+  await lab.startServer();
+  const home = lab.home();
+  const { install, agent } = await installedV1(t, lab, home);
+
+  const v2 = lab.app('1.1.0', V2);
+  const published = Date.now();
+  lab.publish(v2, '1.1.0');
+  await until('the push', () => logOf(home).includes('push: agent:update_required'), 5_000);
+  const heardAfter = Date.now() - published;
+  t.diagnostic(`publish -> push heard and logged within ${heardAfter} ms (including the publish command)`);
+  await until('the staged release', () => logOf(home).includes('1.1.0 staged complete and verified'));
+
+  const log = logOf(home);
+  assert.match(log, /update 1\.0\.0 -> 1\.1\.0: 4 files, 2 unchanged, 2 to download/, 'main.js and package.json changed; nothing else is fetched');
+  assert.match(log, /state CHECKING_UPDATE -> UPDATING_DOWNLOADING.*\n(.*\n)*.*UPDATING_DOWNLOADING -> UPDATING_VERIFYING.*\n(.*\n)*.*UPDATING_VERIFYING -> UPDATING_STAGING/);
+  assert.match(log, /UPDATING_DOWNLOADING: 100% \(\d+ of \d+ bytes\)/, 'progress is logged');
+  assert.deepEqual(treeOf(path.join(home, 'updates', '1.1.0')), treeOf(v2));
+  assert.deepEqual(fs.readdirSync(path.join(home, 'updates', 'blobs')), [], 'verified downloads are removed once staged');
+
+  const status = await statusOf(home, install);
+  assert.deepEqual(status.update, { offered: '1.1.0', staged: '1.1.0', last_error: null });
+  assert.ok(status.last_update_check !== null);
+
+  // Another trigger finds it staged: nothing is downloaded twice.
+  const check = await runOutpost(home, ['status'], { OUTPOST_INSTALL_DIR: install });
+  assert.equal(check.code, 0);
+  await stop(agent);
+  const again = await startRunningAgent(home, { OUTPOST_INSTALL_DIR: install });
+  t.after(() => again.kill('SIGKILL'));
+  await until('the check after restart', () => logOf(home).includes('1.1.0 is already staged; nothing to download'));
+  assert.equal(logOf(home).match(/to download \(/g)?.length, 1, 'one download plan in all');
+  await stop(again);
+  assert.equal(lab.reports().length, 0, 'nothing went wrong, nothing was reported');
+});
+
+test('with the WebSocket blocked, polling finds the release', async (t) => {
+  const lab = new ReleaseLab(t);
+  await lab.startServer();
+  // A port where nothing listens: the push channel fails and keeps retrying with backoff.
+  const closed = await freePort();
+  const home = lab.home({ wsUrl: `ws://127.0.0.1:${closed}/ws`, pollS: 1 });
+  const { install, agent } = await installedV1(t, lab, home);
+  lab.publish(lab.app('1.1.0', V2), '1.1.0');
+  await until('the staged release', () => logOf(home).includes('1.1.0 staged complete and verified'));
+  const log = logOf(home);
+  assert.match(log, /push channel error/);
+  assert.doesNotMatch(log, /push: agent:update_required/);
+  assert.match(log, /update check \(poll\)/);
+  assert.equal((await statusOf(home, install)).update.staged, '1.1.0');
+  await stop(agent);
+});
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+// ---- Attacks: each refused with a report, nothing staged ---------------------------------------
+
+/** Publishes v1 (installed) and v2, lets `spoil` break the feed, then starts an agent: its first check must refuse. */
+async function expectRefusal(
+  t: { after: (fn: () => void) => void },
+  spoil: (lab: ReleaseLab) => void | Promise<void>,
+  expected: { code: string; message: RegExp },
+  options: { trustFile?: (lab: ReleaseLab) => string; publishV2?: boolean; update?: Record<string, unknown> } = {},
+): Promise<{ lab: ReleaseLab; home: string }> {
+  const lab = new ReleaseLab(t);
+  const install = lab.app('1.0.0', V1);
+  lab.publish(install, '1.0.0');
+  if (options.publishV2 !== false) lab.publish(lab.app('1.1.0', V2), '1.1.0');
+  await spoil(lab);
+  await lab.startServer();
+  const home = lab.home({ ...(options.trustFile && { trustFile: options.trustFile(lab) }), ...(options.update && { update: options.update }) });
+  const agent = await startRunningAgent(home, { OUTPOST_INSTALL_DIR: install });
+  t.after(() => agent.kill('SIGKILL'));
+  const report = await until('the report at the server', () => lab.reports().find((r) => r.code === expected.code));
+  assert.match(report.message, expected.message);
+  assert.equal(report.context.trigger, 'start');
+  assert.equal(fs.existsSync(path.join(home, 'updates', '1.1.0')), false, 'nothing staged');
+  assert.equal(fs.existsSync(path.join(home, 'updates', '1.1.0.partial')), false, 'no partial tree left');
+  await until('IDLE again', () => /update failed; will retry/.test(logOf(home)));
+  const status = await statusOf(home, install);
+  assert.equal(status.state, 'IDLE');
+  assert.equal(status.update.staged, null);
+  assert.equal(status.update.last_error?.code, expected.code);
+  await stop(agent);
+  return { lab, home };
+}
+
+function storedBlob(lab: ReleaseLab, content: string | Buffer): string {
+  const sha = createHash('sha256').update(content).digest('hex');
+  const dir = path.join(lab.feed, 'targets', 'blobs');
+  const name = fs.readdirSync(dir).find((n) => n.endsWith(`.${sha}.br`));
+  assert.ok(name, `a blob for ${sha}`);
+  return path.join(dir, name);
+}
+
+test('attack: a tampered file is refused', async (t) => {
+  await expectRefusal(
+    t,
+    (lab) => {
+      const blob = storedBlob(lab, V2['main.js']);
+      const bytes = fs.readFileSync(blob);
+      bytes.writeUInt8(bytes.readUInt8(bytes.length - 1) ^ 0xff, bytes.length - 1);
+      fs.writeFileSync(blob, bytes);
+    },
+    { code: 'ERR_UPDATE_VERIFY', message: /does not match its signed SHA-256/ },
+  );
+});
+
+test('attack: a file longer than its metadata says (endless data) is cut off and refused', async (t) => {
+  await expectRefusal(
+    t,
+    (lab) => {
+      const blob = storedBlob(lab, V2['main.js']);
+      fs.appendFileSync(blob, Buffer.alloc(1024 * 1024, 1));
+    },
+    { code: 'ERR_UPDATE_VERIFY', message: /sent more than its signed length/ },
+  );
+});
+
+test('attack: a wrong signature on the metadata is refused', async (t) => {
+  await expectRefusal(
+    t,
+    (lab) => {
+      const file = path.join(lab.feed, 'metadata', 'timestamp.json');
+      const doc = JSON.parse(fs.readFileSync(file, 'utf8'));
+      const sig: string = doc.signatures[0].sig;
+      doc.signatures[0].sig = `${sig[0] === 'a' ? 'b' : 'a'}${sig.slice(1)}`;
+      fs.writeFileSync(file, JSON.stringify(doc));
+    },
+    { code: 'ERR_UPDATE_VERIFY', message: /the feed metadata did not verify/ },
+  );
+});
+
+test('attack: a missing signature is refused', async (t) => {
+  await expectRefusal(
+    t,
+    (lab) => {
+      const file = path.join(lab.feed, 'metadata', '2.snapshot.json');
+      const doc = JSON.parse(fs.readFileSync(file, 'utf8'));
+      doc.signatures = [];
+      fs.writeFileSync(file, JSON.stringify(doc));
+    },
+    { code: 'ERR_UPDATE_VERIFY', message: /the feed metadata did not verify/ },
+  );
+});
+
+test('attack: metadata signed by keys the agent does not trust is refused', async (t) => {
+  await expectRefusal(
+    t,
+    () => undefined,
+    { code: 'ERR_UPDATE_VERIFY', message: /the feed metadata did not verify/ },
+    {
+      trustFile: (lab) => {
+        const other = path.join(lab.root, 'other-keys');
+        lab.release(['keygen', '--out', other]);
+        return path.join(other, 'root.json');
+      },
+    },
+  );
+});
+
+test('attack: expired metadata (a frozen feed) is refused', async (t) => {
+  const lab = new ReleaseLab(t);
+  const install = lab.app('1.0.0', V1);
+  lab.publish(install, '1.0.0', ['--expires', '2020-01-01T00:00:00Z']);
+  await lab.startServer();
+  const home = lab.home();
+  const agent = await startRunningAgent(home, { OUTPOST_INSTALL_DIR: install });
+  t.after(() => agent.kill('SIGKILL'));
+  const report = await until('the report', () => lab.reports().find((r) => r.code === 'ERR_UPDATE_VERIFY'));
+  assert.match(report.message, /did not verify: .*expired/i);
+  await stop(agent);
+});
+
+test('attack: an older version offered (rollback) is refused', async (t) => {
+  await expectRefusal(
+    t,
+    (lab) => {
+      lab.publish(lab.app('0.9.0', V1), '0.9.0', ['--allow-older']);
+    },
+    { code: 'ERR_UPDATE_POLICY', message: /offers 0\.9\.0, older than the running 1\.0\.0; downgrades are not allowed/ },
+  );
+});
+
+test('attack: metadata from two releases mixed is refused', async (t) => {
+  await expectRefusal(
+    t,
+    (lab) => {
+      // The current snapshot (version 2) with the targets of release 1 under the name of release 2.
+      const metadata = path.join(lab.feed, 'metadata');
+      fs.copyFileSync(path.join(metadata, '1.targets.json'), path.join(metadata, '2.targets.json'));
+    },
+    { code: 'ERR_UPDATE_VERIFY', message: /the feed metadata did not verify/ },
+  );
+});
+
+test('attack: an old timestamp served again (metadata rollback) is refused', async (t) => {
+  const lab = new ReleaseLab(t);
+  const install = lab.app('1.0.0', V1);
+  lab.publish(install, '1.0.0');
+  const oldTimestamp = fs.readFileSync(path.join(lab.feed, 'metadata', 'timestamp.json'));
+  lab.publish(lab.app('1.0.1', V1), '1.0.1', ['--rollout', '0']);
+  await lab.startServer();
+  const home = lab.home({ pollS: 1 });
+  const agent = await startRunningAgent(home, { OUTPOST_INSTALL_DIR: install });
+  t.after(() => agent.kill('SIGKILL'));
+  await until('a check of feed version 2', () => /no update: 1\.0\.1 is rolled out to 0%/.test(logOf(home)));
+  fs.writeFileSync(path.join(lab.feed, 'metadata', 'timestamp.json'), oldTimestamp);
+  const report = await until('the report', () => lab.reports().find((r) => r.code === 'ERR_UPDATE_VERIFY'));
+  assert.match(report.message, /did not verify/);
+  await stop(agent);
+});
+
+for (const [name, bad] of [
+  ['a target path with ..', '../escaped.js'],
+  ['an absolute target path', '/tmp/outpost-absolute.js'],
+] as const) {
+  test(`attack: ${name} is refused, and nothing is written outside`, async (t) => {
+    const content = Buffer.from('evil\n');
+    const { home } = await expectRefusal(
+      t,
+      async (lab) => {
+        const { FeedRepo } = await import('../../tools/release/feed-repo.js');
+        const { loadKeys } = await import('../../tools/release/keys.js');
+        const manifest = {
+          version: '1.1.0',
+          files: [{ path: bad, size: content.length, sha256: createHash('sha256').update(content).digest('hex'), mode: 0o644 }],
+        };
+        FeedRepo.open({ feedDir: lab.feed, keys: loadKeys(lab.keys), now: () => new Date() }, null).publishUnchecked(manifest, [content], 'stable');
+      },
+      { code: 'ERR_UPDATE_VERIFY', message: /is not a valid document/ },
+      { publishV2: false },
+    );
+    assert.equal(fs.existsSync(path.join(home, 'updates', 'escaped.js')), false);
+    assert.equal(fs.existsSync('/tmp/outpost-absolute.js'), false);
+  });
+}
+
+test('a symlink: the release tool refuses one, and the agent never copies an installed file through one', async (t) => {
+  const lab = new ReleaseLab(t);
+  const withLink = lab.app('1.1.0', V2);
+  fs.symlinkSync('/etc/hostname', path.join(withLink, 'link.txt'));
+  assert.throws(() => lab.publish(withLink, '1.1.0'), /link\.txt is not a regular file/);
+
+  const install = lab.app('1.0.0', V1);
+  lab.publish(install, '1.0.0');
+  lab.publish(lab.app('1.1.0', V2), '1.1.0');
+  // The installed copy of an unchanged file is now a link to a file with the same bytes.
+  const outside = path.join(lab.root, 'outside-util.js');
+  fs.writeFileSync(outside, V1['lib/util.js']);
+  fs.rmSync(path.join(install, 'lib', 'util.js'));
+  fs.symlinkSync(outside, path.join(install, 'lib', 'util.js'));
+  await lab.startServer();
+  const home = lab.home();
+  const agent = await startRunningAgent(home, { OUTPOST_INSTALL_DIR: install });
+  t.after(() => agent.kill('SIGKILL'));
+  await until('the staged release', () => logOf(home).includes('1.1.0 staged complete and verified'));
+  assert.match(logOf(home), /4 files, 1 unchanged, 3 to download/, 'the linked file is downloaded, not followed');
+  assert.ok(fs.lstatSync(path.join(home, 'updates', '1.1.0', 'lib', 'util.js')).isFile());
+  await stop(agent);
+});
+
+// ---- A bad network, a full disk, a dead backend -------------------------------------------------
+
+/** v2 changes one big, incompressible file: its blob is what the network faults hit. */
+const BIG = randomBytes(512 * 1024);
+
+async function behindProxy(t: { after: (fn: () => void) => void }, update: Record<string, unknown> = {}) {
+  const lab = new ReleaseLab(t);
+  const install = lab.app('1.0.0', V1);
+  lab.publish(install, '1.0.0');
+  lab.publish(lab.app('1.1.0', { ...V1, 'assets/big.bin': BIG }), '1.1.0');
+  await lab.startServer();
+  const proxy = await FaultProxy.start(lab.url);
+  t.after(() => void proxy.close());
+  const bigBlob = path.basename(storedBlob(lab, BIG));
+  const home = lab.home({ url: proxy.url, wsUrl: `${lab.url.replace('http', 'ws')}/ws`, update });
+  return { lab, install, proxy, home, bigBlob };
+}
+
+test('a download dropped at 50% is resumed where it broke off, not restarted', async (t) => {
+  const { lab, install, proxy, home, bigBlob } = await behindProxy(t);
+  proxy.once(new RegExp(bigBlob.replaceAll('.', '\\.')), { kind: 'drop', afterBytes: BIG.length / 2 });
+  const agent = await startRunningAgent(home, { OUTPOST_INSTALL_DIR: install });
+  t.after(() => agent.kill('SIGKILL'));
+  await until('the staged release', () => logOf(home).includes('1.1.0 staged complete and verified'), 30_000);
+  const requests = proxy.seen.filter((r) => r.path.includes(bigBlob));
+  assert.equal(requests.length, 2, 'one broken transfer, one resumed');
+  assert.equal(requests[0]?.range, undefined);
+  const resumedAt = Number(/^bytes=(\d+)-$/.exec(requests[1]?.range ?? '')?.[1]);
+  assert.ok(resumedAt >= BIG.length / 2 - 64 * 1024 && resumedAt <= BIG.length / 2, `resumed at ${resumedAt}, near the half`);
+  assert.match(logOf(home), new RegExp(`resumed blobs/.* at byte ${resumedAt}`));
+  assert.equal(lab.reports().filter((r) => r.code === 'ERR_UPDATE_DOWNLOAD').length, 1, 'the broken transfer was reported');
+  assert.equal(treeOf(path.join(home, 'updates', '1.1.0'))['assets/big.bin'], BIG.toString('base64'));
+  await stop(agent);
+});
+
+test('attack: a server that stalls mid-file (slow retrieval) is abandoned after the stall limit, and the transfer resumed later', async (t) => {
+  const { lab, install, proxy, home, bigBlob } = await behindProxy(t, { stall_timeout_s: 1 });
+  proxy.once(new RegExp(bigBlob.replaceAll('.', '\\.')), { kind: 'stall', afterBytes: 100 * 1024 });
+  const agent = await startRunningAgent(home, { OUTPOST_INSTALL_DIR: install });
+  t.after(() => agent.kill('SIGKILL'));
+  const report = await until('the report', () => lab.reports().find((r) => r.code === 'ERR_UPDATE_DOWNLOAD'));
+  assert.match(report.message, /no data for 1000 ms \(stalled at 102400 of \d+ bytes\)/);
+  assert.equal(fs.existsSync(path.join(home, 'updates', '1.1.0')), false, 'nothing staged from a stalled transfer');
+  await until('the staged release', () => logOf(home).includes('1.1.0 staged complete and verified'), 30_000);
+  assert.match(logOf(home), /at byte 102400/);
+  await stop(agent);
+});
+
+test('a disk too small: refused before anything is downloaded, with a clear report', async (t) => {
+  const { lab, install, proxy, home, bigBlob } = await behindProxy(t, { min_free_mb: 1_000_000_000 });
+  const agent = await startRunningAgent(home, { OUTPOST_INSTALL_DIR: install });
+  t.after(() => agent.kill('SIGKILL'));
+  const report = await until('the report', () => lab.reports().find((r) => r.code === 'ERR_UPDATE_DISK_SPACE'));
+  assert.match(report.message, /Not enough disk space for 1\.1\.0: it needs [\d.]+ MB and 1000000000\.0 MB must stay free, but [\d.]+ MB are free on .*updates\. Nothing was downloaded\./);
+  assert.equal(proxy.seen.filter((r) => r.path.includes(bigBlob)).length, 0, 'not one byte of the release was asked for');
+  await until('IDLE again', () => /state CHECKING_UPDATE -> IDLE: update failed; will retry/.test(logOf(home)));
+  await stop(agent);
+});
+
+test('the backend down: reports are buffered on disk; back up: each delivered once and the buffer emptied', async (t) => {
+  const lab = new ReleaseLab(t);
+  const install = lab.app('1.0.0', V1);
+  lab.publish(install, '1.0.0');
+  const port = await freePort();
+  const home = lab.home({ url: `http://127.0.0.1:${port}`, pollS: 1 });
+  const agent = await startRunningAgent(home, { OUTPOST_INSTALL_DIR: install });
+  t.after(() => agent.kill('SIGKILL'));
+  const buffer = path.join(home, 'error_reports.jsonl');
+  const buffered = await until('two buffered reports', () => {
+    const lines = fs.existsSync(buffer) ? fs.readFileSync(buffer, 'utf8').split('\n').filter(Boolean) : [];
+    return lines.length >= 2 && lines.map((l) => JSON.parse(l) as { id: string; code: string });
+  });
+  assert.ok(buffered.every((r) => r.code === 'ERR_UPDATE_DOWNLOAD'));
+  assert.match(buffered[0] ? JSON.stringify(buffered[0]) : '', /Cannot reach the release feed/);
+
+  await lab.startServer(port);
+  await until('the buffer emptied', () => fs.existsSync(buffer) && fs.readFileSync(buffer, 'utf8') === '', 20_000);
+  const delivered = lab.reports();
+  const ids = delivered.map((r) => r.id);
+  assert.equal(new Set(ids).size, ids.length, 'each report stored once');
+  for (const report of buffered) assert.ok(ids.includes(report.id), `report ${report.id} delivered`);
+  await stop(agent);
+});

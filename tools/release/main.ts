@@ -1,0 +1,158 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { Metadata, MetadataKind } from '@tufjs/models';
+import { FeedRepo, newRoot } from './feed-repo.js';
+import { generateRoleKey, loadKeys, ROLES } from './keys.js';
+
+export const USAGE = `Usage:
+  outpost-release keygen --out DIR
+      New Ed25519 keys, one per TUF role (DIR/root.key, targets.key, snapshot.key, timestamp.key;
+      mode 0600), and DIR/root.json: the file an agent trusts to verify the feed. Keep root.key
+      offline; publishing needs the other three.
+  outpost-release publish --app DIR --version X --key KEYDIR --feed FEED
+                          [--channel stable] [--rollout 100] [--min-version V] [--allow-older]
+      Signs and publishes every file of DIR as version X and points the channel at it.
+  outpost-release channel --feed FEED --key KEYDIR --channel C --version X [--rollout P]
+                          [--min-version V] [--allow-older]
+      Points a channel at a published version, or widens its rollout (0-100 % of agents).
+  outpost-release refresh --feed FEED --key KEYDIR
+      Re-signs the feed with fresh expiry dates (the timestamp lasts 7 days: run this daily).
+  outpost-release list --feed FEED
+      The published releases and what each channel offers.
+
+Options for drills and tests: --expires ISO-DATE signs with that expiry (e.g. one in the past).
+Exit codes: 0 ok, 1 the operation was refused or failed (the reason on stderr), 64 usage.`;
+
+/** The `outpost-release` command; returns its exit code. */
+export async function main(argv: readonly string[]): Promise<number> {
+  let parsed: ReturnType<typeof parse>;
+  try {
+    parsed = parse(argv);
+  } catch (error) {
+    return usage((error as Error).message);
+  }
+  const { values, positionals } = parsed;
+  const [command, ...rest] = positionals;
+  if (values.help || command === undefined) {
+    process.stdout.write(`${USAGE}\n`);
+    return values.help ? 0 : 64;
+  }
+  if (rest.length > 0) return usage(`unexpected "${rest.join(' ')}"`);
+  const need = (name: keyof typeof values): string => {
+    const value = values[name];
+    if (typeof value !== 'string' || value === '') throw new UsageError(`${command} needs --${name}`);
+    return value;
+  };
+  const now = () => new Date();
+  try {
+    const expires = values.expires === undefined ? undefined : parseDate(values.expires);
+    const rollout = values.rollout === undefined ? 100 : parsePercent(values.rollout);
+    switch (command) {
+      case 'keygen': {
+        const out = need('out');
+        fs.mkdirSync(out, { recursive: true, mode: 0o700 });
+        if (ROLES.some((role) => fs.existsSync(path.join(out, `${role}.key`)))) throw new Error(`${out} already holds keys; refusing to overwrite them`);
+        for (const role of ROLES) generateRoleKey(out, role);
+        const root = newRoot(loadKeys(out), now());
+        fs.writeFileSync(path.join(out, 'root.json'), `${JSON.stringify(root.toJSON(), null, 1)}\n`);
+        process.stdout.write(`keys written to ${out}; agents trust ${path.join(out, 'root.json')}\n`);
+        return 0;
+      }
+      case 'publish': {
+        const keyDir = need('key');
+        const feedDir = need('feed');
+        const result = FeedRepo.withLock(feedDir, () =>
+          FeedRepo.open({ feedDir, keys: loadKeys(keyDir), now, ...(expires && { expires }) }, trustedRoot(keyDir)).publish({
+            appDir: need('app'),
+            version: need('version'),
+            channel: values.channel ?? 'stable',
+            rolloutPercent: rollout,
+            minVersion: values['min-version'] ?? null,
+            allowOlder: values['allow-older'] === true,
+          }),
+        );
+        process.stdout.write(
+          `published ${result.version}: ${result.files} files, ${result.bytes} bytes; ${result.newBlobs} new blobs (${result.newBlobBytes} bytes compressed); feed version ${result.feedVersion}\n`,
+        );
+        return 0;
+      }
+      case 'channel': {
+        const keyDir = need('key');
+        const feedDir = need('feed');
+        const pointer = { channel: need('channel'), version: need('version'), rollout_percent: rollout, min_version: values['min-version'] ?? null };
+        FeedRepo.withLock(feedDir, () => FeedRepo.open({ feedDir, keys: loadKeys(keyDir), now, ...(expires && { expires }) }, null).setChannel(pointer, values['allow-older'] === true));
+        process.stdout.write(`channel ${pointer.channel} now offers ${pointer.version} to ${pointer.rollout_percent}% of agents\n`);
+        return 0;
+      }
+      case 'refresh': {
+        const keyDir = need('key');
+        const feedDir = need('feed');
+        FeedRepo.withLock(feedDir, () => FeedRepo.open({ feedDir, keys: loadKeys(keyDir), now, ...(expires && { expires }) }, null).refresh());
+        process.stdout.write(`feed ${feedDir} re-signed\n`);
+        return 0;
+      }
+      case 'list': {
+        const feedDir = need('feed');
+        const repo = FeedRepo.open({ feedDir, keys: null, now }, null);
+        for (const release of repo.releases()) {
+          process.stdout.write(`${release.version}  ${release.files.length} files, ${release.files.reduce((n, f) => n + f.size, 0)} bytes\n`);
+        }
+        for (const c of repo.channels()) process.stdout.write(`channel ${c.channel}: ${c.version} to ${c.rollout_percent}%${c.min_version ? `, from ${c.min_version} on` : ''}\n`);
+        return 0;
+      }
+      default:
+        return usage(`unknown command "${command}"`);
+    }
+  } catch (error) {
+    if (error instanceof UsageError) return usage(error.message);
+    process.stderr.write(`outpost-release: ${(error as Error).message}\n`);
+    return 1;
+  }
+}
+
+class UsageError extends Error {}
+
+function usage(problem: string): number {
+  process.stderr.write(`outpost-release: ${problem}\n\n${USAGE}\n`);
+  return 64;
+}
+
+function parse(argv: readonly string[]) {
+  return parseArgs({
+    args: [...argv],
+    allowPositionals: true,
+    strict: true,
+    options: {
+      out: { type: 'string' },
+      app: { type: 'string' },
+      version: { type: 'string' },
+      key: { type: 'string' },
+      feed: { type: 'string' },
+      channel: { type: 'string' },
+      rollout: { type: 'string' },
+      'min-version': { type: 'string' },
+      'allow-older': { type: 'boolean' },
+      expires: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+}
+
+/** root.json next to the keys: how a new feed gets its first root. */
+function trustedRoot(keyDir: string) {
+  const file = path.join(keyDir, 'root.json');
+  return fs.existsSync(file) ? Metadata.fromJSON(MetadataKind.Root, JSON.parse(fs.readFileSync(file, 'utf8'))) : null;
+}
+
+function parseDate(text: string): Date {
+  const date = new Date(text);
+  if (Number.isNaN(date.getTime())) throw new UsageError(`--expires "${text}" is not a date (ISO 8601, e.g. 2030-01-01T00:00:00Z)`);
+  return date;
+}
+
+function parsePercent(text: string): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 0 || n > 100) throw new UsageError(`--rollout must be a whole number from 0 to 100, not "${text}"`);
+  return n;
+}
