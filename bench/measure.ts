@@ -25,7 +25,7 @@ export function median(values: readonly number[]): number {
 }
 
 /** Starts a process and resolves with it once its output matches `ready`, plus the time taken. */
-export function startUntil(command: string, args: readonly string[], env: NodeJS.ProcessEnv, ready: RegExp): Promise<{ child: ChildProcess; ms: number }> {
+export function startUntil(command: string, args: readonly string[], env: NodeJS.ProcessEnv, ready: RegExp): Promise<{ child: ChildProcess; ms: number; output: string }> {
   const t0 = process.hrtime.bigint();
   const child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
@@ -35,7 +35,7 @@ export function startUntil(command: string, args: readonly string[], env: NodeJS
       if (ready.test(output)) {
         child.stdout?.removeAllListeners('data');
         child.stderr?.removeAllListeners('data');
-        resolve({ child, ms: Number(process.hrtime.bigint() - t0) / 1e6 });
+        resolve({ child, ms: Number(process.hrtime.bigint() - t0) / 1e6, output });
       }
     };
     child.stdout?.on('data', check);

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import type http from 'node:http';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import { gzipSync } from 'node:zlib';
 
 /** Where the feed is served: `/feed/<path inside the feed folder>`. */
 export const FEED_PREFIX = '/feed/';
@@ -44,6 +45,15 @@ export class FeedFiles {
       };
       if (range === 'unsatisfiable') {
         res.writeHead(416, { ...headers, 'Content-Range': `bytes */${size}`, 'Content-Length': 0 }).end();
+        return;
+      }
+      if (!range && realRelative.endsWith('.json') && acceptsGzip(req) && size <= MAX_GZIP_BYTES) {
+        // Metadata and manifests are JSON full of hex hashes: gzip halves what every agent downloads
+        // at every release. Blobs are brotli already; ranges are for blobs. The agent's length limits
+        // apply to the bytes after decompression, so this cannot smuggle in more data.
+        const body = gzipSync(await handle.readFile());
+        res.writeHead(200, { ...headers, 'Content-Encoding': 'gzip', Vary: 'Accept-Encoding', 'Content-Length': body.length });
+        res.end(req.method === 'HEAD' ? undefined : body);
         return;
       }
       const { start, end } = range ?? { start: 0, end: size - 1 };
@@ -117,6 +127,12 @@ export function feedRelativePath(raw: string): string | undefined {
     segments.push(segment);
   }
   return segments.length > 0 ? segments.join('/') : undefined;
+}
+
+const MAX_GZIP_BYTES = 16 * 1024 * 1024;
+
+function acceptsGzip(req: http.IncomingMessage): boolean {
+  return /(?:^|,)\s*gzip\s*(?:;\s*q=(?!0(?:\.0*)?\s*(?:,|$))[\d.]+)?\s*(?:,|$)/i.test(String(req.headers['accept-encoding'] ?? ''));
 }
 
 /**

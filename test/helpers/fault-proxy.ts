@@ -18,6 +18,8 @@ export interface SeenRequest {
  */
 export class FaultProxy {
   readonly seen: SeenRequest[] = [];
+  /** Response body bytes passed to clients (what an agent downloaded through this proxy). */
+  bytesServed = 0;
   readonly #server: http.Server;
   readonly #rules: Array<{ match: RegExp; fault: Fault }> = [];
   readonly #held = new Set<http.ServerResponse>();
@@ -58,6 +60,9 @@ export class FaultProxy {
     const upstream = http.request({ hostname: target.hostname, port: target.port, path: urlPath, method: req.method, headers: { ...req.headers, host: target.host } }, (up) => {
       res.writeHead(up.statusCode ?? 502, up.headers);
       if (!fault) {
+        up.on('data', (chunk: Buffer) => {
+          this.bytesServed += chunk.length;
+        });
         up.pipe(res);
         return;
       }

@@ -6,6 +6,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { gunzipSync } from 'node:zlib';
 import { WebSocket } from 'ws';
 import { UpdateRequired } from '../../app/common/push.js';
 import { ReportAck } from '../../app/common/reports.js';
@@ -464,4 +465,19 @@ test('outpost-server: bad arguments exit 64 with usage; --help; a file as feed e
   const taken = await startCli(['--feed', feedDir, '--port', String(busy.port), '--reports', path.join(root, 'b.jsonl')]).finish(5_000);
   assert.equal(taken.code, 69);
   assert.match(taken.stderr, /cannot start: Cannot listen on 127\.0\.0\.1:\d+: .*EADDRINUSE/);
+});
+
+test('feed files: JSON is sent gzip-compressed to clients that accept it, and as it is to those that do not', async (t) => {
+  const { feedDir, reportsFile } = makeFeed(t);
+  const server = await startServer(t, { feedDir, reportsFile });
+  publish(feedDir, 7);
+  const original = fs.readFileSync(path.join(feedDir, 'metadata', 'timestamp.json'));
+  const zipped = await request(server.url, '/feed/metadata/timestamp.json', { headers: { 'Accept-Encoding': 'gzip, br' } });
+  assert.equal(zipped.status, 200);
+  assert.equal(zipped.headers['content-encoding'], 'gzip');
+  assert.equal(zipped.headers.vary, 'Accept-Encoding');
+  assert.ok(gunzipSync(zipped.body).equals(original));
+  const plain = await request(server.url, '/feed/metadata/timestamp.json', { headers: { 'Accept-Encoding': 'gzip;q=0, identity' } });
+  assert.equal(plain.headers['content-encoding'], undefined);
+  assert.ok(plain.body.equals(original));
 });

@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { brotliCompressSync, constants as zlib } from 'node:zlib';
@@ -16,6 +16,7 @@ import {
   RelativeFilePath,
   storedTargetPath,
 } from '../../app/common/release.js';
+import { writeFileAtomic } from '../../app/main/core/atomic-file.js';
 import { type KeySet, type RoleName, signerFor } from './keys.js';
 
 const SPEC_VERSION = '1.0.31';
@@ -67,14 +68,12 @@ export function newRoot(keys: KeySet, now: Date): Metadata<Root> {
  */
 export class FeedRepo {
   readonly #options: FeedOptions;
-  readonly #root: Metadata<Root>;
   #targets: Metadata<Targets> | null;
   #snapshotVersion: number;
   #timestampVersion: number;
 
-  private constructor(options: FeedOptions, root: Metadata<Root>, targets: Metadata<Targets> | null, snapshotVersion: number, timestampVersion: number) {
+  private constructor(options: FeedOptions, targets: Metadata<Targets> | null, snapshotVersion: number, timestampVersion: number) {
     this.#options = options;
-    this.#root = root;
     this.#targets = targets;
     this.#snapshotVersion = snapshotVersion;
     this.#timestampVersion = timestampVersion;
@@ -102,14 +101,14 @@ export class FeedRepo {
       }
     }
     const timestampFile = path.join(metadataDir, 'timestamp.json');
-    if (!fs.existsSync(timestampFile)) return new FeedRepo(options, root, null, 0, 0);
+    if (!fs.existsSync(timestampFile)) return new FeedRepo(options, null, 0, 0);
     const timestamp = Metadata.fromJSON(MetadataKind.Timestamp, readJson(timestampFile));
     const snapshotVersion = timestamp.signed.snapshotMeta.version;
     const snapshot = Metadata.fromJSON(MetadataKind.Snapshot, readJson(path.join(metadataDir, `${snapshotVersion}.snapshot.json`)));
     const targetsVersion = snapshot.signed.meta['targets.json']?.version;
     if (targetsVersion === undefined) throw new Error(`snapshot ${snapshotVersion} names no targets.json`);
     const targets = Metadata.fromJSON(MetadataKind.Targets, readJson(path.join(metadataDir, `${targetsVersion}.targets.json`)));
-    return new FeedRepo(options, root, targets, snapshotVersion, timestamp.signed.version);
+    return new FeedRepo(options, targets, snapshotVersion, timestamp.signed.version);
   }
 
   /** Runs `fn` holding the feed's writer lock. */
@@ -321,7 +320,8 @@ function sha256(bytes: Buffer): string {
 }
 
 function jsonBytes(value: unknown): Buffer {
-  return Buffer.from(`${JSON.stringify(value, null, 1)}\n`);
+  // Compact: agents download the targets metadata and manifests at every release, so every byte counts.
+  return Buffer.from(JSON.stringify(value));
 }
 
 function readJson(file: string) {
@@ -334,13 +334,5 @@ function writeJson(file: string, value: unknown): void {
 
 /** Temp file, fsync, rename: a reader (the server, a CDN sync) never sees a partial file. */
 function writeBytes(file: string, bytes: Buffer): void {
-  const temp = `${file}.${randomBytes(4).toString('hex')}.tmp`;
-  const fd = fs.openSync(temp, 'wx', 0o644);
-  try {
-    fs.writeSync(fd, bytes);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  fs.renameSync(temp, file);
+  writeFileAtomic(file, bytes, 0o644);
 }

@@ -48,7 +48,8 @@ export async function downloadVerified(http: AxiosInstance, request: DownloadReq
         // The body is checked against the signed length below, as it streams.
         maxContentLength: -1,
         validateStatus: () => true,
-        timeout: request.stallMs,
+        // Until the headers arrive; the body has its own stall timer below, which must fire first.
+        timeout: 2 * request.stallMs,
       })
       .catch((error: unknown) => {
         throw downloadError(url, `the request failed (${axios.isAxiosError(error) ? error.message : describeError(error)})`, error);
