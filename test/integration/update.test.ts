@@ -6,8 +6,11 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { StatusData } from '../../app/common/ipc.js';
+import { AgentClient } from '../../app/main/core/agent-client.js';
+import { createPlatform } from '../../app/main/platform/index.js';
 import { type Child, runOutpost, startRunningAgent } from '../helpers/processes.js';
 import { FaultProxy } from '../helpers/fault-proxy.js';
+import { ForwardProxy } from '../helpers/forward-proxy.js';
 import { ReleaseLab, treeOf } from '../helpers/release-lab.js';
 
 const V1 = { 'main.js': 'console.log("v1")\n', 'lib/util.js': 'exports.x = 1\n'.repeat(2000), 'assets/logo.bin': Buffer.alloc(64 * 1024, 7) };
@@ -352,12 +355,17 @@ test('a download dropped at 50% is resumed where it broke off, not restarted', a
 });
 
 test('attack: a server that stalls mid-file (slow retrieval) is abandoned after the stall limit, and the transfer resumed later', async (t) => {
-  const { lab, install, proxy, home, bigBlob } = await behindProxy(t, { stall_timeout_s: 1 });
+  const { lab, install, proxy, home, bigBlob } = await behindProxy(t, { stall_timeout_s: 2 });
   proxy.once(new RegExp(bigBlob.replaceAll('.', '\\.')), { kind: 'stall', afterBytes: 100 * 1024 });
   const agent = await startRunningAgent(home, { OUTPOST_INSTALL_DIR: install });
   t.after(() => agent.kill('SIGKILL'));
+  await until('the stalled transfer', () => proxy.seen.some((r) => r.path.includes(bigBlob)));
+  // A second trigger while the update runs is logged and ignored.
+  const asked = await new AgentClient(createPlatform(), { ...process.env, OUTPOST_HOME: home }).send('check_for_update', 5_000);
+  assert.equal(asked.status, 'ok');
+  await until('the ignored trigger', () => logOf(home).includes('update check (request) ignored: one is already running'));
   const report = await until('the report', () => lab.reports().find((r) => r.code === 'ERR_UPDATE_DOWNLOAD'));
-  assert.match(report.message, /no data for 1000 ms \(stalled at 102400 of \d+ bytes\)/);
+  assert.match(report.message, /no data for 2000 ms \(stalled at 102400 of \d+ bytes\)/);
   assert.equal(fs.existsSync(path.join(home, 'updates', '1.1.0')), false, 'nothing staged from a stalled transfer');
   await until('the staged release', () => logOf(home).includes('1.1.0 staged complete and verified'), 30_000);
   assert.match(logOf(home), /at byte 102400/);
@@ -397,5 +405,49 @@ test('the backend down: reports are buffered on disk; back up: each delivered on
   const ids = delivered.map((r) => r.id);
   assert.equal(new Set(ids).size, ids.length, 'each report stored once');
   for (const report of buffered) assert.ok(ids.includes(report.id), `report ${report.id} delivered`);
+  await stop(agent);
+});
+
+test('key rotation: an agent that trusts the first root follows the feed through a new targets key and a new root key', async (t) => {
+  const lab = new ReleaseLab(t);
+  const firstRoot = path.join(lab.root, 'root-v1.json');
+  fs.copyFileSync(path.join(lab.keys, 'root.json'), firstRoot);
+  const install = lab.app('1.0.0', V1);
+  lab.publish(install, '1.0.0');
+  assert.match(lab.release(['rotate', '--feed', lab.feed, '--key', lab.keys, '--role', 'targets']), /root is now version 2/);
+  assert.match(lab.release(['rotate', '--feed', lab.feed, '--key', lab.keys, '--role', 'root']), /root is now version 3/);
+  assert.equal(fs.readdirSync(lab.keys).filter((n) => n.includes('.retired-')).length, 2, 'the old keys are kept, retired');
+  lab.publish(lab.app('1.1.0', V2), '1.1.0');
+  await lab.startServer();
+  const home = lab.home({ trustFile: firstRoot });
+  const agent = await startRunningAgent(home, { OUTPOST_INSTALL_DIR: install });
+  t.after(() => agent.kill('SIGKILL'));
+  await until('the staged release', () => logOf(home).includes('1.1.0 staged complete and verified'));
+  const cachedRoot = JSON.parse(fs.readFileSync(path.join(home, 'updates', 'metadata', 'root.json'), 'utf8'));
+  assert.equal(cachedRoot.signed.version, 3, 'the agent walked the chain of roots');
+  assert.equal(lab.reports().length, 0);
+  await stop(agent);
+});
+
+test('behind a proxy (HTTP_PROXY): the feed and the WebSocket both go through it', async (t) => {
+  const lab = new ReleaseLab(t);
+  await lab.startServer();
+  const proxy = await ForwardProxy.start();
+  t.after(() => void proxy.close());
+  const home = lab.home();
+  const install = lab.app('1.0.0', V1);
+  lab.publish(install, '1.0.0');
+  const env = { OUTPOST_INSTALL_DIR: install, HTTP_PROXY: proxy.url, http_proxy: proxy.url, NO_PROXY: '', no_proxy: '' };
+  const agent = await startRunningAgent(home, env);
+  t.after(() => agent.kill('SIGKILL'));
+  await until('the first check', () => logOf(home).includes('no update: 1.0.0 is the version'));
+  await until('the push channel', () => logOf(home).includes('push channel open'));
+  lab.publish(lab.app('1.1.0', V2), '1.1.0');
+  await until('the staged release', () => logOf(home).includes('1.1.0 staged complete and verified'));
+  assert.match(logOf(home), /push: agent:update_required/, 'the push came through the tunnel');
+  assert.match(logOf(home), /push channel through the proxy http:\/\/127\.0\.0\.1:\d+\//);
+  assert.deepEqual(proxy.tunnels, [`127.0.0.1:${lab.port}`], 'the WebSocket went through CONNECT');
+  assert.ok(proxy.requests.some((r) => r.startsWith(`GET ${lab.url}/feed/metadata/`)), 'the metadata came through the proxy');
+  assert.ok(proxy.requests.some((r) => r.startsWith(`GET ${lab.url}/feed/targets/blobs/`)), 'the blobs came through the proxy');
   await stop(agent);
 });

@@ -3,7 +3,8 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Metadata, MetadataKind } from '@tufjs/models';
 import { FeedRepo, newRoot } from './feed-repo.js';
-import { generateRoleKey, loadKeys, ROLES } from './keys.js';
+import { generateRoleKey, loadKeys, ROLES, type RoleName } from './keys.js';
+import { rotateKey } from './rotate.js';
 
 export const USAGE = `Usage:
   outpost-release keygen --out DIR
@@ -18,6 +19,9 @@ export const USAGE = `Usage:
       Points a channel at a published version, or widens its rollout (0-100 % of agents).
   outpost-release refresh --feed FEED --key KEYDIR
       Re-signs the feed with fresh expiry dates (the timestamp lasts 7 days: run this daily).
+  outpost-release rotate --feed FEED --key KEYDIR --role root|targets|snapshot|timestamp
+      Replaces a role's key: a new root version trusts the new key (signed by the old root key),
+      and the feed is re-signed. Agents follow the chain of roots by themselves.
   outpost-release list --feed FEED
       The published releases and what each channel offers.
 
@@ -92,6 +96,15 @@ export async function main(argv: readonly string[]): Promise<number> {
         process.stdout.write(`feed ${feedDir} re-signed\n`);
         return 0;
       }
+      case 'rotate': {
+        const keyDir = need('key');
+        const feedDir = need('feed');
+        const role = need('role');
+        if (!(ROLES as readonly string[]).includes(role)) throw new UsageError(`--role must be one of ${ROLES.join(', ')}`);
+        const version = FeedRepo.withLock(feedDir, () => rotateKey(feedDir, keyDir, role as RoleName, now));
+        process.stdout.write(`the ${role} key was replaced; the feed's root is now version ${version} (old key kept as ${role}.key.retired-*)\n`);
+        return 0;
+      }
       case 'list': {
         const feedDir = need('feed');
         const repo = FeedRepo.open({ feedDir, keys: null, now }, null);
@@ -134,6 +147,7 @@ function parse(argv: readonly string[]) {
       'min-version': { type: 'string' },
       'allow-older': { type: 'boolean' },
       expires: { type: 'string' },
+      role: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });

@@ -1,3 +1,6 @@
+import type http from 'node:http';
+import createHttpsProxyAgent from 'https-proxy-agent';
+import { getProxyForUrl } from 'proxy-from-env';
 import WebSocket from 'ws';
 import { PUSH_MAX_BYTES, PushMessage } from '../../../common/push.js';
 import { describeError } from '../errors.js';
@@ -13,6 +16,8 @@ export interface PushClientOptions {
   /** The server pings every 30 s; silence for this long means a dead connection (a sleeping NAT, a cable). */
   readonly silenceMs?: number;
   readonly random?: () => number;
+  /** The proxy for a URL (default: from HTTP_PROXY/HTTPS_PROXY/NO_PROXY, as axios does for HTTP). */
+  readonly proxyFor?: (url: string) => string;
 }
 
 /**
@@ -21,7 +26,7 @@ export interface PushClientOptions {
  * connection that has gone silent. A push is only a hint to check the feed now.
  */
 export class PushClient {
-  readonly #options: Required<Omit<PushClientOptions, 'onPush' | 'log' | 'url'>> & PushClientOptions;
+  readonly #options: Required<Omit<PushClientOptions, 'onPush' | 'log' | 'url' | 'proxyFor'>> & PushClientOptions;
   #socket: WebSocket | undefined;
   #retry: NodeJS.Timeout | undefined;
   #silence: NodeJS.Timeout | undefined;
@@ -46,8 +51,12 @@ export class PushClient {
 
   #connect(): void {
     const { url, log } = this.#options;
-    // ws takes the proxy from the agent option only; see README (proxies and the WebSocket).
-    const socket = new WebSocket(url, { maxPayload: PUSH_MAX_BYTES, handshakeTimeout: 10_000 });
+    const proxy = proxyFor(url, this.#options.proxyFor);
+    if (proxy && this.#failures === 0 && !this.#connectedOnce) log.info(`push channel through the proxy ${redact(proxy)}`);
+    const options: WebSocket.ClientOptions = { maxPayload: PUSH_MAX_BYTES, handshakeTimeout: 10_000 };
+    // agent-base's Agent is an http.Agent at run time; its typings predate @types/node 24.
+    if (proxy) options.agent = createHttpsProxyAgent(proxy) as unknown as http.Agent;
+    const socket = new WebSocket(url, options);
     this.#socket = socket;
     socket.on('open', () => {
       if (this.#failures > 0 || !this.#connectedOnce) log.info(`push channel open (${url})`);
@@ -85,6 +94,26 @@ export class PushClient {
       this.#options.log.warn(`push channel silent for ${this.#options.silenceMs} ms; reconnecting`);
       this.#socket?.terminate();
     }, this.#options.silenceMs);
+  }
+}
+
+/**
+ * The same proxy rules as the agent's HTTP (axios and proxy-from-env): a ws:// URL is looked up as
+ * http://, wss:// as https://. The WebSocket then goes through the proxy with HTTP CONNECT.
+ */
+function proxyFor(url: string, lookup?: (url: string) => string): string {
+  const asHttp = url.replace(/^ws/, 'http');
+  return (lookup ?? getProxyForUrl)(asHttp);
+}
+
+/** A proxy URL for the log, without its password. */
+function redact(proxy: string): string {
+  try {
+    const u = new URL(proxy);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return '(unparsable proxy URL)';
   }
 }
 
