@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
-import axios from 'axios';
 import { type AgentState, isUpdatingState } from '../../common/agent-state.js';
 import { ExitCode } from '../../common/exit-codes.js';
 import type { IpcCommand, StatusData } from '../../common/ipc.js';
@@ -8,14 +7,13 @@ import type { Platform } from '../platform/index.js';
 import { loadConfig, readConfig, writeConfig } from './config.js';
 import type { Config } from './config-schema.js';
 import { writeFileAtomic } from './atomic-file.js';
-import { ErrorCode, OutpostError } from './errors.js';
+import { describeError, ErrorCode, OutpostError } from './errors.js';
 import { InstanceLock } from './instance-lock.js';
 import { loadOrCreateIpcSecret } from './ipc-secret.js';
 import { type CommandHandler, IpcServer } from './ipc-server.js';
 import { Lifetime } from './lifetime.js';
-import { ErrorReporter, type ReportContext } from './error-reports.js';
-import { HttpReportSender } from './report-sender.js';
-import { UpdateService } from './update/update-service.js';
+import type { ErrorReporter, ReportContext } from './error-reports.js';
+import type { UpdateService } from './update/update-service.js';
 import { createFileLogger, isLogLevel, LOG_LEVELS, type LogLevel, type RootLogger } from './logger.js';
 import { StateMachine } from './state-machine.js';
 import { locateStorage, prepareStorage, type StoragePaths } from './storage.js';
@@ -61,6 +59,8 @@ export class Agent {
   readonly #elevated: boolean;
   #resolveStopped!: (stopped: AgentStopped) => void;
   #agentId = '';
+  /** Error reports and updates, loaded once the agent is IDLE: start-up does not wait for HTTP, TUF and WebSocket code. */
+  #backend: Promise<void> = Promise.resolve();
   #reporter: ErrorReporter | undefined;
   #updates: UpdateService | undefined;
   #stopping: Promise<void> | undefined;
@@ -109,10 +109,11 @@ export class Agent {
       agent.#config = loadConfig(paths.config, log.child('config'), now).config;
       agent.#recordVersion();
       agent.#agentId = readOrCreateAgentId(paths.agentId);
-      agent.#startReports();
       await agent.#listen();
       agent.state.setState('IDLE', 'start-up complete');
-      agent.#startUpdates();
+      agent.#backend = agent.#startBackend().catch((error: unknown) => {
+        log.error(`error reports and updates could not start: ${describeError(error)}`);
+      });
       return agent;
     } catch (error) {
       await lifetime.dispose(log);
@@ -135,6 +136,8 @@ export class Agent {
   stop(reason: string, exitCode: ExitCode = ExitCode.OK): Promise<void> {
     this.#stopping ??= (async () => {
       if (this.state.state !== 'SHUTTING_DOWN') this.state.setState('SHUTTING_DOWN', reason);
+      // Whatever it registered is then undone with the rest.
+      await this.#backend;
       await this.#lifetime.dispose(this.log);
       this.#resolveStopped({ exitCode, reason });
     })();
@@ -185,7 +188,14 @@ export class Agent {
     return this.#reporter?.report(code, message, context) ?? Promise.resolve();
   }
 
-  #startReports(): void {
+  async #startBackend(): Promise<void> {
+    const [{ ErrorReporter }, { HttpReportSender }, { UpdateService }, { default: axios }] = await Promise.all([
+      import('./error-reports.js'),
+      import('./report-sender.js'),
+      import('./update/update-service.js'),
+      import('axios'),
+    ]);
+    if (this.#stopping) return;
     this.#reporter = new ErrorReporter({
       file: this.paths.errorReports,
       identity: () => ({ agent_id: this.#agentId, agent_version: this.#options.version, state: this.state.state }),
@@ -194,9 +204,7 @@ export class Agent {
       now: this.#options.now,
     });
     if (this.#reporter.pending > 0) this.log.info(`${this.#reporter.pending} error report(s) buffered from before; they go out with the next poll`);
-  }
 
-  #startUpdates(): void {
     const { installDir } = this.#options;
     const configured = this.#config.update.trust_file;
     const trustedRootFile = configured ?? this.#options.trustedRootFile ?? null;
