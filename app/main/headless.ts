@@ -103,6 +103,9 @@ async function runForeground(env: NodeJS.ProcessEnv, waitForLockMs = 0): Promise
     version: installation.version,
     installDir: installation.dir,
     trustedRootFile: installation.trustedRootFile,
+    updater: installation.updater,
+    // The installed version is started the way this one was: the same program, whatever is installed now.
+    launch: { command: process.execPath, args: process.argv.slice(1, 2) },
     now: () => new Date(),
     stderrLogLevel: 'warn',
     waitForLockMs,

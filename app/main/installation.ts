@@ -11,6 +11,8 @@ export interface Installation {
   readonly version: string;
   /** The TUF root built into it (`trust/root.json`), or null for a build without one (no updates). */
   readonly trustedRootFile: string | null;
+  /** The standalone updater of this build, run as a script (development and tests). */
+  readonly updater: { readonly command: string; readonly args: readonly string[] };
 }
 
 /** The folder holding this build's package.json (dist/app/main/ -> three levels up). */
@@ -33,5 +35,10 @@ export function locateInstallation(env: NodeJS.ProcessEnv): Installation {
     throw new OutpostError(ErrorCode.CONFIG_INVALID, `${manifest} has no semantic version ("version": "1.2.3").`);
   }
   const trust = path.join(dir, 'trust', 'root.json');
-  return { dir, version, trustedRootFile: fs.existsSync(trust) ? trust : null };
+  return {
+    dir,
+    version,
+    trustedRootFile: fs.existsSync(trust) ? trust : null,
+    updater: { command: process.execPath, args: [path.join(PACKAGE_ROOT, 'bin', 'outpost-updater.js')] },
+  };
 }

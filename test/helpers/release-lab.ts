@@ -91,7 +91,8 @@ export class ReleaseLab {
 
   /**
    * An agent home following this lab: config.json with the backend, the trusted root and a poll
-   * interval; `installed` is the folder the agent runs as (OUTPOST_INSTALL_DIR).
+   * interval; `installed` is the folder the agent runs as (OUTPOST_INSTALL_DIR). The pipeline stops
+   * at the staged version (update.hand_off off) unless `update` turns the hand-off on.
    */
   home(options: { url?: string; wsUrl?: string; pollS?: number; trustFile?: string; update?: Record<string, unknown> } = {}): string {
     const home = path.join(this.root, `home-${Math.random().toString(36).slice(2, 8)}`);
@@ -100,7 +101,7 @@ export class ReleaseLab {
     const config = {
       ...DEFAULT_CONFIG,
       backend: { url, ws_url: options.wsUrl ?? `${url.replace(/^http/, 'ws')}/ws` },
-      update: { ...DEFAULT_CONFIG.update, poll_interval_s: options.pollS ?? 3600, trust_file: options.trustFile ?? path.join(this.keys, 'root.json'), ...options.update },
+      update: { ...DEFAULT_CONFIG.update, hand_off: false, poll_interval_s: options.pollS ?? 3600, trust_file: options.trustFile ?? path.join(this.keys, 'root.json'), ...options.update },
     };
     fs.writeFileSync(path.join(home, 'config.json'), JSON.stringify(config, null, 2));
     return home;

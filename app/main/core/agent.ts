@@ -13,6 +13,7 @@ import { loadOrCreateIpcSecret } from './ipc-secret.js';
 import { type CommandHandler, IpcServer } from './ipc-server.js';
 import { Lifetime } from './lifetime.js';
 import type { ErrorReporter, ReportContext } from './error-reports.js';
+import type { Command } from './update/handoff.js';
 import type { UpdateService } from './update/update-service.js';
 import { createFileLogger, isLogLevel, LOG_LEVELS, type LogLevel, type RootLogger } from './logger.js';
 import { StateMachine } from './state-machine.js';
@@ -32,6 +33,9 @@ export interface AgentOptions {
   readonly installDir?: string;
   /** The TUF root built into this installation; config update.trust_file replaces it in tests and the demo. */
   readonly trustedRootFile?: string | null;
+  /** How to start the standalone updater, and how it starts the installed version afterwards. Without them, a staged version waits. */
+  readonly updater?: Command;
+  readonly launch?: Command;
   /** Randomness for jitter (tests may pin it). */
   readonly random?: () => number;
 }
@@ -189,10 +193,11 @@ export class Agent {
   }
 
   async #startBackend(): Promise<void> {
-    const [{ ErrorReporter }, { HttpReportSender }, { UpdateService }, { default: axios }] = await Promise.all([
+    const [{ ErrorReporter }, { HttpReportSender }, { UpdateService }, { handOff }, { default: axios }] = await Promise.all([
       import('./error-reports.js'),
       import('./report-sender.js'),
       import('./update/update-service.js'),
+      import('./update/handoff.js'),
       import('axios'),
     ]);
     if (this.#stopping) return;
@@ -203,9 +208,12 @@ export class Agent {
       log: this.log.child('reports'),
       now: this.#options.now,
     });
-    if (this.#reporter.pending > 0) this.log.info(`${this.#reporter.pending} error report(s) buffered from before; they go out with the next poll`);
+    if (this.#reporter.pending > 0) {
+      this.log.info(`${this.#reporter.pending} error report(s) buffered from before (or queued by the updater); sending them now`);
+      void this.#reporter.flush();
+    }
 
-    const { installDir } = this.#options;
+    const { installDir, updater, launch } = this.#options;
     const configured = this.#config.update.trust_file;
     const trustedRootFile = configured ?? this.#options.trustedRootFile ?? null;
     if (configured) this.log.warn(`update trust comes from config update.trust_file (${configured}): for tests and the demo only`);
@@ -229,6 +237,16 @@ export class Agent {
       flushReports: () => reporter?.flush() ?? Promise.resolve(),
       now: this.#options.now,
       random: this.#options.random ?? Math.random,
+      ...(updater &&
+        launch && {
+          handOff: async (version: string, stagedDir: string) => {
+            const log = this.log.child('handoff');
+            const confirmMs = 10_000;
+            await handOff({ updater, launch, storage: this.paths.root, updatesDir: this.paths.updates, installDir, stagedDir, oldVersion: this.#options.version, newVersion: version, log, confirmMs });
+            // Not awaited: shutdown waits for this very update run to end.
+            void this.stop(`handed over to the updater for ${version}`);
+          },
+        }),
     });
     this.#updates = updates;
     this.#lifetime.add('updates', async () => {

@@ -34,7 +34,15 @@ export interface UpdateServiceOptions {
   readonly now: () => Date;
   readonly random: () => number;
   readonly requestTimeoutMs?: number;
+  /**
+   * Hands a staged version to the updater; resolves once the updater runs (the agent is then
+   * shutting down), throws if it never confirms. Without it, a staged version waits.
+   */
+  readonly handOff?: (version: string, stagedDir: string) => Promise<void>;
 }
+
+/** A version rolled back this many times is not handed to the updater again (until a newer one comes). */
+const MAX_FAILED_ATTEMPTS = 2;
 
 type Trigger = 'start' | 'poll' | 'push' | 'retry' | 'request';
 
@@ -133,9 +141,9 @@ export class UpdateService {
     if (!state.setState('CHECKING_UPDATE', `update check (${source})`)) return;
     this.#status.lastCheck = this.#options.now();
     try {
+      this.#status.lastError = null;
       await this.#check();
       this.#failures = 0;
-      this.#status.lastError = null;
     } catch (error) {
       if (this.#disposed) {
         log.info(`update ${source} check interrupted by shutdown: ${describeError(error)}`);
@@ -170,9 +178,17 @@ export class UpdateService {
       return;
     }
     const version = decision.version;
+    const failures = this.#failedAttempts(version);
+    if (failures >= MAX_FAILED_ATTEMPTS) {
+      this.#status.offered = null;
+      this.#status.lastError = { code: ErrorCode.UPDATE_BLOCKED, message: `${version} was rolled back ${failures} times and is not tried again until a newer release appears (or updates/failed-versions.json is cleared)` };
+      log.info(`no update: ${this.#status.lastError.message}`);
+      return;
+    }
     this.#status.offered = version;
     if (this.#status.staged === version) {
       log.info(`${version} is already staged; nothing to download`);
+      await this.#handOff(version);
       return;
     }
     const manifestInfo = await this.#feed.target(manifestTarget(version));
@@ -232,6 +248,27 @@ export class UpdateService {
     this.#recordStaged(version);
     for (const { sha } of infos) fs.rmSync(blobFile(sha), { force: true });
     log.info(`${version} staged complete and verified in ${stagedDir}`);
+    await this.#handOff(version);
+  }
+
+  async #handOff(version: string): Promise<void> {
+    const { handOff, state, settings, log } = this.#options;
+    if (!handOff) return;
+    if (!settings.hand_off) {
+      log.info(`${version} is staged; update.hand_off is off, so it waits`);
+      return;
+    }
+    state.setState('UPDATING_HANDOFF', `handing ${version} to the updater`);
+    await handOff(version, path.join(this.#options.updatesDir, version));
+  }
+
+  #failedAttempts(version: string): number {
+    try {
+      const failures = JSON.parse(fs.readFileSync(path.join(this.#options.updatesDir, 'failed-versions.json'), 'utf8')) as Record<string, { count?: number }>;
+      return failures[version]?.count ?? 0;
+    } catch {
+      return 0;
+    }
   }
 
   #checkFreeSpace(needed: number, version: string): void {

@@ -1,0 +1,85 @@
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { UpdaterJob } from '../../../common/updater-job.js';
+import { writeFileAtomic } from '../atomic-file.js';
+import { describeError, ErrorCode, OutpostError } from '../errors.js';
+import type { Logger } from '../logger.js';
+
+export interface Command {
+  readonly command: string;
+  readonly args: readonly string[];
+}
+
+export interface HandOffRequest {
+  readonly updater: Command;
+  readonly launch: Command;
+  readonly storage: string;
+  readonly updatesDir: string;
+  readonly installDir: string;
+  readonly stagedDir: string;
+  readonly oldVersion: string;
+  readonly newVersion: string;
+  readonly log: Logger;
+  /** How long the updater has to confirm that it runs. */
+  readonly confirmMs: number;
+}
+
+/**
+ * Starts the standalone updater with a job and waits (bounded) until it confirms that it runs. Only
+ * then may the agent shut down; if it never confirms, this throws and the agent stays up.
+ */
+export async function handOff(request: HandOffRequest): Promise<UpdaterJob> {
+  const inside = [request.updater.command, ...request.updater.args].find((p) => isInside(p, request.installDir));
+  if (inside) {
+    throw new OutpostError(ErrorCode.UPDATE_HANDOFF, `The updater would run from ${inside}, inside the installation it replaces; it must run from a copy elsewhere.`);
+  }
+  const id = randomUUID();
+  const job: UpdaterJob = {
+    job_id: id,
+    install_dir: request.installDir,
+    staged_dir: request.stagedDir,
+    // Beside the installation: on the same file system, the backup and the swap are renames.
+    backup_dir: `${request.installDir}.outpost-backup`,
+    old_pid: process.pid,
+    old_version: request.oldVersion,
+    new_version: request.newVersion,
+    launch: { command: request.launch.command, args: [...request.launch.args] },
+    storage: request.storage,
+    exit_timeout_ms: 30_000,
+    health_timeout_ms: 60_000,
+    journal: path.join(request.updatesDir, `journal-${id}.jsonl`),
+    ready_file: path.join(request.updatesDir, `updater-${id}.ready`),
+  };
+  const jobFile = path.join(request.updatesDir, 'job.json');
+  writeFileAtomic(jobFile, JSON.stringify(job, null, 2));
+  const child = spawn(request.updater.command, [...request.updater.args, '--job', jobFile], { detached: true, stdio: 'ignore' });
+  let exited: string | null = null;
+  child.once('exit', (code, signal) => {
+    exited = signal ? `signal ${signal}` : `exit code ${code}`;
+  });
+  let spawnError: Error | null = null;
+  child.once('error', (error) => {
+    spawnError = error;
+  });
+  child.unref();
+  const deadline = Date.now() + request.confirmMs;
+  while (!fs.existsSync(job.ready_file)) {
+    if (spawnError || exited || Date.now() > deadline) {
+      const why = spawnError ? describeError(spawnError) : exited ? `it ended (${exited})` : `no confirmation within ${request.confirmMs} ms`;
+      if (!exited && child.pid !== undefined) child.kill('SIGKILL');
+      throw new OutpostError(ErrorCode.UPDATE_HANDOFF, `The updater did not start: ${why}. The agent stays on ${request.oldVersion}.`);
+    }
+    await sleep(20);
+  }
+  request.log.info(`updater running (pid ${child.pid}); handing over`, { job: id });
+  return job;
+}
+
+function isInside(file: string, dir: string): boolean {
+  if (!path.isAbsolute(file)) return false;
+  const relative = path.relative(path.resolve(dir), path.resolve(file));
+  return relative !== '' && !relative.startsWith('..') && !path.isAbsolute(relative);
+}

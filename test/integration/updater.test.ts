@@ -1,0 +1,130 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { StatusData } from '../../app/common/ipc.js';
+import { readJournal } from '../../updater/journal.js';
+import { FORWARD_STEPS, ROLLBACK_STEPS } from '../../updater/run-job.js';
+import { runOutpost, startRunningAgent } from '../helpers/processes.js';
+import { ReleaseLab, treeOf } from '../helpers/release-lab.js';
+
+const V1 = { 'main.js': 'console.log("v1")\n', 'lib/util.js': 'exports.x = 1\n'.repeat(500) };
+const V2 = { ...V1, 'main.js': 'console.log("v2")\n' };
+
+const logOf = (home: string) => fs.readFileSync(path.join(home, 'logs', 'outpost.log'), 'utf8');
+
+async function until<T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+async function statusOf(home: string, install: string): Promise<StatusData | null> {
+  const result = await runOutpost(home, ['status'], { OUTPOST_INSTALL_DIR: install });
+  return result.code === 0 ? StatusData.parse(JSON.parse(result.stdout)) : null;
+}
+
+/** Agents started by the updater are not children of the test: stop whatever holds the home at the end. */
+function stopWhateverRuns(t: { after: (fn: () => Promise<void>) => void }, home: string, install: string): void {
+  t.after(async () => {
+    const status = await statusOf(home, install).catch(() => null);
+    if (status) process.kill(status.pid, 'SIGKILL');
+  });
+}
+
+/** The steps of the most recent job's journal. */
+function journalSteps(home: string): string[] {
+  const updates = path.join(home, 'updates');
+  const journals = fs
+    .readdirSync(updates)
+    .filter((n) => n.startsWith('journal-'))
+    .map((n) => path.join(updates, n))
+    .sort((x, y) => fs.statSync(x).mtimeMs - fs.statSync(y).mtimeMs);
+  const journal = journals.at(-1);
+  assert.ok(journal, 'a journal');
+  return readJournal(journal).map((e) => `${e.step}:${e.phase}`);
+}
+
+test('a successful update A -> B: the updater swaps, starts B, sees it healthy, commits; the tree is B byte for byte', async (t) => {
+  const lab = new ReleaseLab(t);
+  await lab.startServer();
+  const home = lab.home({ update: { hand_off: true } });
+  const install = lab.app('1.0.0', V1);
+  lab.publish(install, '1.0.0');
+  const a = await startRunningAgent(home, { OUTPOST_INSTALL_DIR: install });
+  t.after(() => a.kill('SIGKILL'));
+  stopWhateverRuns(t, home, install);
+  await until('the first check', () => logOf(home).includes('no update: 1.0.0 is the version'));
+
+  const v2 = lab.app('1.1.0', V2);
+  lab.publish(v2, '1.1.0');
+  const old = await a.finish(30_000);
+  assert.equal(old.code, 0, old.stderr);
+  assert.match(old.stderr, /stopped \(handed over to the updater for 1\.1\.0\)/);
+  const b = await until('B healthy', async () => {
+    const status = await statusOf(home, install);
+    return status?.version === '1.1.0' && status.state === 'IDLE' && status;
+  });
+  assert.notEqual(b.pid, a.pid);
+  await until('the commit', () => fs.existsSync(path.join(home, 'updates', 'last-update.json')));
+  const last = JSON.parse(fs.readFileSync(path.join(home, 'updates', 'last-update.json'), 'utf8'));
+  assert.equal(last.outcome, 'committed');
+  assert.deepEqual(treeOf(install), treeOf(v2), 'the installation is B, byte for byte');
+  assert.equal(fs.existsSync(`${install}.outpost-backup`), false, 'the backup is gone');
+  assert.deepEqual(
+    journalSteps(home),
+    [...FORWARD_STEPS.flatMap((s) => [`${s}:begin`, `${s}:end`]), 'outcome:end'],
+    'every step journaled before and after, in order',
+  );
+  const log = logOf(home);
+  assert.match(log, /state UPDATING_STAGING -> UPDATING_HANDOFF/);
+  assert.match(log, /current_version 1\.0\.0 -> 1\.1\.0/, 'B records its version in config');
+  assert.equal(lab.reports().length, 0);
+});
+
+test('B crashes on start: rolled back, A runs again on its byte-identical tree, a report arrives; after two failures B is not tried again, and a newer release is', async (t) => {
+  const lab = new ReleaseLab(t);
+  await lab.startServer();
+  const home = lab.home({ update: { hand_off: true } });
+  const install = lab.app('1.0.0', V1);
+  const before = treeOf(install);
+  lab.publish(install, '1.0.0');
+  const a = await startRunningAgent(home, { OUTPOST_INSTALL_DIR: install });
+  t.after(() => a.kill('SIGKILL'));
+  stopWhateverRuns(t, home, install);
+  await until('the first check', () => logOf(home).includes('no update: 1.0.0 is the version'));
+
+  // B's package.json has no usable version: B exits 78 at once.
+  const broken = lab.app('1.1.0', V2);
+  fs.writeFileSync(path.join(broken, 'package.json'), '{"name":"outpost-test-app"}');
+  lab.publish(broken, '1.1.0');
+  await a.finish(30_000);
+  const report = await until('the report at the server', () => lab.reports().find((r) => r.code === 'ERR_UPDATE_UNHEALTHY'));
+  assert.match(report.message, /rolled back: health failed: 1\.1\.0 exited during start-up/);
+  // The relaunched A finds 1.1.0 offered again and tries once more; after the second failure it stops.
+  await until('the circuit breaker', () => /1\.1\.0 was rolled back 2 times and is not tried again/.test(logOf(home)), 60_000);
+  const again = await until('A running again', async () => {
+    const status = await statusOf(home, install);
+    return status?.version === '1.0.0' && status.state === 'IDLE' && status;
+  });
+  assert.notEqual(again.pid, a.pid);
+  assert.equal(again.update.last_error?.code, 'ERR_UPDATE_BLOCKED', 'status shows the breaker');
+  assert.deepEqual(treeOf(install), before, 'the installation is A again, byte for byte');
+  const failures = JSON.parse(fs.readFileSync(path.join(home, 'updates', 'failed-versions.json'), 'utf8'));
+  assert.equal(failures['1.1.0'].count, 2);
+  await until('both reports', () => lab.reports().filter((r) => r.code === 'ERR_UPDATE_UNHEALTHY').length === 2);
+  const steps = journalSteps(home);
+  assert.ok(steps.includes('health:fail'));
+  for (const s of ROLLBACK_STEPS) assert.ok(steps.includes(`${s}:end`), `rollback step ${s} done`);
+
+  lab.publish(lab.app('1.2.0', V2), '1.2.0');
+  await until('1.2.0 healthy', async () => {
+    const status = await statusOf(home, install);
+    return status?.version === '1.2.0' && status.state === 'IDLE';
+  }, 60_000);
+});

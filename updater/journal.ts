@@ -1,0 +1,52 @@
+import fs from 'node:fs';
+import { JournalEntry } from '../app/common/updater-job.js';
+
+/**
+ * The updater's journal: an append-only file of JSON lines, each fsynced before the step it
+ * announces is taken (and after it is done), so that whoever runs next, after a crash at any moment,
+ * knows how far the job went. A torn last line (a crash mid-append) is ignored.
+ */
+export class Journal {
+  readonly #file: string;
+  readonly #now: () => Date;
+
+  constructor(file: string, now: () => Date) {
+    this.#file = file;
+    this.#now = now;
+  }
+
+  append(step: string, phase: JournalEntry['phase'], detail?: JournalEntry['detail']): void {
+    const entry: JournalEntry = { step, phase, at: this.#now().toISOString(), ...(detail && { detail }) };
+    const fd = fs.openSync(this.#file, 'a', 0o600);
+    try {
+      fs.writeSync(fd, `${JSON.stringify(entry)}\n`);
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
+  entries(): JournalEntry[] {
+    return readJournal(this.#file);
+  }
+}
+
+export function readJournal(file: string): JournalEntry[] {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch {
+    return [];
+  }
+  const entries: JournalEntry[] = [];
+  for (const line of text.split('\n')) {
+    if (!line) continue;
+    try {
+      const parsed = JournalEntry.safeParse(JSON.parse(line));
+      if (parsed.success) entries.push(parsed.data);
+    } catch {
+      // the torn tail of a crash mid-append
+    }
+  }
+  return entries;
+}

@@ -1,0 +1,40 @@
+import fs from 'node:fs';
+import { UpdaterJob } from '../app/common/updater-job.js';
+import { describeError } from '../app/main/core/errors.js';
+import { createFileLogger } from '../app/main/core/logger.js';
+import { createPlatform } from '../app/main/platform/index.js';
+import { Journal } from './journal.js';
+import { runJob } from './run-job.js';
+
+const USAGE = 'usage: outpost-updater --job FILE | --version';
+
+/**
+ * `outpost-updater --job FILE`: the standalone updater. Started by the agent, which waits for the
+ * job's ready file before it shuts down. Exit codes: 0 committed, 1 rolled back, 2 abandoned before
+ * anything changed, 64 usage, 78 an unreadable job.
+ */
+export async function main(argv: readonly string[]): Promise<number> {
+  if (argv[0] === '--version') {
+    process.stdout.write(`outpost-updater ${process.versions.node}\n`);
+    return 0;
+  }
+  if (argv[0] !== '--job' || !argv[1] || argv.length !== 2) {
+    process.stderr.write(`outpost-updater: ${USAGE}\n`);
+    return 64;
+  }
+  let job: UpdaterJob;
+  try {
+    job = UpdaterJob.parse(JSON.parse(fs.readFileSync(argv[1], 'utf8')));
+  } catch (error) {
+    process.stderr.write(`outpost-updater: cannot use the job ${argv[1]}: ${describeError(error)}\n`);
+    return 78;
+  }
+  const now = () => new Date();
+  const log = createFileLogger({ dir: `${job.storage}/logs`, level: 'info', stderrLevel: false }).child('updater');
+  log.info(`updater running (pid ${process.pid}): ${job.old_version} -> ${job.new_version}`, { job: job.job_id });
+  // The agent waits for this before it shuts down: from here on, the job is ours.
+  fs.writeFileSync(job.ready_file, String(process.pid), { mode: 0o600 });
+  const outcome = await runJob({ job, platform: createPlatform(), journal: new Journal(job.journal, now), log, now });
+  log.info(`updater done: ${outcome}`);
+  return outcome === 'committed' ? 0 : outcome === 'rolled_back' ? 1 : 2;
+}
