@@ -9,10 +9,17 @@ import { JournalEntry } from '../app/common/updater-job.js';
 export class Journal {
   readonly #file: string;
   readonly #now: () => Date;
+  readonly #crashAt: string | undefined;
 
-  constructor(file: string, now: () => Date) {
+  /**
+   * `crashAt` ("step:phase") is for the crash tests only: the process kills itself with SIGKILL right
+   * after writing that entry, which is how every crash point is reached for real. The updater reads
+   * it from OUTPOST_UPDATER_TEST_CRASH_AT.
+   */
+  constructor(file: string, now: () => Date, crashAt?: string) {
     this.#file = file;
     this.#now = now;
+    this.#crashAt = crashAt;
   }
 
   append(step: string, phase: JournalEntry['phase'], detail?: JournalEntry['detail']): void {
@@ -24,6 +31,7 @@ export class Journal {
     } finally {
       fs.closeSync(fd);
     }
+    if (this.#crashAt === `${step}:${phase}`) process.kill(process.pid, 'SIGKILL');
   }
 
   entries(): JournalEntry[] {

@@ -4,13 +4,15 @@ import { describeError } from '../app/main/core/errors.js';
 import { createFileLogger } from '../app/main/core/logger.js';
 import { createPlatform } from '../app/main/platform/index.js';
 import { Journal } from './journal.js';
+import { recoverJob } from './recover.js';
 import { runJob } from './run-job.js';
 
-const USAGE = 'usage: outpost-updater --job FILE | --version';
+const USAGE = 'usage: outpost-updater --job FILE [--recover] | --version';
 
 /**
  * `outpost-updater --job FILE`: the standalone updater. Started by the agent, which waits for the
- * job's ready file before it shuts down. Exit codes: 0 committed, 1 rolled back, 2 abandoned before
+ * job's ready file before it shuts down. With --recover, finishes or undoes a job a crash
+ * interrupted (see recover.ts). Exit codes: 0 committed, 1 rolled back, 2 abandoned before
  * anything changed, 64 usage, 78 an unreadable job.
  */
 export async function main(argv: readonly string[]): Promise<number> {
@@ -18,7 +20,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     process.stdout.write(`outpost-updater ${process.versions.node}\n`);
     return 0;
   }
-  if (argv[0] !== '--job' || !argv[1] || argv.length !== 2) {
+  const recover = argv[2] === '--recover';
+  if (argv[0] !== '--job' || !argv[1] || argv.length !== (recover ? 3 : 2)) {
     process.stderr.write(`outpost-updater: ${USAGE}\n`);
     return 64;
   }
@@ -32,9 +35,16 @@ export async function main(argv: readonly string[]): Promise<number> {
   const now = () => new Date();
   const log = createFileLogger({ dir: `${job.storage}/logs`, level: 'info', stderrLevel: false }).child('updater');
   log.info(`updater running (pid ${process.pid}): ${job.old_version} -> ${job.new_version}`, { job: job.job_id });
+  const journal = new Journal(job.journal, now, process.env.OUTPOST_UPDATER_TEST_CRASH_AT);
+  const context = { job, platform: createPlatform(), journal, log, now };
+  if (recover) {
+    const outcome = await recoverJob(context);
+    log.info(`recovery done: ${outcome}`);
+    return outcome === 'committed' ? 0 : outcome === 'rolled_back' ? 1 : 2;
+  }
   // The agent waits for this before it shuts down: from here on, the job is ours.
   fs.writeFileSync(job.ready_file, String(process.pid), { mode: 0o600 });
-  const outcome = await runJob({ job, platform: createPlatform(), journal: new Journal(job.journal, now), log, now });
+  const outcome = await runJob(context);
   log.info(`updater done: ${outcome}`);
   return outcome === 'committed' ? 0 : outcome === 'rolled_back' ? 1 : 2;
 }

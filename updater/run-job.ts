@@ -62,18 +62,18 @@ export async function runJob(context: JobContext): Promise<UpdateOutcome> {
   } catch (error) {
     // Nothing was touched: the old agent is still there, running the installed version.
     queueReport(context, 'ERR_UPDATE_HANDOFF', `The update to ${job.new_version} was abandoned: ${(error as Error).message}`);
-    return finish(context, 'aborted', (error as Error).message);
+    return finishJob(context, 'aborted', (error as Error).message);
   }
 
   try {
-    await step('backup', () => move(context, job.install_dir, job.backup_dir));
-    await step('swap', () => move(context, job.staged_dir, job.install_dir));
-    launched = await step('launch', () => launch(job, log));
+    await step('backup', () => moveDir(context, job.install_dir, job.backup_dir));
+    await step('swap', () => moveDir(context, job.staged_dir, job.install_dir));
+    launched = await step('launch', () => launchInstalled(job, log));
     await step('health', () => waitForHealth(context, launched as ChildProcess));
   } catch (error) {
     const failed = error as StepFailed;
     await rollBack(context, launched, failed);
-    return finish(context, 'rolled_back', failed.message);
+    return finishJob(context, 'rolled_back', failed.message);
   }
 
   // POINT OF NO RETURN: the new version is installed, running and healthy. From here on the job only
@@ -83,7 +83,7 @@ export async function runJob(context: JobContext): Promise<UpdateOutcome> {
     fs.rmSync(job.staged_dir, { recursive: true, force: true });
   });
   log.info(`update ${job.old_version} -> ${job.new_version} committed`);
-  return finish(context, 'committed', null);
+  return finishJob(context, 'committed', null);
 }
 
 /** Stop the new version, put the old one back, start it, and tell the backend (through the agent). */
@@ -104,7 +104,7 @@ async function rollBack(context: JobContext, launched: ChildProcess | undefined,
   await step('stop_new', () => stopNew(context, launched));
   await step('restore', () => restore(context));
   await step('relaunch_old', async () => {
-    await launch(job, log);
+    await launchInstalled(job, log);
   });
   await step('report', () => {
     recordFailure(context);
@@ -124,7 +124,7 @@ async function waitForExit({ job, platform }: JobContext): Promise<void> {
  * Renames `from` to `to` (one operation where the file system allows it), retrying while a file
  * is held open, as antivirus scanners do on Windows; across file systems, copies then removes.
  */
-async function move(context: JobContext, from: string, to: string): Promise<void> {
+export async function moveDir(context: JobContext, from: string, to: string): Promise<void> {
   const deadline = Date.now() + (context.heldFileRetryMs ?? 10_000);
   for (let wait = 50; ; wait = Math.min(wait * 2, 1_000)) {
     try {
@@ -147,7 +147,7 @@ async function move(context: JobContext, from: string, to: string): Promise<void
 }
 
 /** Starts the installed version on its own (detached: it outlives the updater). */
-function launch(job: UpdaterJob, log: Logger): Promise<ChildProcess> {
+export function launchInstalled(job: UpdaterJob, log: Logger): Promise<ChildProcess> {
   return new Promise((resolve, reject) => {
     const child = spawn(job.launch.command, job.launch.args, { detached: true, stdio: 'ignore', env: { ...process.env, OUTPOST_HOME: job.storage } });
     child.once('error', (error) => reject(new Error(`cannot start ${job.launch.command}: ${describeError(error)}`)));
@@ -197,14 +197,14 @@ async function restore(context: JobContext): Promise<void> {
   if (!fs.existsSync(job.backup_dir)) return; // the backup step never happened: the installation is untouched
   if (fs.existsSync(job.install_dir)) {
     const failed = `${job.install_dir}.failed-${job.job_id}`;
-    await move(context, job.install_dir, failed);
+    await moveDir(context, job.install_dir, failed);
     fs.rmSync(failed, { recursive: true, force: true });
   }
-  await move(context, job.backup_dir, job.install_dir);
+  await moveDir(context, job.backup_dir, job.install_dir);
 }
 
 /** The circuit breaker: a version that failed is counted, and the agent stops offering it after two. */
-function recordFailure({ job, now }: JobContext): void {
+export function recordFailure({ job, now }: JobContext): void {
   const file = path.join(job.storage, 'updates', 'failed-versions.json');
   let failures: Record<string, { count: number; last: string }> = {};
   try {
@@ -219,7 +219,7 @@ function recordFailure({ job, now }: JobContext): void {
 }
 
 /** An error report for the agent to send: appended to its buffer, which it reads at start. */
-function queueReport({ job, now, log }: JobContext, code: string, message: string, context: Record<string, string> = {}): void {
+export function queueReport({ job, now, log }: JobContext, code: string, message: string, context: Record<string, string> = {}): void {
   let agentId = 'unknown';
   try {
     agentId = fs.readFileSync(path.join(job.storage, 'agent_id'), 'utf8').trim() || agentId;
@@ -252,7 +252,7 @@ function codeFor(step: Step): string {
   return 'ERR_UPDATE_SWAP';
 }
 
-function finish({ job, journal, now }: JobContext, outcome: UpdateOutcome, reason: string | null): UpdateOutcome {
+export function finishJob({ job, journal, now }: JobContext, outcome: UpdateOutcome, reason: string | null): UpdateOutcome {
   journal.append('outcome', 'end', { outcome, reason });
   const record = path.join(job.storage, 'updates', 'last-update.json');
   fs.writeFileSync(

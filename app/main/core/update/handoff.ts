@@ -55,7 +55,10 @@ export async function handOff(request: HandOffRequest): Promise<UpdaterJob> {
   };
   const jobFile = path.join(request.updatesDir, 'job.json');
   writeFileAtomic(jobFile, JSON.stringify(job, null, 2));
-  const child = spawn(request.updater.command, [...request.updater.args, '--job', jobFile], { detached: true, stdio: 'ignore' });
+  // NODE_OPTIONS could make even the single-executable updater load code from disk: not passed on.
+  const env = { ...process.env };
+  delete env.NODE_OPTIONS;
+  const child = spawn(request.updater.command, [...request.updater.args, '--job', jobFile], { detached: true, stdio: 'ignore', env });
   let exited: string | null = null;
   child.once('exit', (code, signal) => {
     exited = signal ? `signal ${signal}` : `exit code ${code}`;
