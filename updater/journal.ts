@@ -1,5 +1,6 @@
 import fs from 'node:fs';
-import { JournalEntry } from '../app/common/updater-job.js';
+import type { JournalEntry } from '../app/common/updater-job.js';
+import { readJournal } from '../app/main/core/update/job-journal.js';
 
 /**
  * The updater's journal: an append-only file of JSON lines, each fsynced before the step it
@@ -39,22 +40,4 @@ export class Journal {
   }
 }
 
-export function readJournal(file: string): JournalEntry[] {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch {
-    return [];
-  }
-  const entries: JournalEntry[] = [];
-  for (const line of text.split('\n')) {
-    if (!line) continue;
-    try {
-      const parsed = JournalEntry.safeParse(JSON.parse(line));
-      if (parsed.success) entries.push(parsed.data);
-    } catch {
-      // the torn tail of a crash mid-append
-    }
-  }
-  return entries;
-}
+export { readJournal };

@@ -186,3 +186,35 @@ for (const point of CRASH_POINTS) {
 function runUpdater(args: readonly string[], env: NodeJS.ProcessEnv) {
   return new Child(process.execPath, [path.join(REPO_ROOT, 'bin', 'outpost-updater.js'), ...args], { ...process.env, ...env }).finish(60_000);
 }
+
+test('an agent started after the updater died mid-job (swap done) does not run the half-done update: it has the updater recover, and the old version comes back', async (t) => {
+  const lab = new ReleaseLab(t);
+  await lab.startServer();
+  const home = lab.home({ update: { hand_off: true } });
+  const install = lab.app('1.0.0', V1);
+  const v1Tree = treeOf(install);
+  lab.publish(install, '1.0.0');
+  const a = await startRunningAgent(home, { OUTPOST_INSTALL_DIR: install, OUTPOST_UPDATER_TEST_CRASH_AT: 'swap:end' });
+  t.after(() => a.kill('SIGKILL'));
+  stopWhateverRuns(t, home, install);
+  await until('the first check', () => logOf(home).includes('no update: 1.0.0 is the version'));
+  lab.publish(lab.app('1.1.0', V2), '1.1.0');
+  await a.finish(30_000);
+  await until('the crash', () => fs.existsSync(path.join(home, 'updates')) && journalSteps(home).at(-1) === 'swap:end');
+  const configFile = path.join(home, 'config.json');
+  const config = JSON.parse(fs.readFileSync(configFile, 'utf8'));
+  fs.writeFileSync(configFile, JSON.stringify({ ...config, update: { ...config.update, hand_off: false } }));
+
+  // What a service manager or the login item does next: start the agent.
+  const next = await runOutpost(home, [], { OUTPOST_INSTALL_DIR: install }, 30_000);
+  assert.equal(next.code, 3, next.stderr);
+  assert.match(next.stderr, /An interrupted update \(1\.0\.0 -> 1\.1\.0\) is being recovered/);
+  const running = await until('1.0.0 running', async () => {
+    const status = await statusOf(home, install);
+    return status?.version === '1.0.0' && status.state === 'IDLE' && status;
+  });
+  assert.ok(running.pid > 0);
+  assert.deepEqual(treeOf(install), v1Tree);
+  assert.equal(JSON.parse(fs.readFileSync(path.join(home, 'updates', 'last-update.json'), 'utf8')).outcome, 'rolled_back');
+  await until('the report', () => lab.reports().find((r) => r.code === 'ERR_UPDATE_INTERRUPTED'));
+});

@@ -13,7 +13,8 @@ import { loadOrCreateIpcSecret } from './ipc-secret.js';
 import { type CommandHandler, IpcServer } from './ipc-server.js';
 import { Lifetime } from './lifetime.js';
 import type { ErrorReporter, ReportContext } from './error-reports.js';
-import type { Command } from './update/handoff.js';
+import { type Command, startRecovery } from './update/handoff.js';
+import { interruptedJob } from './update/job-journal.js';
 import type { UpdateService } from './update/update-service.js';
 import { createFileLogger, isLogLevel, LOG_LEVELS, type LogLevel, type RootLogger } from './logger.js';
 import { StateMachine } from './state-machine.js';
@@ -110,6 +111,7 @@ export class Agent {
       log.setLevel(envLevel ?? preview.config.log_level);
       const agent = new Agent(options, elevated, paths, log, preview.config, lifetime);
       await agent.#takeLock();
+      agent.#recoverInterruptedUpdate();
       agent.#config = loadConfig(paths.config, log.child('config'), now).config;
       agent.#recordVersion();
       agent.#agentId = readOrCreateAgentId(paths.agentId);
@@ -190,6 +192,28 @@ export class Agent {
   /** The one way the agent reports an error to the backend (buffered on disk while it is unreachable). */
   report(code: string, message: string, context?: ReportContext): Promise<void> {
     return this.#reporter?.report(code, message, context) ?? Promise.resolve();
+  }
+
+  /**
+   * An update that a crash interrupted (the updater gone, the job unfinished) is finished or undone
+   * by the updater before any agent runs: this one starts the recovery and does not run (exit 3); the
+   * recovery starts the installed version when it is done.
+   */
+  #recoverInterruptedUpdate(): void {
+    const interrupted = interruptedJob(this.paths.updates, this.#options.platform);
+    if (!interrupted) return;
+    const { job, jobFile, at } = interrupted;
+    const updater = this.#options.updater;
+    if (!updater) {
+      this.log.error(`an update (${job.old_version} -> ${job.new_version}) was interrupted at ${at}, and this agent has no updater to recover it`);
+      return;
+    }
+    const pid = startRecovery(updater, jobFile);
+    this.log.warn(`an update (${job.old_version} -> ${job.new_version}) was interrupted at ${at}; the updater (pid ${pid}) finishes or undoes it, then starts the installed version`);
+    throw new OutpostError(
+      ErrorCode.UPDATE_RECOVERING,
+      `An interrupted update (${job.old_version} -> ${job.new_version}) is being recovered; the installed version starts when that is done.`,
+    );
   }
 
   async #startBackend(): Promise<void> {

@@ -55,10 +55,7 @@ export async function handOff(request: HandOffRequest): Promise<UpdaterJob> {
   };
   const jobFile = path.join(request.updatesDir, 'job.json');
   writeFileAtomic(jobFile, JSON.stringify(job, null, 2));
-  // NODE_OPTIONS could make even the single-executable updater load code from disk: not passed on.
-  const env = { ...process.env };
-  delete env.NODE_OPTIONS;
-  const child = spawn(request.updater.command, [...request.updater.args, '--job', jobFile], { detached: true, stdio: 'ignore', env });
+  const child = spawnUpdater(request.updater, ['--job', jobFile]);
   let exited: string | null = null;
   child.once('exit', (code, signal) => {
     exited = signal ? `signal ${signal}` : `exit code ${code}`;
@@ -79,6 +76,21 @@ export async function handOff(request: HandOffRequest): Promise<UpdaterJob> {
   }
   request.log.info(`updater running (pid ${child.pid}); handing over`, { job: id });
   return job;
+}
+
+/** Hands an interrupted job to the updater's recovery (detached: it outlives this agent, which exits). */
+export function startRecovery(updater: Command, jobFile: string): number | undefined {
+  const child = spawnUpdater(updater, ['--job', jobFile, '--recover']);
+  child.on('error', () => undefined);
+  child.unref();
+  return child.pid;
+}
+
+function spawnUpdater(updater: Command, args: readonly string[]) {
+  // NODE_OPTIONS could make even the single-executable updater load code from disk: not passed on.
+  const env = { ...process.env };
+  delete env.NODE_OPTIONS;
+  return spawn(updater.command, [...updater.args, ...args], { detached: true, stdio: 'ignore', env });
 }
 
 function isInside(file: string, dir: string): boolean {
