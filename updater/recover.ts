@@ -1,5 +1,6 @@
 import fs from 'node:fs';
-import type { UpdateOutcome } from '../app/common/updater-job.js';
+import type { UpdateOutcome, UpdaterJob } from '../app/common/updater-job.js';
+import { recoveryLockFile } from '../app/main/core/update/job-journal.js';
 import { AgentClient } from '../app/main/core/agent-client.js';
 import { describeError } from '../app/main/core/errors.js';
 import { readJournal } from './journal.js';
@@ -15,12 +16,25 @@ import { finishJob, type JobContext, launchInstalled, moveDir, queueReport, reco
  * Renames are atomic, so the installation folder is always one complete tree or missing, never mixed.
  */
 export async function recoverJob(context: JobContext): Promise<UpdateOutcome> {
+  const lock = recoveryLockFile(context.job);
+  if (!(await takeLock(lock, context))) {
+    // Another recovery (started by an agent, or by hand) was at work: its outcome is ours.
+    return outcomeOf(context.job) ?? 'aborted';
+  }
+  try {
+    return await recover(context);
+  } finally {
+    fs.rmSync(lock, { force: true });
+  }
+}
+
+async function recover(context: JobContext): Promise<UpdateOutcome> {
   const { job, log } = context;
   const entries = readJournal(job.journal);
-  const done = entries.find((e) => e.step === 'outcome');
+  const done = outcomeOf(job);
   if (done) {
-    log.info(`job ${job.job_id} had already ended (${String(done.detail?.outcome)}); nothing to recover`);
-    return (done.detail?.outcome as UpdateOutcome) ?? 'aborted';
+    log.info(`job ${job.job_id} had already ended (${done}); nothing to recover`);
+    return done;
   }
   const begun = (step: string) => entries.some((e) => e.step === step && e.phase === 'begin');
   const last = entries.at(-1);
@@ -29,8 +43,10 @@ export async function recoverJob(context: JobContext): Promise<UpdateOutcome> {
   if (begun('commit')) {
     fs.rmSync(job.backup_dir, { recursive: true, force: true });
     fs.rmSync(job.staged_dir, { recursive: true, force: true });
+    // The outcome first: the agent that starts next must find the job ended.
+    const outcome = finishJob(context, 'committed', 'finished by recovery');
     await ensureRunning(context);
-    return finishJob(context, 'committed', 'finished by recovery');
+    return outcome;
   }
 
   // Before the point of no return: back to the old version.
@@ -52,14 +68,44 @@ export async function recoverJob(context: JobContext): Promise<UpdateOutcome> {
     }
     await moveDir(context, job.backup_dir, job.install_dir);
   }
-  const changed = begun('backup');
+  let outcome: UpdateOutcome;
+  if (!begun('backup')) {
+    outcome = finishJob(context, 'aborted', `interrupted before anything changed (${last?.step ?? 'start'})`);
+  } else {
+    recordFailure(context);
+    queueReport(context, 'ERR_UPDATE_INTERRUPTED', `The update to ${job.new_version} was interrupted at ${last?.step}:${last?.phase} and undone; ${job.old_version} runs.`, {
+      interrupted_at: `${last?.step}:${last?.phase}`,
+    });
+    outcome = finishJob(context, 'rolled_back', `interrupted at ${last?.step}:${last?.phase}`);
+  }
   await ensureRunning(context);
-  if (!changed) return finishJob(context, 'aborted', `interrupted before anything changed (${last?.step ?? 'start'})`);
-  recordFailure(context);
-  queueReport(context, 'ERR_UPDATE_INTERRUPTED', `The update to ${job.new_version} was interrupted at ${last?.step}:${last?.phase} and undone; ${job.old_version} runs.`, {
-    interrupted_at: `${last?.step}:${last?.phase}`,
-  });
-  return finishJob(context, 'rolled_back', `interrupted at ${last?.step}:${last?.phase}`);
+  return outcome;
+}
+
+/** One recovery at a time per job; a lock whose owner died is taken over. Waits for a live owner (bounded). */
+async function takeLock(lock: string, { platform, log }: JobContext): Promise<boolean> {
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    try {
+      fs.writeFileSync(lock, String(process.pid), { flag: 'wx', mode: 0o600 });
+      return true;
+    } catch {
+      const owner = Number.parseInt(fs.readFileSync(lock, 'utf8'), 10);
+      if (!Number.isInteger(owner) || owner <= 0 || !platform.isProcessAlive(owner)) {
+        fs.rmSync(lock, { force: true });
+        continue;
+      }
+      if (Date.now() > deadline) throw new Error(`recovery pid ${owner} holds ${lock} for too long`);
+      log.info(`another recovery (pid ${owner}) is at work; waiting for it`);
+      while (fs.existsSync(lock) && platform.isProcessAlive(owner) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      if (!fs.existsSync(lock)) return false;
+    }
+  }
+}
+
+function outcomeOf(job: UpdaterJob): UpdateOutcome | null {
+  const done = readJournal(job.journal).find((e) => e.step === 'outcome');
+  return (done?.detail?.outcome as UpdateOutcome | undefined) ?? null;
 }
 
 async function runningVersion({ job, platform }: JobContext): Promise<{ version: string; pid: number } | null> {

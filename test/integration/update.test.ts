@@ -4,7 +4,6 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { StatusData } from '../../app/common/ipc.js';
 import { AgentClient } from '../../app/main/core/agent-client.js';
 import { createPlatform } from '../../app/main/platform/index.js';
@@ -12,6 +11,7 @@ import { type Child, runOutpost, startRunningAgent } from '../helpers/processes.
 import { FaultProxy } from '../helpers/fault-proxy.js';
 import { ForwardProxy } from '../helpers/forward-proxy.js';
 import { ReleaseLab, treeOf } from '../helpers/release-lab.js';
+import { until } from '../helpers/wait.js';
 
 const V1 = { 'main.js': 'console.log("v1")\n', 'lib/util.js': 'exports.x = 1\n'.repeat(2000), 'assets/logo.bin': Buffer.alloc(64 * 1024, 7) };
 const V2 = { ...V1, 'main.js': 'console.log("v2")\n' };
@@ -22,16 +22,6 @@ async function statusOf(home: string, install: string): Promise<StatusData> {
   const result = await runOutpost(home, ['status'], { OUTPOST_INSTALL_DIR: install });
   assert.equal(result.code, 0, result.stderr);
   return StatusData.parse(JSON.parse(result.stdout));
-}
-
-async function until<T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(25);
-  }
 }
 
 /** v1 installed and published; an agent running as v1 against the lab's server. */

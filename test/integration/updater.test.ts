@@ -2,28 +2,18 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { StatusData } from '../../app/common/ipc.js';
 import { readJournal } from '../../updater/journal.js';
 import { FORWARD_STEPS, ROLLBACK_STEPS } from '../../updater/run-job.js';
 import { REPO_ROOT } from '../helpers/paths.js';
 import { Child, runOutpost, startRunningAgent } from '../helpers/processes.js';
 import { ReleaseLab, treeOf } from '../helpers/release-lab.js';
+import { until } from '../helpers/wait.js';
 
 const V1 = { 'main.js': 'console.log("v1")\n', 'lib/util.js': 'exports.x = 1\n'.repeat(500) };
 const V2 = { ...V1, 'main.js': 'console.log("v2")\n' };
 
 const logOf = (home: string) => fs.readFileSync(path.join(home, 'logs', 'outpost.log'), 'utf8');
-
-async function until<T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 async function statusOf(home: string, install: string): Promise<StatusData | null> {
   const result = await runOutpost(home, ['status'], { OUTPOST_INSTALL_DIR: install });
@@ -51,17 +41,23 @@ function journalSteps(home: string): string[] {
   return readJournal(journal).map((e) => `${e.step}:${e.phase}`);
 }
 
-test('a successful update A -> B: the updater swaps, starts B, sees it healthy, commits; the tree is B byte for byte', async (t) => {
+/** A lab whose agent A runs 1.0.0 (hand-off on), has made its first check, and is stopped at the end. */
+async function runningA(t: { after: (fn: () => Promise<void> | void) => void }, env: NodeJS.ProcessEnv = {}) {
   const lab = new ReleaseLab(t);
   await lab.startServer();
   const home = lab.home({ update: { hand_off: true } });
   const install = lab.app('1.0.0', V1);
+  const v1Tree = treeOf(install);
   lab.publish(install, '1.0.0');
-  const a = await startRunningAgent(home, { OUTPOST_INSTALL_DIR: install });
+  const a = await startRunningAgent(home, { OUTPOST_INSTALL_DIR: install, ...env });
   t.after(() => a.kill('SIGKILL'));
   stopWhateverRuns(t, home, install);
   await until('the first check', () => logOf(home).includes('no update: 1.0.0 is the version'));
+  return { lab, home, install, v1Tree, a };
+}
 
+test('a successful update A -> B: the updater swaps, starts B, sees it healthy, commits; the tree is B byte for byte', async (t) => {
+  const { lab, home, install, a } = await runningA(t);
   const v2 = lab.app('1.1.0', V2);
   lab.publish(v2, '1.1.0');
   const old = await a.finish(30_000);
@@ -89,16 +85,7 @@ test('a successful update A -> B: the updater swaps, starts B, sees it healthy, 
 });
 
 test('B crashes on start: rolled back, A runs again on its byte-identical tree, a report arrives; after two failures B is not tried again, and a newer release is', async (t) => {
-  const lab = new ReleaseLab(t);
-  await lab.startServer();
-  const home = lab.home({ update: { hand_off: true } });
-  const install = lab.app('1.0.0', V1);
-  const before = treeOf(install);
-  lab.publish(install, '1.0.0');
-  const a = await startRunningAgent(home, { OUTPOST_INSTALL_DIR: install });
-  t.after(() => a.kill('SIGKILL'));
-  stopWhateverRuns(t, home, install);
-  await until('the first check', () => logOf(home).includes('no update: 1.0.0 is the version'));
+  const { lab, home, install, v1Tree: before, a } = await runningA(t);
 
   // B's package.json has no usable version: B exits 78 at once.
   const broken = lab.app('1.1.0', V2);
@@ -136,16 +123,7 @@ const CRASH_POINTS = FORWARD_STEPS.flatMap((step) => [`${step}:begin`, `${step}:
 
 for (const point of CRASH_POINTS) {
   test(`SIGKILL of the updater at ${point}: recovery leaves exactly one complete version installed and running`, async (t) => {
-    const lab = new ReleaseLab(t);
-    await lab.startServer();
-    const home = lab.home({ update: { hand_off: true } });
-    const install = lab.app('1.0.0', V1);
-    const v1Tree = treeOf(install);
-    lab.publish(install, '1.0.0');
-    const a = await startRunningAgent(home, { OUTPOST_INSTALL_DIR: install, OUTPOST_UPDATER_TEST_CRASH_AT: point });
-    t.after(() => a.kill('SIGKILL'));
-    stopWhateverRuns(t, home, install);
-    await until('the first check', () => logOf(home).includes('no update: 1.0.0 is the version'));
+    const { lab, home, install, v1Tree, a } = await runningA(t, { OUTPOST_UPDATER_TEST_CRASH_AT: point });
     const v2 = lab.app('1.1.0', V2);
     lab.publish(v2, '1.1.0');
     await a.finish(30_000);
@@ -188,16 +166,7 @@ function runUpdater(args: readonly string[], env: NodeJS.ProcessEnv) {
 }
 
 test('an agent started after the updater died mid-job (swap done) does not run the half-done update: it has the updater recover, and the old version comes back', async (t) => {
-  const lab = new ReleaseLab(t);
-  await lab.startServer();
-  const home = lab.home({ update: { hand_off: true } });
-  const install = lab.app('1.0.0', V1);
-  const v1Tree = treeOf(install);
-  lab.publish(install, '1.0.0');
-  const a = await startRunningAgent(home, { OUTPOST_INSTALL_DIR: install, OUTPOST_UPDATER_TEST_CRASH_AT: 'swap:end' });
-  t.after(() => a.kill('SIGKILL'));
-  stopWhateverRuns(t, home, install);
-  await until('the first check', () => logOf(home).includes('no update: 1.0.0 is the version'));
+  const { lab, home, install, v1Tree, a } = await runningA(t, { OUTPOST_UPDATER_TEST_CRASH_AT: 'swap:end' });
   lab.publish(lab.app('1.1.0', V2), '1.1.0');
   await a.finish(30_000);
   await until('the crash', () => fs.existsSync(path.join(home, 'updates')) && journalSteps(home).at(-1) === 'swap:end');

@@ -39,10 +39,18 @@ export function interruptedJob(updatesDir: string, platform: Platform): { job: U
   }
   const entries = readJournal(job.journal);
   if (entries.length === 0 || entries.some((e) => e.step === 'outcome')) return null;
-  const updaterPid = Number.parseInt(readText(job.ready_file), 10);
-  if (Number.isInteger(updaterPid) && updaterPid > 0 && platform.isProcessAlive(updaterPid)) return null;
+  // The updater, or a recovery, at work: this agent is the version they started, to prove itself.
+  for (const owner of [job.ready_file, recoveryLockFile(job)]) {
+    const pid = Number.parseInt(readText(owner), 10);
+    if (Number.isInteger(pid) && pid > 0 && platform.isProcessAlive(pid)) return null;
+  }
   const last = entries.at(-1) as JournalEntry;
   return { job, jobFile, at: `${last.step}:${last.phase}` };
+}
+
+/** Held (with its pid) by the one recovery at work on a job. */
+export function recoveryLockFile(job: UpdaterJob): string {
+  return path.join(path.dirname(job.journal), `recovery-${job.job_id}.lock`);
 }
 
 function readText(file: string): string {
