@@ -17,14 +17,20 @@ import { finishJob, type JobContext, launchInstalled, moveDir, queueReport, reco
  */
 export async function recoverJob(context: JobContext): Promise<UpdateOutcome> {
   const lock = recoveryLockFile(context.job);
-  if (!(await takeLock(lock, context))) {
-    // Another recovery (started by an agent, or by hand) was at work: its outcome is ours.
-    return outcomeOf(context.job) ?? 'aborted';
-  }
-  try {
-    return await recover(context);
-  } finally {
-    fs.rmSync(lock, { force: true });
+  for (let attempt = 1; ; attempt++) {
+    if (await takeLock(lock, context)) {
+      try {
+        return await recover(context);
+      } finally {
+        fs.rmSync(lock, { force: true });
+      }
+    }
+    // Another recovery (started by an agent, or by hand) was at work: its outcome is ours, unless it
+    // failed before recording one; then this one tries (the steps work from what is on disk).
+    const outcome = outcomeOf(context.job);
+    if (outcome) return outcome;
+    if (attempt >= 3) throw new Error(`another recovery of job ${context.job.job_id} ended without an outcome, three times`);
+    context.log.warn(`another recovery of job ${context.job.job_id} ended without an outcome; trying again`);
   }
 }
 
@@ -49,17 +55,12 @@ async function recover(context: JobContext): Promise<UpdateOutcome> {
     return outcome;
   }
 
-  // Before the point of no return: back to the old version.
+  // Before the point of no return: back to the old version. The new version the updater launched is
+  // stopped first, even if it does not answer yet (it would otherwise win the lock over the old one).
+  const launchedPid = Number(entries.find((e) => e.step === 'launch' && e.phase === 'end')?.detail?.pid ?? 0);
+  if (launchedPid > 0) await stopProcess(context, launchedPid);
   const running = await runningVersion(context);
-  if (running !== null && running.version === job.new_version) {
-    try {
-      process.kill(running.pid, 'SIGTERM');
-    } catch {
-      // already gone
-    }
-    for (let i = 0; i < 100 && context.platform.isProcessAlive(running.pid); i++) await new Promise((r) => setTimeout(r, 50));
-    if (context.platform.isProcessAlive(running.pid)) process.kill(running.pid, 'SIGKILL');
-  }
+  if (running !== null && running.version === job.new_version) await stopProcess(context, running.pid);
   if (fs.existsSync(job.backup_dir)) {
     if (fs.existsSync(job.install_dir)) {
       // The swap had happened: the new tree goes back to where it came from (staged), the old one returns.
@@ -80,6 +81,17 @@ async function recover(context: JobContext): Promise<UpdateOutcome> {
   }
   await ensureRunning(context);
   return outcome;
+}
+
+async function stopProcess({ platform }: JobContext, pid: number): Promise<void> {
+  if (!platform.isProcessAlive(pid)) return;
+  try {
+    process.kill(pid, 'SIGTERM');
+  } catch {
+    return; // already gone
+  }
+  for (let i = 0; i < 100 && platform.isProcessAlive(pid); i++) await new Promise((r) => setTimeout(r, 50));
+  if (platform.isProcessAlive(pid)) process.kill(pid, 'SIGKILL');
 }
 
 /** One recovery at a time per job; a lock whose owner died is taken over. Waits for a live owner (bounded). */

@@ -43,11 +43,11 @@ class StepFailed extends Error {
 export async function runJob(context: JobContext): Promise<UpdateOutcome> {
   const { job, log } = context;
   let launched: ChildProcess | undefined;
-  const step = async <T>(name: Step, work: () => Promise<T> | T): Promise<T> => {
+  const step = async <T>(name: Step, work: () => Promise<T> | T, detail?: (result: T) => Record<string, number>): Promise<T> => {
     context.journal.append(name, 'begin');
     try {
       const result = await work();
-      context.journal.append(name, 'end');
+      context.journal.append(name, 'end', detail?.(result));
       return result;
     } catch (error) {
       const message = error instanceof StepFailed ? error.message : describeError(error);
@@ -68,7 +68,8 @@ export async function runJob(context: JobContext): Promise<UpdateOutcome> {
   try {
     await step('backup', () => moveDir(context, job.install_dir, job.backup_dir));
     await step('swap', () => moveDir(context, job.staged_dir, job.install_dir));
-    launched = await step('launch', () => launchInstalled(job, log));
+    // The pid goes into the journal: a recovery must be able to stop this process even before it answers.
+    launched = await step('launch', () => launchInstalled(job, log), (child) => ({ pid: child.pid ?? 0 }));
     await step('health', () => waitForHealth(context, launched as ChildProcess));
   } catch (error) {
     const failed = error as StepFailed;
@@ -149,7 +150,10 @@ export async function moveDir(context: JobContext, from: string, to: string): Pr
 /** Starts the installed version on its own (detached: it outlives the updater). */
 export function launchInstalled(job: UpdaterJob, log: Logger): Promise<ChildProcess> {
   return new Promise((resolve, reject) => {
-    const child = spawn(job.launch.command, job.launch.args, { detached: true, stdio: 'ignore', env: { ...process.env, OUTPOST_HOME: job.storage } });
+    const env: NodeJS.ProcessEnv = { ...process.env, OUTPOST_HOME: job.storage };
+    // The crash tests' switch is for this updater only, never for the agents and updaters after it.
+    delete env.OUTPOST_UPDATER_TEST_CRASH_AT;
+    const child = spawn(job.launch.command, job.launch.args, { detached: true, stdio: 'ignore', env });
     child.once('error', (error) => reject(new Error(`cannot start ${job.launch.command}: ${describeError(error)}`)));
     child.once('spawn', () => {
       log.info(`started ${job.launch.command} ${job.launch.args.join(' ')} (pid ${child.pid})`);

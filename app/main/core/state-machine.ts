@@ -9,7 +9,8 @@ import type { Logger } from './logger.js';
 export const TRANSITIONS: Readonly<Record<AgentState, readonly AgentState[]>> = {
   STARTING: ['IDLE', 'SHUTTING_DOWN'],
   IDLE: ['CHECKING_UPDATE', 'FORCE_RESTARTING', 'SHUTTING_DOWN'],
-  CHECKING_UPDATE: ['IDLE', 'UPDATING_DOWNLOADING', 'FORCE_RESTARTING', 'SHUTTING_DOWN'],
+  // Straight to the hand-off when the version found is already staged (downloaded before a restart).
+  CHECKING_UPDATE: ['IDLE', 'UPDATING_DOWNLOADING', 'UPDATING_HANDOFF', 'FORCE_RESTARTING', 'SHUTTING_DOWN'],
   UPDATING_DOWNLOADING: ['UPDATING_VERIFYING', 'IDLE', 'SHUTTING_DOWN'],
   UPDATING_VERIFYING: ['UPDATING_STAGING', 'IDLE', 'SHUTTING_DOWN'],
   UPDATING_STAGING: ['UPDATING_HANDOFF', 'IDLE', 'SHUTTING_DOWN'],

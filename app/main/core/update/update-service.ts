@@ -258,7 +258,7 @@ export class UpdateService {
       log.info(`${version} is staged; update.hand_off is off, so it waits`);
       return;
     }
-    state.setState('UPDATING_HANDOFF', `handing ${version} to the updater`);
+    if (!state.setState('UPDATING_HANDOFF', `handing ${version} to the updater`)) return;
     await handOff(version, path.join(this.#options.updatesDir, version));
   }
 
