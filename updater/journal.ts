@@ -1,5 +1,5 @@
-import fs from 'node:fs';
 import type { JournalEntry } from '../app/common/updater-job.js';
+import { appendLineDurable } from '../app/main/core/atomic-file.js';
 import { readJournal } from '../app/main/core/update/job-journal.js';
 
 /**
@@ -25,13 +25,7 @@ export class Journal {
 
   append(step: string, phase: JournalEntry['phase'], detail?: JournalEntry['detail']): void {
     const entry: JournalEntry = { step, phase, at: this.#now().toISOString(), ...(detail && { detail }) };
-    const fd = fs.openSync(this.#file, 'a', 0o600);
-    try {
-      fs.writeSync(fd, `${JSON.stringify(entry)}\n`);
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
+    appendLineDurable(this.#file, `${JSON.stringify(entry)}\n`);
     if (this.#crashAt === `${step}:${phase}`) process.kill(process.pid, 'SIGKILL');
   }
 

@@ -4,7 +4,7 @@ import { recoveryLockFile } from '../app/main/core/update/job-journal.js';
 import { AgentClient } from '../app/main/core/agent-client.js';
 import { describeError } from '../app/main/core/errors.js';
 import { readJournal } from './journal.js';
-import { finishJob, type JobContext, launchInstalled, moveDir, queueReport, recordFailure } from './run-job.js';
+import { finishJob, type JobContext, launchInstalled, moveDir, queueReport, recordFailure, stopProcess } from './run-job.js';
 
 /**
  * Finishes or undoes a job that a crash interrupted (of the updater, or of the machine), from what
@@ -81,17 +81,6 @@ async function recover(context: JobContext): Promise<UpdateOutcome> {
   }
   await ensureRunning(context);
   return outcome;
-}
-
-async function stopProcess({ platform }: JobContext, pid: number): Promise<void> {
-  if (!platform.isProcessAlive(pid)) return;
-  try {
-    process.kill(pid, 'SIGTERM');
-  } catch {
-    return; // already gone
-  }
-  for (let i = 0; i < 100 && platform.isProcessAlive(pid); i++) await new Promise((r) => setTimeout(r, 50));
-  if (platform.isProcessAlive(pid)) process.kill(pid, 'SIGKILL');
 }
 
 /** One recovery at a time per job; a lock whose owner died is taken over. Waits for a live owner (bounded). */

@@ -6,6 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ErrorReport } from '../app/common/reports.js';
 import type { UpdateOutcome, UpdaterJob } from '../app/common/updater-job.js';
 import { AgentClient } from '../app/main/core/agent-client.js';
+import { appendLineDurable, writeFileAtomic } from '../app/main/core/atomic-file.js';
 import { describeError, errnoCode } from '../app/main/core/errors.js';
 import type { Logger } from '../app/main/core/logger.js';
 import type { Platform } from '../app/main/platform/index.js';
@@ -187,10 +188,18 @@ async function waitForHealth({ job, platform }: JobContext, child: ChildProcess)
   throw new Error(`${job.new_version} did not become healthy within ${job.health_timeout_ms} ms (last seen: ${last})`);
 }
 
-async function stopNew({ platform }: JobContext, launched: ChildProcess | undefined): Promise<void> {
-  const pid = launched?.pid;
-  if (pid === undefined || !platform.isProcessAlive(pid)) return;
-  process.kill(pid, 'SIGTERM');
+async function stopNew(context: JobContext, launched: ChildProcess | undefined): Promise<void> {
+  if (launched?.pid !== undefined) await stopProcess(context, launched.pid);
+}
+
+/** SIGTERM, up to 5 s to shut down gracefully, then SIGKILL. */
+export async function stopProcess({ platform }: JobContext, pid: number): Promise<void> {
+  if (!platform.isProcessAlive(pid)) return;
+  try {
+    process.kill(pid, 'SIGTERM');
+  } catch {
+    return; // already gone
+  }
   for (let i = 0; i < 100 && platform.isProcessAlive(pid); i++) await sleep(50);
   if (platform.isProcessAlive(pid)) process.kill(pid, 'SIGKILL');
 }
@@ -218,8 +227,7 @@ export function recordFailure({ job, now }: JobContext): void {
   }
   const previous = failures[job.new_version]?.count ?? 0;
   failures[job.new_version] = { count: previous + 1, last: now().toISOString() };
-  fs.writeFileSync(`${file}.tmp`, JSON.stringify(failures), { mode: 0o600 });
-  fs.renameSync(`${file}.tmp`, file);
+  writeFileAtomic(file, JSON.stringify(failures));
 }
 
 /** An error report for the agent to send: appended to its buffer, which it reads at start. */
@@ -240,13 +248,7 @@ export function queueReport({ job, now, log }: JobContext, code: string, message
     message: message.slice(0, 2_000),
     context: { ...context, from_version: job.old_version, to_version: job.new_version, job_id: job.job_id },
   });
-  const fd = fs.openSync(path.join(job.storage, 'error_reports.jsonl'), 'a', 0o600);
-  try {
-    fs.writeSync(fd, `${JSON.stringify(report)}\n`);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
+  appendLineDurable(path.join(job.storage, 'error_reports.jsonl'), `${JSON.stringify(report)}\n`);
   log.info(`error report queued for the agent: ${code}`);
 }
 
@@ -259,11 +261,6 @@ function codeFor(step: Step): string {
 export function finishJob({ job, journal, now }: JobContext, outcome: UpdateOutcome, reason: string | null): UpdateOutcome {
   journal.append('outcome', 'end', { outcome, reason });
   const record = path.join(job.storage, 'updates', 'last-update.json');
-  fs.writeFileSync(
-    `${record}.tmp`,
-    JSON.stringify({ job_id: job.job_id, outcome, from: job.old_version, to: job.new_version, reason, at: now().toISOString() }),
-    { mode: 0o600 },
-  );
-  fs.renameSync(`${record}.tmp`, record);
+  writeFileAtomic(record, JSON.stringify({ job_id: job.job_id, outcome, from: job.old_version, to: job.new_version, reason, at: now().toISOString() }));
   return outcome;
 }

@@ -31,6 +31,22 @@ export function writeFileAtomic(file: string, data: string | Uint8Array, mode = 
   fsyncDirectory(path.dirname(file));
 }
 
+/**
+ * Appends one line and fsyncs it: after a crash the line is on disk whole, or it is the torn tail
+ * that readers of such files skip. A new file's name lives in its folder, so that is fsynced too, once.
+ */
+export function appendLineDurable(file: string, line: string): void {
+  const created = !fs.existsSync(file);
+  const fd = fs.openSync(file, 'a', 0o600);
+  try {
+    fs.writeFileSync(fd, line);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  if (created) fsyncDirectory(path.dirname(file));
+}
+
 /** Removes temp files that a crash in the middle of `writeFileAtomic(file)` left behind. */
 export function removeStaleTempFiles(file: string): string[] {
   const dir = path.dirname(file);

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { ErrorReport, REPORT_MAX_BYTES } from '../../common/reports.js';
-import { fsyncDirectory, removeStaleTempFiles, writeFileAtomic } from './atomic-file.js';
+import { appendLineDurable, removeStaleTempFiles, writeFileAtomic } from './atomic-file.js';
 import { describeError, ErrorCode, errnoCode, OutpostError } from './errors.js';
 import type { Logger } from './logger.js';
 import type { ReportSender, SendResult } from './report-sender.js';
@@ -303,7 +303,7 @@ export class ErrorReporter {
       } else if (this.#damaged) {
         this.#rewrite(next);
       } else {
-        appendLine(file, line);
+        appendLineDurable(file, line);
         this.#entries = next;
         this.#bytes += entry.bytes;
       }
@@ -396,20 +396,6 @@ export class ErrorReporter {
     this.#damaged = bad.length > 0;
     this.#loaded = true;
   }
-}
-
-/** One complete, durable line: the append either reaches the disk whole or leaves a torn tail. */
-function appendLine(file: string, line: string): void {
-  const created = !fs.existsSync(file);
-  const fd = fs.openSync(file, 'a', 0o600);
-  try {
-    fs.writeFileSync(fd, line);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  // A new file's name lives in the folder: make that durable too, once.
-  if (created) fsyncDirectory(path.dirname(file));
 }
 
 function parseEntry(json: string): Entry | null {

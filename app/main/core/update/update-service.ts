@@ -5,6 +5,7 @@ import type { UpdateStatus } from '../../../common/ipc.js';
 import type { PushMessage } from '../../../common/push.js';
 import { blobTarget, ChannelPointer, channelTarget, manifestTarget, ReleaseManifest } from '../../../common/release.js';
 import { PushClient } from '../backend/push-client.js';
+import { writeFileAtomic } from '../atomic-file.js';
 import type { UpdateSettings } from '../config-schema.js';
 import { describeError, ErrorCode, isOutpostError, OutpostError } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -286,8 +287,7 @@ export class UpdateService {
   /** A record beside the staged tree (not inside it: the tree stays byte-identical to the release). */
   #recordStaged(version: string): void {
     const record = path.join(this.#options.updatesDir, 'staged.json');
-    fs.writeFileSync(`${record}.tmp`, JSON.stringify({ version, staged_at: this.#options.now().toISOString() }), { mode: 0o600 });
-    fs.renameSync(`${record}.tmp`, record);
+    writeFileAtomic(record, JSON.stringify({ version, staged_at: this.#options.now().toISOString() }));
     this.#status.staged = version;
   }
 
