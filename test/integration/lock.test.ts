@@ -123,8 +123,10 @@ test('a frozen holder (SIGSTOP) is detected as stale by its heartbeat; on waking
 
 test('many contenders racing for one stale lock: exactly one wins', async (t) => {
   const home = tempDir(t);
-  // A fast heartbeat, so that a second holder that thought it had won would be caught and stop.
-  writeConfig(home, { heartbeat_ms: 200, stale_ms: 1_000 });
+  // A fast heartbeat, so that a second holder that thought it had won would be caught and stop. The
+  // stale limit leaves room for the winner's start-up on a loaded 2-core machine (8 Node processes
+  // starting at once): at 1 s, a winner busy loading modules was sometimes, rightly, taken over.
+  writeConfig(home, { heartbeat_ms: 200, stale_ms: 3_000 });
   plantRecord(home, recordFor(2 ** 22 + 12_345, null));
   const contenders = Array.from({ length: 8 }, () => startOutpost(home));
   t.after(() => {
