@@ -34,7 +34,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
   const now = () => new Date();
   const log = createFileLogger({ dir: `${job.storage}/logs`, level: 'info', stderrLevel: false }).child('updater');
-  log.info(`updater running (pid ${process.pid}): ${job.old_version} -> ${job.new_version}`, { job: job.job_id });
+  log.info(`updater running (pid ${process.pid}, ${process.execPath}): ${job.old_version} -> ${job.new_version}`, { job: job.job_id });
   const journal = new Journal(job.journal, now, process.env.OUTPOST_UPDATER_TEST_CRASH_AT);
   const context = { job, platform: createPlatform(), journal, log, now };
   if (recover) {

@@ -1,8 +1,9 @@
 import fs from 'node:fs';
-import type { UpdateOutcome, UpdaterJob } from '../app/common/updater-job.js';
-import { recoveryLockFile } from '../app/main/core/update/job-journal.js';
-import { AgentClient } from '../app/main/core/agent-client.js';
+import type { UpdateOutcome } from '../app/common/updater-job.js';
 import { describeError } from '../app/main/core/errors.js';
+import { lockHolder } from '../app/main/core/instance-lock.js';
+import { storagePaths } from '../app/main/core/storage.js';
+import { liveHealthRecord, outcomeOf, recoveryLockFile } from '../app/main/core/update/job-journal.js';
 import { readJournal } from './journal.js';
 import { finishJob, type JobContext, launchInstalled, moveDir, queueReport, recordFailure, stopProcess } from './run-job.js';
 
@@ -10,7 +11,8 @@ import { finishJob, type JobContext, launchInstalled, moveDir, queueReport, reco
  * Finishes or undoes a job that a crash interrupted (of the updater, or of the machine), from what
  * the journal says and what is on disk, so that exactly one complete version is installed and
  * running:
- * - the commit had begun (the new version was healthy): the new version stays; the cleanup is done;
+ * - the commit had begun, or the new version proved itself healthy (its health record, and it runs)
+ *   while the health step had not failed: the new version stays; the cleanup is done;
  * - otherwise the old version comes back: the new one is stopped if it runs, the backup is put back if
  *   it was made, the installed version is started, and the failure is reported.
  * Renames are atomic, so the installation folder is always one complete tree or missing, never mixed.
@@ -46,7 +48,8 @@ async function recover(context: JobContext): Promise<UpdateOutcome> {
   const last = entries.at(-1);
   log.warn(`recovering job ${job.job_id} (${job.old_version} -> ${job.new_version}), interrupted at ${last ? `${last.step}:${last.phase}` : 'its start'}`);
 
-  if (begun('commit')) {
+  const healthFailed = entries.some((e) => e.step === 'health' && e.phase === 'fail');
+  if (begun('commit') || (!healthFailed && liveHealthRecord(job, context.platform))) {
     fs.rmSync(job.backup_dir, { recursive: true, force: true });
     fs.rmSync(job.staged_dir, { recursive: true, force: true });
     // The outcome first: the agent that starts next must find the job ended.
@@ -59,7 +62,7 @@ async function recover(context: JobContext): Promise<UpdateOutcome> {
   // stopped first, even if it does not answer yet (it would otherwise win the lock over the old one).
   const launchedPid = Number(entries.find((e) => e.step === 'launch' && e.phase === 'end')?.detail?.pid ?? 0);
   if (launchedPid > 0) await stopProcess(context, launchedPid);
-  const running = await runningVersion(context);
+  const running = runningAgent(context);
   if (running !== null && running.version === job.new_version) await stopProcess(context, running.pid);
   if (fs.existsSync(job.backup_dir)) {
     if (fs.existsSync(job.install_dir)) {
@@ -104,23 +107,14 @@ async function takeLock(lock: string, { platform, log }: JobContext): Promise<bo
   }
 }
 
-function outcomeOf(job: UpdaterJob): UpdateOutcome | null {
-  const done = readJournal(job.journal).find((e) => e.step === 'outcome');
-  return (done?.detail?.outcome as UpdateOutcome | undefined) ?? null;
+/** The agent that holds the lock of the job's storage, if one runs. */
+function runningAgent({ job, platform }: JobContext): { version: string; pid: number } | null {
+  return lockHolder(storagePaths(job.storage).lock, platform);
 }
 
-async function runningVersion({ job, platform }: JobContext): Promise<{ version: string; pid: number } | null> {
-  try {
-    const reply = await new AgentClient(platform, { ...process.env, OUTPOST_HOME: job.storage }).send('status', 2_000);
-    return reply.data ? { version: reply.data.version, pid: reply.data.pid } : null;
-  } catch {
-    return null;
-  }
-}
-
-/** Starts the installed version unless an agent already answers. */
+/** Starts the installed version unless an agent already runs. */
 async function ensureRunning(context: JobContext): Promise<void> {
-  if ((await runningVersion(context)) !== null) return;
+  if (runningAgent(context) !== null) return;
   try {
     await launchInstalled(context.job, context.log);
   } catch (error) {

@@ -5,11 +5,11 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ErrorReport } from '../app/common/reports.js';
 import type { UpdateOutcome, UpdaterJob } from '../app/common/updater-job.js';
-import { AgentClient } from '../app/main/core/agent-client.js';
 import { appendLineDurable, writeFileAtomic } from '../app/main/core/atomic-file.js';
 import { describeError, errnoCode } from '../app/main/core/errors.js';
+import { liveHealthRecord } from '../app/main/core/update/job-journal.js';
 import type { Logger } from '../app/main/core/logger.js';
-import type { Platform } from '../app/main/platform/index.js';
+import type { HeldFile, Platform } from '../app/main/platform/index.js';
 import type { Journal } from './journal.js';
 
 /**
@@ -18,7 +18,7 @@ import type { Journal } from './journal.js';
  */
 export const FORWARD_STEPS = ['wait_old_exit', 'backup', 'swap', 'launch', 'health', 'commit'] as const;
 /** Taken, in order, when a forward step fails before the point of no return. */
-export const ROLLBACK_STEPS = ['stop_new', 'restore', 'relaunch_old', 'report'] as const;
+export const ROLLBACK_STEPS = ['stop_new', 'restore', 'report', 'relaunch_old'] as const;
 export type Step = (typeof FORWARD_STEPS)[number] | (typeof ROLLBACK_STEPS)[number];
 
 export interface JobContext {
@@ -105,12 +105,13 @@ async function rollBack(context: JobContext, launched: ChildProcess | undefined,
   };
   await step('stop_new', () => stopNew(context, launched));
   await step('restore', () => restore(context));
-  await step('relaunch_old', async () => {
-    await launchInstalled(job, log);
-  });
+  // The report is queued before the old version starts: its reporter reads (and rewrites) the buffer.
   await step('report', () => {
     recordFailure(context);
     queueReport(context, codeFor(failure.step), `The update to ${job.new_version} was rolled back: ${failure.step} failed: ${failure.message}`, { failed_step: failure.step });
+  });
+  await step('relaunch_old', async () => {
+    await launchInstalled(job, log);
   });
 }
 
@@ -123,29 +124,58 @@ async function waitForExit({ job, platform }: JobContext): Promise<void> {
 }
 
 /**
- * Renames `from` to `to` (one operation where the file system allows it), retrying while a file
- * is held open, as antivirus scanners do on Windows; across file systems, copies then removes.
+ * Renames `from` to `to` (one operation where the file system allows it); across file systems, copies
+ * then removes. A file held open by another process (an antivirus scanner, an Explorer window, a stuck
+ * old process) blocks the move on Windows: the platform finds such files before the rename is tried
+ * (Wine, unlike Windows, would let the folder move anyway), and the move is retried with backoff for
+ * a bounded time, then fails naming the files and, where the OS can tell, the processes holding them.
  */
 export async function moveDir(context: JobContext, from: string, to: string): Promise<void> {
   const deadline = Date.now() + (context.heldFileRetryMs ?? 10_000);
   for (let wait = 50; ; wait = Math.min(wait * 2, 1_000)) {
-    try {
-      fs.renameSync(from, to);
-      return;
-    } catch (error) {
-      const code = errnoCode(error);
-      if (code === 'EXDEV') {
-        fs.cpSync(from, to, { recursive: true, errorOnExist: true, force: false, verbatimSymlinks: true });
-        fs.rmSync(from, { recursive: true, force: true });
+    const held = context.platform.findHeldFiles(from);
+    let failure: string | null = null;
+    if (held.length === 0) {
+      try {
+        fs.renameSync(from, to);
         return;
+      } catch (error) {
+        const code = errnoCode(error);
+        if (code === 'EXDEV') {
+          copyThenRemove(from, to);
+          return;
+        }
+        if (!['EBUSY', 'EPERM', 'EACCES'].includes(code ?? '')) throw new Error(`cannot move ${from} to ${to}: ${code ?? describeError(error)}`);
+        failure = `${code}: ${describeHeld(context.platform.findHeldFiles(from)) || 'a file is held open by another process'}`;
       }
-      if (!['EBUSY', 'EPERM', 'EACCES'].includes(code ?? '') || Date.now() > deadline) {
-        throw new Error(`cannot move ${from} to ${to}: ${code ?? describeError(error)}${code === 'EBUSY' || code === 'EPERM' ? ' (a file is held open by another process)' : ''}`);
-      }
-      context.log.warn(`${from} is held open (${code}); retrying in ${wait} ms`);
-      await sleep(wait);
+    } else {
+      failure = describeHeld(held);
     }
+    if (Date.now() > deadline) throw new Error(`cannot move ${from} to ${to}: ${failure}`);
+    context.log.warn(`${from} cannot move yet (${failure}); retrying in ${wait} ms`);
+    await sleep(wait);
   }
+}
+
+/** "app.exe (held by Code.exe pid 4242)" for the log and the error report. */
+function describeHeld(held: readonly HeldFile[]): string {
+  return held
+    .map((file) => {
+      const holders = file.holders.map((h) => `${h.name} pid ${h.pid}`).join(', ');
+      return `${file.path} is held open${holders ? ` by ${holders}` : ' (the holder is unknown: Restart Manager named none)'}`;
+    })
+    .join('; ');
+}
+
+/** The move across file systems; a copy that fails half-way leaves `to` removed and `from` whole. */
+function copyThenRemove(from: string, to: string): void {
+  try {
+    fs.cpSync(from, to, { recursive: true, errorOnExist: true, force: false, verbatimSymlinks: true });
+  } catch (error) {
+    fs.rmSync(to, { recursive: true, force: true });
+    throw new Error(`cannot copy ${from} to ${to} (another file system): ${describeError(error)}`);
+  }
+  fs.rmSync(from, { recursive: true, force: true });
 }
 
 /** Starts the installed version on its own (detached: it outlives the updater). */
@@ -164,28 +194,22 @@ export function launchInstalled(job: UpdaterJob, log: Logger): Promise<ChildProc
   });
 }
 
-/** Healthy: the new version holds the lock and reached IDLE (asked over its IPC, as `outpost status` does). */
+/**
+ * Healthy: the new version holds the lock and reached IDLE, which it proves by writing the job's
+ * health record (it checks for a job in progress at start), and it still runs.
+ */
 async function waitForHealth({ job, platform }: JobContext, child: ChildProcess): Promise<void> {
   let exit: string | null = null;
   child.once('exit', (code, signal) => {
     exit = signal ? `signal ${signal}` : `exit code ${code}`;
   });
-  const client = new AgentClient(platform, { ...process.env, OUTPOST_HOME: job.storage });
   const deadline = Date.now() + job.health_timeout_ms;
-  let last = 'no answer yet';
   while (Date.now() < deadline) {
     if (exit) throw new Error(`${job.new_version} exited during start-up (${exit})`);
-    try {
-      const reply = await client.send('status', 2_000);
-      const data = reply.data;
-      if (data && data.version === job.new_version && data.state === 'IDLE') return;
-      last = data ? `version ${data.version} in ${data.state}` : reply.status;
-    } catch (error) {
-      last = describeError(error);
-    }
-    await sleep(100);
+    if (liveHealthRecord(job, platform)) return;
+    await sleep(50);
   }
-  throw new Error(`${job.new_version} did not become healthy within ${job.health_timeout_ms} ms (last seen: ${last})`);
+  throw new Error(`${job.new_version} did not become healthy within ${job.health_timeout_ms} ms (it started but never reported IDLE)`);
 }
 
 async function stopNew(context: JobContext, launched: ChildProcess | undefined): Promise<void> {

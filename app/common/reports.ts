@@ -1,7 +1,8 @@
 import { z } from 'zod';
 
 /**
- * An error report, as the agent sends it to the backend (`POST /reports`, JSON) and buffers it in
+ * An error report (code ERR_*), or an event the backend must hear of as reliably (code EVT_*: an
+ * update that succeeded), as the agent sends it to the backend (`POST /reports`, JSON) and buffers it in
  * `error_reports.jsonl` while the backend is unreachable. Both ends validate with this schema. A
  * report never carries a secret: context values are short scalars chosen by the code that reports.
  */
@@ -20,8 +21,8 @@ export const ErrorReport = z
     agent_version: z.string().min(1).max(100),
     /** The agent's state when it happened. */
     state: z.string().min(1).max(100),
-    /** A stable code, e.g. ERR_VERIFY_HASH. */
-    code: z.string().regex(/^ERR_[A-Z0-9_]+$/),
+    /** A stable code, e.g. ERR_UPDATE_VERIFY, or EVT_UPDATE_SUCCEEDED for an event. */
+    code: z.string().regex(/^(ERR|EVT)_[A-Z0-9_]+$/),
     message: z.string().min(1).max(2_000),
     context: z.record(z.string().max(100), scalar).refine((c) => Object.keys(c).length <= 50, 'at most 50 context entries'),
   })

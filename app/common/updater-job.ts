@@ -45,3 +45,20 @@ export type JournalEntry = z.infer<typeof JournalEntry>;
 /** How a job ended, recorded last in the journal (step "outcome") and in `updates/last-update.json`. */
 export const UPDATE_OUTCOMES = ['committed', 'rolled_back', 'aborted'] as const;
 export type UpdateOutcome = (typeof UPDATE_OUTCOMES)[number];
+
+/**
+ * Written by the new version once it holds the lock and reached IDLE while the updater waits for it
+ * (`updates/health-<job_id>.json`): the updater's proof of health. A file rather than a question over
+ * IPC, because the updater must not need the IPC secret (it may live in the user's credential store,
+ * out of reach of a single executable without its bindings).
+ */
+export const HealthRecord = z
+  .object({
+    job_id: z.string(),
+    pid: z.number().int().positive(),
+    version: z.string(),
+    state: z.literal('IDLE'),
+    at: z.string(),
+  })
+  .strict();
+export type HealthRecord = z.infer<typeof HealthRecord>;

@@ -1,7 +1,9 @@
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ErrorCode, OutpostError } from './core/errors.js';
+import type { UpdaterProgram } from './core/update/handoff.js';
 
 /** What the agent knows of the copy of Outpost it runs as. */
 export interface Installation {
@@ -11,9 +13,12 @@ export interface Installation {
   readonly version: string;
   /** The TUF root built into it (`trust/root.json`), or null for a build without one (no updates). */
   readonly trustedRootFile: string | null;
-  /** The standalone updater of this build, run as a script (development and tests). */
-  readonly updater: { readonly command: string; readonly args: readonly string[] };
+  /** The standalone updater of this build. */
+  readonly updater: UpdaterProgram;
 }
+
+/** The bindings the updater's single executable loads from beside itself (Windows: Restart Manager, process times). */
+const UPDATER_NATIVE_PACKAGES = ['ffi-rs'];
 
 /** The folder holding this build's package.json (dist/app/main/ -> three levels up). */
 const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -39,6 +44,38 @@ export function locateInstallation(env: NodeJS.ProcessEnv): Installation {
     dir,
     version,
     trustedRootFile: fs.existsSync(trust) ? trust : null,
-    updater: { command: process.execPath, args: [path.join(PACKAGE_ROOT, 'bin', 'outpost-updater.js')] },
+    updater: locateUpdater(dir, env),
   };
+}
+
+/**
+ * The updater's single executable: OUTPOST_UPDATER_EXE (tests and the demo), or the one a release
+ * ships in `<installation>/updater/`; without either (a checkout), the updater script on this Node.
+ */
+function locateUpdater(dir: string, env: NodeJS.ProcessEnv): UpdaterProgram {
+  const shipped = path.join(dir, 'updater', process.platform === 'win32' ? 'outpost-updater.exe' : 'outpost-updater');
+  const executable = env.OUTPOST_UPDATER_EXE ? path.resolve(env.OUTPOST_UPDATER_EXE) : fs.existsSync(shipped) ? shipped : null;
+  if (executable === null) return { kind: 'script', command: process.execPath, args: [path.join(PACKAGE_ROOT, 'bin', 'outpost-updater.js')] };
+  return { kind: 'executable', executable, packages: UPDATER_NATIVE_PACKAGES.flatMap((name) => packageWithBindings(name)) };
+}
+
+/** A package's folder and those of its installed optional dependencies (the prebuilt binding for this OS). */
+function packageWithBindings(name: string): { name: string; dir: string }[] {
+  const require = createRequire(import.meta.url);
+  let manifest: string;
+  try {
+    manifest = require.resolve(`${name}/package.json`);
+  } catch {
+    return []; // not installed: the updater works without it, only less well (see its callers)
+  }
+  const { optionalDependencies = {} } = JSON.parse(fs.readFileSync(manifest, 'utf8')) as { optionalDependencies?: Record<string, string> };
+  const found = [{ name, dir: path.dirname(manifest) }];
+  for (const dependency of Object.keys(optionalDependencies)) {
+    try {
+      found.push({ name: dependency, dir: path.dirname(createRequire(manifest).resolve(`${dependency}/package.json`)) });
+    } catch {
+      // the binding of another OS or CPU
+    }
+  }
+  return found;
 }

@@ -74,9 +74,9 @@ export function outpostEnv(home: string, extra: NodeJS.ProcessEnv = {}): NodeJS.
   return env;
 }
 
-/** `outpost ARGS` as a real process on the Node that runs the tests. */
-export function startOutpost(home: string, args: readonly string[] = [], extra: NodeJS.ProcessEnv = {}): Child {
-  return new Child(process.execPath, [OUTPOST_BIN, ...args], outpostEnv(home, extra));
+/** `outpost ARGS` as a real process on the Node that runs the tests (`entry`: another script that runs it). */
+export function startOutpost(home: string, args: readonly string[] = [], extra: NodeJS.ProcessEnv = {}, entry = OUTPOST_BIN): Child {
+  return new Child(process.execPath, [entry, ...args], outpostEnv(home, extra));
 }
 
 export function runOutpost(home: string, args: readonly string[] = [], extra: NodeJS.ProcessEnv = {}, timeoutMs = 15_000): Promise<Finished> {
@@ -84,8 +84,8 @@ export function runOutpost(home: string, args: readonly string[] = [], extra: No
 }
 
 /** Starts an agent and waits until it reports running (IDLE). */
-export async function startRunningAgent(home: string, extra: NodeJS.ProcessEnv = {}): Promise<Child> {
-  const child = startOutpost(home, [], extra);
+export async function startRunningAgent(home: string, extra: NodeJS.ProcessEnv = {}, entry = OUTPOST_BIN): Promise<Child> {
+  const child = startOutpost(home, [], extra, entry);
   await child.waitFor(READY);
   return child;
 }

@@ -92,10 +92,11 @@ export class ReleaseLab {
   /**
    * An agent home following this lab: config.json with the backend, the trusted root and a poll
    * interval; `installed` is the folder the agent runs as (OUTPOST_INSTALL_DIR). The pipeline stops
-   * at the staged version (update.hand_off off) unless `update` turns the hand-off on.
+   * at the staged version (update.hand_off off) unless `update` turns the hand-off on. It is made in
+   * `parent` when given (the caller removes it), else in the lab.
    */
-  home(options: { url?: string; wsUrl?: string; pollS?: number; trustFile?: string; update?: Record<string, unknown> } = {}): string {
-    const home = path.join(this.root, `home-${Math.random().toString(36).slice(2, 8)}`);
+  home(options: { url?: string; wsUrl?: string; pollS?: number; trustFile?: string; update?: Record<string, unknown>; parent?: string } = {}): string {
+    const home = path.join(options.parent ?? this.root, `home-${Math.random().toString(36).slice(2, 8)}`);
     fs.mkdirSync(home, { mode: 0o700 });
     const url = options.url ?? this.url;
     const config = {

@@ -5,9 +5,9 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { IPC_MAX_CONNECTIONS, IPC_MAX_MESSAGE_BYTES, StatusData } from '../../app/common/ipc.js';
 import { clientProof, newNonce } from '../../app/main/core/ipc-auth.js';
-import { DIST, tempDir } from '../helpers/paths.js';
+import { tempDir } from '../helpers/paths.js';
 import { residentBytes, RawPeer } from '../helpers/ipc-peer.js';
-import { Child, outpostEnv, READY, runOutpost, startOutpost, startRunningAgent } from '../helpers/processes.js';
+import { type Child, READY, runOutpost, startOutpost, startRunningAgent } from '../helpers/processes.js';
 
 const socketOf = (home: string) => path.join(home, 'ipc.sock');
 const secretOf = (home: string) => fs.readFileSync(path.join(home, 'ipc.secret'), 'utf8').trim();
@@ -98,26 +98,6 @@ test('--force with no agent running simply starts', async (t) => {
   t.after(() => agent.kill('SIGKILL'));
   await agent.waitFor(READY);
   assert.match(agent.stderr, /no agent was running; starting/);
-  agent.kill('SIGTERM');
-  assert.equal((await agent.finish()).code, 0);
-});
-
-test('--force while the agent is updating: exit 3 (busy_updating), the agent untouched', async (t) => {
-  const home = tempDir(t);
-  const agent = new Child(process.execPath, [path.join(DIST, 'test', 'fixtures', 'agent-updating.js')], outpostEnv(home));
-  t.after(() => agent.kill('SIGKILL'));
-  await agent.waitFor(/in UPDATING_DOWNLOADING/);
-
-  const forced = await runOutpost(home, ['--force']);
-  assert.equal(forced.code, 3, forced.stderr);
-  assert.match(forced.stderr, /refused to restart: the agent is updating \(UPDATING_DOWNLOADING\)/);
-  assert.doesNotMatch(forced.stderr, /running \(pid/, 'the second instance did not start');
-  assert.equal(agent.process.exitCode, null, 'the agent still runs');
-  assert.equal(lockPid(home), agent.pid);
-  const status = await statusOf(home);
-  assert.equal(status.state, 'UPDATING_DOWNLOADING');
-  assert.equal(status.pid, agent.pid);
-  assert.match(logOf(home), /force restart requested by pid \d+ refused: busy in UPDATING_DOWNLOADING/);
   agent.kill('SIGTERM');
   assert.equal((await agent.finish()).code, 0);
 });

@@ -70,9 +70,18 @@ test('a release pushed over WebSocket reaches the agent within a second; only th
   await stop(agent);
   const again = await startRunningAgent(home, { OUTPOST_INSTALL_DIR: install });
   t.after(() => again.kill('SIGKILL'));
-  await until('the check after restart', () => logOf(home).includes('1.1.0 is already staged; nothing to download'));
+  await until('the check after restart', () => logOf(home).includes('1.1.0 is already staged (checked again); nothing to download'));
   assert.equal(logOf(home).match(/to download \(/g)?.length, 1, 'one download plan in all');
   await stop(again);
+
+  // A staged copy damaged while it waited is deleted and staged afresh, not handed over.
+  fs.appendFileSync(path.join(home, 'updates', '1.1.0', 'main.js'), '// changed on disk\n');
+  const third = await startRunningAgent(home, { OUTPOST_INSTALL_DIR: install });
+  t.after(() => third.kill('SIGKILL'));
+  await until('the fresh staging', () => logOf(home).match(/1\.1\.0 staged complete and verified/g)?.length === 2);
+  assert.match(logOf(home), /the staged 1\.1\.0 is damaged \(main\.js does not match its signed size and SHA-256\); deleting it and staging it afresh/);
+  assert.deepEqual(treeOf(path.join(home, 'updates', '1.1.0')), treeOf(v2));
+  await stop(third);
   assert.equal(lab.reports().length, 0, 'nothing went wrong, nothing was reported');
 });
 

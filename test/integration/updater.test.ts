@@ -1,11 +1,15 @@
 import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
+import { pathToFileURL } from 'node:url';
 import { StatusData } from '../../app/common/ipc.js';
+import { buildUpdaterExecutables } from '../../tools/sea/build-updater.js';
 import { readJournal } from '../../updater/journal.js';
 import { FORWARD_STEPS, ROLLBACK_STEPS } from '../../updater/run-job.js';
-import { REPO_ROOT } from '../helpers/paths.js';
+import { OUTPOST_BIN, REPO_ROOT, tempDir } from '../helpers/paths.js';
 import { Child, runOutpost, startRunningAgent } from '../helpers/processes.js';
 import { ReleaseLab, treeOf } from '../helpers/release-lab.js';
 import { until } from '../helpers/wait.js';
@@ -28,8 +32,8 @@ function stopWhateverRuns(t: { after: (fn: () => Promise<void>) => void }, home:
   });
 }
 
-/** The steps of the most recent job's journal. */
-function journalSteps(home: string): string[] {
+/** The entries of the most recent job's journal. */
+function lastJournal(home: string) {
   const updates = path.join(home, 'updates');
   const journals = fs
     .readdirSync(updates)
@@ -38,8 +42,32 @@ function journalSteps(home: string): string[] {
     .sort((x, y) => fs.statSync(x).mtimeMs - fs.statSync(y).mtimeMs);
   const journal = journals.at(-1);
   assert.ok(journal, 'a journal');
-  return readJournal(journal).map((e) => `${e.step}:${e.phase}`);
+  return readJournal(journal);
 }
+
+/** The steps of the most recent job's journal. */
+function journalSteps(home: string): string[] {
+  return lastJournal(home).map((e) => `${e.step}:${e.phase}`);
+}
+
+/** The agents started after this point stage new releases and wait (the test wants the state the job left). */
+function noMoreHandOffs(home: string): void {
+  const configFile = path.join(home, 'config.json');
+  const config = JSON.parse(fs.readFileSync(configFile, 'utf8'));
+  fs.writeFileSync(configFile, JSON.stringify({ ...config, update: { ...config.update, hand_off: false } }));
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** An installed build's own entry point, which starts the agent: the updater launches whatever main.mjs is installed. */
+const AGENT_ENTRY = `import ${JSON.stringify(pathToFileURL(OUTPOST_BIN).href)};\n`;
 
 /** A lab whose agent A runs 1.0.0 (hand-off on), has made its first check, and is stopped at the end. */
 async function runningA(t: { after: (fn: () => Promise<void> | void) => void }, env: NodeJS.ProcessEnv = {}) {
@@ -81,8 +109,19 @@ test('a successful update A -> B: the updater swaps, starts B, sees it healthy, 
   const log = logOf(home);
   assert.match(log, /state UPDATING_STAGING -> UPDATING_HANDOFF/);
   assert.match(log, /current_version 1\.0\.0 -> 1\.1\.0/, 'B records its version in config');
-  assert.equal(lab.reports().length, 0);
+  const success = await until('the success report', () => lab.reports().find((r) => r.code === 'EVT_UPDATE_SUCCEEDED'));
+  assert.equal(success.agent_version, '1.1.0');
+  assert.deepEqual([success.context.from_version, success.context.to_version], ['1.0.0', '1.1.0']);
+  assert.equal(lab.reports().length, 1, 'no error report');
+  // B removes what the job needed once the updater has exited.
+  await until('the clean-up', () => leftovers(home).length === 0, 10_000, () => `left: ${leftovers(home).join(', ')}`);
 });
+
+/** What updates/ holds beyond the job's record (job.json, journal, last-update.json), the TUF metadata and the (empty) download folder. */
+function leftovers(home: string): string[] {
+  const kept = /^(job\.json|journal-.*\.jsonl|last-update\.json|metadata|blobs)$/;
+  return fs.readdirSync(path.join(home, 'updates')).filter((name) => !kept.test(name));
+}
 
 test('B crashes on start: rolled back, A runs again on its byte-identical tree, a report arrives; after two failures B is not tried again, and a newer release is', async (t) => {
   const { lab, home, install, v1Tree: before, a } = await runningA(t);
@@ -129,26 +168,18 @@ for (const point of CRASH_POINTS) {
     await a.finish(30_000);
     // An agent that a recovery starts would try 1.1.0 again (that is the design: two tries); here the
     // test wants the state recovery itself leaves, so the agents after A stage and wait.
-    const configFile = path.join(home, 'config.json');
-    const config = JSON.parse(fs.readFileSync(configFile, 'utf8'));
-    fs.writeFileSync(configFile, JSON.stringify({ ...config, update: { ...config.update, hand_off: false } }));
+    noMoreHandOffs(home);
     const journal = await until('the crash', () => {
       const steps = fs.existsSync(path.join(home, 'updates')) ? journalSteps(home) : [];
       return steps.at(-1) === point && steps;
     });
     assert.ok(!journal.includes('outcome:end'), 'the job did not end');
     const updaterPid = Number(fs.readFileSync(fs.readdirSync(path.join(home, 'updates')).filter((n) => n.endsWith('.ready')).map((n) => path.join(home, 'updates', n))[0] as string, 'utf8'));
-    await until('the updater gone', () => {
-      try {
-        process.kill(updaterPid, 0);
-        return false;
-      } catch {
-        return true;
-      }
-    });
+    await until('the updater gone', () => !isAlive(updaterPid));
 
     const recovery = await runUpdater(['--job', path.join(home, 'updates', 'job.json'), '--recover'], { OUTPOST_INSTALL_DIR: install });
-    const committed = point.startsWith('commit:');
+    // From health:end on, the new version has proved itself (its health record): recovery keeps it.
+    const committed = point.startsWith('commit:') || point === 'health:end';
     const beforeChanges = point.startsWith('wait_old_exit:');
     // The new version, once launched, may find the updater gone and start a recovery of its own; then
     // this one waits for it and reports its outcome. Either way the outcome is the same.
@@ -175,9 +206,7 @@ test('an agent started after the updater died mid-job (swap done) does not run t
   lab.publish(lab.app('1.1.0', V2), '1.1.0');
   await a.finish(30_000);
   await until('the crash', () => fs.existsSync(path.join(home, 'updates')) && journalSteps(home).at(-1) === 'swap:end');
-  const configFile = path.join(home, 'config.json');
-  const config = JSON.parse(fs.readFileSync(configFile, 'utf8'));
-  fs.writeFileSync(configFile, JSON.stringify({ ...config, update: { ...config.update, hand_off: false } }));
+  noMoreHandOffs(home);
 
   // What a service manager or the login item does next: start the agent.
   const next = await runOutpost(home, [], { OUTPOST_INSTALL_DIR: install }, 30_000);
@@ -191,4 +220,123 @@ test('an agent started after the updater died mid-job (swap done) does not run t
   assert.deepEqual(treeOf(install), v1Tree);
   assert.equal(JSON.parse(fs.readFileSync(path.join(home, 'updates', 'last-update.json'), 'utf8')).outcome, 'rolled_back');
   await until('the report', () => lab.reports().find((r) => r.code === 'ERR_UPDATE_INTERRUPTED'));
+});
+
+test('the updater dies after B proved itself healthy: B notices, and the recovery it starts commits', async (t) => {
+  const { lab, home, install, a } = await runningA(t, { OUTPOST_UPDATER_TEST_CRASH_AT: 'health:end' });
+  const v2 = lab.app('1.1.0', V2);
+  lab.publish(v2, '1.1.0');
+  await a.finish(30_000);
+  // Nobody but B acts: it follows the job, finds its updater gone, and starts the recovery.
+  await until('the commit', () => fs.existsSync(path.join(home, 'updates', 'last-update.json')));
+  const last = JSON.parse(fs.readFileSync(path.join(home, 'updates', 'last-update.json'), 'utf8'));
+  assert.deepEqual([last.outcome, last.reason], ['committed', 'finished by recovery']);
+  const b = await until('B running', async () => {
+    const status = await statusOf(home, install);
+    return status?.version === '1.1.0' && status.state === 'IDLE' && status;
+  });
+  assert.equal(b.pid, Number(lastJournal(home).find((e) => e.step === 'launch' && e.phase === 'end')?.detail?.pid), 'the B the updater started, never restarted');
+  assert.match(logOf(home), /the updater of [0-9a-f-]+ ended before the job did; its recovery \(pid \d+\) finishes it/);
+  assert.deepEqual(treeOf(install), treeOf(v2));
+  assert.equal(fs.existsSync(`${install}.outpost-backup`), false, 'the backup is gone');
+  await until('the success report', () => lab.reports().find((r) => r.code === 'EVT_UPDATE_SUCCEEDED'));
+});
+
+test('B starts but never becomes healthy: stopped after update.health_timeout_s, A restored byte for byte and running, a report arrives', async (t) => {
+  const lab = new ReleaseLab(t);
+  await lab.startServer();
+  const home = lab.home({ update: { hand_off: true, health_timeout_s: 3 } });
+  const install = lab.app('1.0.0', { ...V1, 'main.mjs': AGENT_ENTRY });
+  const before = treeOf(install);
+  lab.publish(install, '1.0.0');
+  const a = await startRunningAgent(home, { OUTPOST_INSTALL_DIR: install }, path.join(install, 'main.mjs'));
+  t.after(() => a.kill('SIGKILL'));
+  stopWhateverRuns(t, home, install);
+  await until('the first check', () => logOf(home).includes('no update: 1.0.0 is the version'));
+
+  // 1.1.0's entry point starts and hangs: it never takes the lock, never reaches IDLE.
+  lab.publish(lab.app('1.1.0', { ...V1, 'main.mjs': 'setInterval(() => {}, 60_000);\n' }), '1.1.0');
+  await a.finish(30_000);
+  noMoreHandOffs(home);
+  const report = await until('the report at the server', () => lab.reports().find((r) => r.code === 'ERR_UPDATE_UNHEALTHY'));
+  assert.match(report.message, /rolled back: health failed: 1\.1\.0 did not become healthy within 3000 ms/);
+  const again = await until('A running again', async () => {
+    const status = await statusOf(home, install);
+    return status?.version === '1.0.0' && status.state === 'IDLE' && status;
+  });
+  assert.notEqual(again.pid, a.pid);
+  assert.deepEqual(treeOf(install), before, 'the installation is A again, byte for byte');
+  const journal = lastJournal(home);
+  const hung = Number(journal.find((e) => e.step === 'launch' && e.phase === 'end')?.detail?.pid);
+  assert.ok(hung > 0);
+  assert.equal(isAlive(hung), false, 'the hung 1.1.0 was stopped');
+  const steps = journal.map((e) => `${e.step}:${e.phase}`);
+  assert.deepEqual(steps.slice(steps.indexOf('health:fail')), ['health:fail', ...ROLLBACK_STEPS.flatMap((s) => [`${s}:begin`, `${s}:end`]), 'outcome:end']);
+});
+
+test('the swap fails half-way (the copy across file systems breaks off): the partial copy is removed, A restored and running, a report arrives', async (t) => {
+  // The storage folder (and so the staged tree) on /dev/shm, the installation in the temp folder: the
+  // swap cannot rename across them and copies. The updater runs under a file size limit of 512 KiB
+  // (RLIMIT_FSIZE, set by a wrapper before it starts the real updater), so its copy of 1.1.0's 2 MB
+  // file breaks off half-way, for real.
+  assert.notEqual(fs.statSync('/dev/shm').dev, fs.statSync(os.tmpdir()).dev, 'this test needs /dev/shm on a file system of its own');
+  const parent = fs.mkdtempSync(path.join('/dev/shm', 'outpost-test-'));
+  t.after(() => fs.rmSync(parent, { recursive: true, force: true }));
+  const wrapper = path.join(tempDir(t, 'outpost-wrapper-'), 'outpost-updater');
+  const script = path.join(REPO_ROOT, 'bin', 'outpost-updater.js');
+  fs.writeFileSync(wrapper, `#!/bin/sh\nulimit -f 512\nexec ${JSON.stringify(process.execPath)} ${JSON.stringify(script)} "$@"\n`, { mode: 0o755 });
+
+  const lab = new ReleaseLab(t);
+  await lab.startServer();
+  const home = lab.home({ parent, update: { hand_off: true } });
+  const install = lab.app('1.0.0', V1);
+  const before = treeOf(install);
+  lab.publish(install, '1.0.0');
+  const a = await startRunningAgent(home, { OUTPOST_INSTALL_DIR: install, OUTPOST_UPDATER_EXE: wrapper });
+  t.after(() => a.kill('SIGKILL'));
+  stopWhateverRuns(t, home, install);
+  await until('the first check', () => logOf(home).includes('no update: 1.0.0 is the version'));
+  lab.publish(lab.app('1.1.0', { ...V2, 'resources/big.bin': crypto.randomBytes(2 * 1024 * 1024) }), '1.1.0');
+  await a.finish(30_000);
+  noMoreHandOffs(home);
+
+  const report = await until('the report at the server', () => lab.reports().find((r) => r.code === 'ERR_UPDATE_SWAP'));
+  assert.match(report.message, /rolled back: swap failed: cannot copy .* \(another file system\)/);
+  const steps = journalSteps(home);
+  assert.ok(steps.indexOf('backup:end') >= 0 && steps.indexOf('backup:end') < steps.indexOf('swap:fail'), `the backup was made before the swap failed: ${steps.join(' ')}`);
+  await until('A running again', async () => {
+    const status = await statusOf(home, install);
+    return status?.version === '1.0.0' && status.state === 'IDLE';
+  });
+  assert.deepEqual(treeOf(install), before, 'the installation is A again, byte for byte');
+  assert.deepEqual(
+    fs.readdirSync(path.dirname(install)).filter((n) => n.startsWith(path.basename(install))),
+    [path.basename(install)],
+    'no backup or partial copy left beside the installation',
+  );
+});
+
+test('with the single executable (Linux x64): it runs from a copy beside the job, swaps, and the copy is removed after the commit', async (t) => {
+  if (process.platform !== 'linux' || process.arch !== 'x64') {
+    t.skip(`the Linux x64 executable runs on Linux x64 only (this is ${process.platform}-${process.arch})`);
+    return;
+  }
+  const built = await buildUpdaterExecutables({ repoRoot: REPO_ROOT, platforms: ['linux'], outDir: tempDir(t, 'outpost-sea-') });
+  const exe = built.executables[0]?.path as string;
+  const { lab, home, install, a } = await runningA(t, { OUTPOST_UPDATER_EXE: exe });
+  const v2 = lab.app('1.1.0', V2);
+  lab.publish(v2, '1.1.0');
+  await a.finish(30_000);
+  await until('B healthy', async () => {
+    const status = await statusOf(home, install);
+    return status?.version === '1.1.0' && status.state === 'IDLE';
+  });
+  await until('the commit', () => fs.existsSync(path.join(home, 'updates', 'last-update.json')));
+  assert.equal(JSON.parse(fs.readFileSync(path.join(home, 'updates', 'last-update.json'), 'utf8')).outcome, 'committed');
+  assert.deepEqual(treeOf(install), treeOf(v2));
+  const copy = /updater running \(pid \d+, (.*)\): 1\.0\.0 -> 1\.1\.0/.exec(logOf(home))?.[1];
+  assert.ok(copy, 'the updater logged where it ran from');
+  assert.match(copy, new RegExp(`^${path.join(home, 'updates', 'updater-')}[0-9a-f-]+/outpost-updater$`), 'the copy beside the job, not the build output');
+  await until('the copy removed', () => !fs.existsSync(path.dirname(copy)), 10_000);
+  await until('the clean-up', () => leftovers(home).length === 0, 10_000, () => `left: ${leftovers(home).join(', ')}`);
 });

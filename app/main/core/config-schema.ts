@@ -64,6 +64,8 @@ export const UpdateSettings = z
     stall_timeout_s: z.number().int().min(1).max(3600).default(30),
     /** Hand a staged version to the updater at once (false: stage it and wait, e.g. for a maintenance window). */
     hand_off: z.boolean().default(true),
+    /** How long a new version has, once the updater starts it, to reach IDLE; after that it is rolled back. */
+    health_timeout_s: z.number().int().min(1).max(600).default(60),
     /** Free space to leave on the storage folder's disk after an update is downloaded and staged. */
     min_free_mb: z.number().int().min(0).max(1_000_000_000).default(100),
     /**
@@ -77,7 +79,7 @@ export type UpdateSettings = z.infer<typeof UpdateSettings>;
 
 export const ConfigV3 = ConfigV2.extend({
   config_version: z.literal(3),
-  update: UpdateSettings.default({ channel: 'stable', poll_interval_s: 3600, allow_downgrade: false, stall_timeout_s: 30, hand_off: true, min_free_mb: 100, trust_file: null }),
+  update: UpdateSettings.default({ channel: 'stable', poll_interval_s: 3600, allow_downgrade: false, stall_timeout_s: 30, hand_off: true, health_timeout_s: 60, min_free_mb: 100, trust_file: null }),
 }).strict();
 export type ConfigV3 = z.infer<typeof ConfigV3>;
 
@@ -92,5 +94,5 @@ export const DEFAULT_CONFIG: Config = {
   log_level: 'info',
   backend: { url: 'http://127.0.0.1:8470', ws_url: 'ws://127.0.0.1:8470/ws' },
   lock: { heartbeat_ms: 5_000, stale_ms: 30_000 },
-  update: { channel: 'stable', poll_interval_s: 3600, allow_downgrade: false, stall_timeout_s: 30, hand_off: true, min_free_mb: 100, trust_file: null },
+  update: { channel: 'stable', poll_interval_s: 3600, allow_downgrade: false, stall_timeout_s: 30, hand_off: true, health_timeout_s: 60, min_free_mb: 100, trust_file: null },
 };

@@ -229,6 +229,16 @@ function tryCreate(options: InstanceLockOptions): { record: LockRecord; fd: numb
   }
 }
 
+/**
+ * The live holder of the lock file, if any: its record, when its process runs (and is the process that
+ * took the lock, where the OS tells start times). For outsiders such as the updater: which version runs.
+ */
+export function lockHolder(file: string, platform: Platform): LockRecord | null {
+  const record = readSnapshot(file)?.record;
+  if (!record || !platform.isProcessAlive(record.pid)) return null;
+  return record.start_time === null || platform.processStartTime(record.pid) === record.start_time ? record : null;
+}
+
 function readSnapshot(file: string): Snapshot | null {
   let fd: number;
   try {

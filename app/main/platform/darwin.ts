@@ -3,8 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import type { CredentialStore } from '../core/ipc-secret.js';
 import { keyringStore } from './keyring-store.js';
-import type { IpcEndpoint, Platform, StorageSecurity } from './platform.js';
-import { posixIpcEndpoint, posixIsElevated, posixIsProcessAlive, posixSecureDirectory } from './posix.js';
+import type { HeldFile, IpcEndpoint, Platform, StorageSecurity } from './platform.js';
+import { posixFindHeldFiles, posixIpcEndpoint, posixIsElevated, posixIsProcessAlive, posixSecureDirectory } from './posix.js';
 
 export class DarwinPlatform implements Platform {
   readonly name = 'darwin';
@@ -33,6 +33,10 @@ export class DarwinPlatform implements Platform {
 
   ipcEndpoint(storageRoot: string): IpcEndpoint {
     return posixIpcEndpoint(storageRoot);
+  }
+
+  findHeldFiles(): HeldFile[] {
+    return posixFindHeldFiles();
   }
 
   isProcessAlive(pid: number): boolean {

@@ -17,4 +17,4 @@ export function createPlatform(os: NodeJS.Platform = process.platform, env: Node
   }
 }
 
-export type { IpcEndpoint, Platform, StorageSecurity } from './platform.js';
+export type { FileHolder, HeldFile, IpcEndpoint, Platform, StorageSecurity } from './platform.js';

@@ -42,6 +42,27 @@ export interface Platform {
 
   /** This user's OS credential store (it may not answer: no session bus, no binding for this machine). */
   credentialStore(): CredentialStore;
+
+  /**
+   * Files under `dir` that another process holds open so that moving `dir` would fail, with the
+   * processes holding them where the OS can tell (at most `limit` files, default 20). Always empty on
+   * POSIX, where open files never block a rename. On Windows, with more than 5 held files every file
+   * gets the holders of them all (win32-held-files.ts). Never throws: it is a diagnostic.
+   */
+  findHeldFiles(dir: string, limit?: number): HeldFile[];
+}
+
+/** A file that another process holds open (Platform.findHeldFiles). */
+export interface HeldFile {
+  readonly path: string;
+  /** Empty when the OS cannot tell (Windows' Restart Manager failed or is a stub, as under Wine). */
+  readonly holders: readonly FileHolder[];
+}
+
+export interface FileHolder {
+  readonly pid: number;
+  /** Windows: the Restart Manager's strAppName, or the service's short name when the holder is a service. */
+  readonly name: string;
 }
 
 export interface IpcEndpoint {

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ErrorCode, OutpostError, errnoCode } from '../core/errors.js';
-import type { IpcEndpoint, StorageSecurity } from './platform.js';
+import type { HeldFile, IpcEndpoint, StorageSecurity } from './platform.js';
 
 /** What Linux and macOS share: euid 0 means elevated, folders are 0700 and owned by us. */
 export function posixIsElevated(): boolean {
@@ -18,6 +18,14 @@ export function posixIsProcessAlive(pid: number): boolean {
     // EPERM: it exists but belongs to another user.
     return errnoCode(error) === 'EPERM';
   }
+}
+
+/**
+ * Nothing: a POSIX rename moves a directory entry, and files open below it stay open under the new
+ * name, whoever holds them.
+ */
+export function posixFindHeldFiles(): HeldFile[] {
+  return [];
 }
 
 export function posixSecureDirectory(dir: string): StorageSecurity {

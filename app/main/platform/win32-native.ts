@@ -1,7 +1,8 @@
 /**
- * Direct Win32 calls through ffi-rs, for the two questions that have no faithful answer from a command
+ * Direct Win32 calls through ffi-rs, for the questions that have no faithful answer from a command
  * line tool: "is this process elevated?" and "when was process N created?" (to tell a live lock holder
- * from a new process that reused its pid).
+ * from a new process that reused its pid); win32-restart-manager.ts asks "who holds this file?"
+ * through the same loader (`callWin32`).
  *
  * ffi-rs is loaded lazily (createRequire on first call), never by a top-level import: its index.js
  * picks the native binding for the running OS at load time and throws when it is missing, and on
@@ -59,6 +60,8 @@ export const WIN32_CALLS = {
   GetExitCodeProcess: { dll: 'kernel32.dll', ret: 'I32', params: ['External', 'U8Array'] },
   // BOOL CloseHandle(HANDLE hObject)
   CloseHandle: { dll: 'kernel32.dll', ret: 'I32', params: ['External'] },
+  // UINT GetSystemDirectoryW(LPWSTR lpBuffer, UINT uSize /* in WCHARs */)
+  GetSystemDirectoryW: { dll: 'kernel32.dll', ret: 'U32', params: ['U8Array', 'U32'] },
 } as const satisfies Record<string, Win32CallSpec>;
 
 export type Win32Function = keyof typeof WIN32_CALLS;
@@ -101,7 +104,7 @@ export function isoToFiletime(iso: string): bigint {
   return BigInt(ms / 1000) * 10_000_000n + BigInt(match[2]) + FILETIME_UNIX_EPOCH;
 }
 
-function platformError(message: string, syscall: string, win32Error?: number, cause?: unknown): OutpostError {
+export function platformError(message: string, syscall: string, win32Error?: number, cause?: unknown): OutpostError {
   const details: Record<string, unknown> = { syscall };
   if (win32Error !== undefined) details.win32Error = win32Error;
   return new OutpostError(ErrorCode.PLATFORM_CALL, message, cause === undefined ? { details } : { details, cause });
@@ -111,37 +114,51 @@ type Ffi = typeof FfiRs;
 type Called<T> = { value: T; errnoCode: number; errnoMessage: string };
 
 let loaded: Ffi | undefined;
+const opened = new Set<string>();
 
-function ffi(): Ffi {
+/** The ffi-rs module, loaded on first use (see above). */
+export function ffi(): Ffi {
   if (loaded) return loaded;
   if (process.platform !== 'win32') {
     throw platformError(`Win32 calls are only available on Windows (this is ${process.platform}).`, 'load');
   }
-  let module: Ffi;
   try {
-    module = createRequire(import.meta.url)('ffi-rs') as Ffi;
-    const libraries = new Set<string>(Object.values(WIN32_CALLS).map((spec) => spec.dll));
-    for (const dll of libraries) module.open({ library: `outpost:${dll}`, path: dll });
+    loaded = createRequire(import.meta.url)('ffi-rs') as Ffi;
   } catch (error) {
     throw platformError(`Cannot load ffi-rs to call Windows APIs: ${error instanceof Error ? error.message : String(error)}.`, 'load', undefined, error);
   }
-  loaded = module;
-  return module;
+  return loaded;
 }
 
-/** Calls a Win32 function by its spec; returns its value and the thread's GetLastError after it. */
-function call<T>(name: Win32Function, paramsValue: unknown[]): Called<T> {
+/**
+ * Calls `funcName` of `library` (a DLL name, or a full path) with `spec`'s signature; returns its value
+ * and the thread's GetLastError after it. Each library is opened at its first call, so a DLL that only
+ * one rare path needs (rstrtmgr.dll) is never loaded into an agent that does not take that path.
+ */
+export function callWin32<T>(library: string, funcName: string, spec: Win32CallSpec, paramsValue: unknown[]): Called<T> {
   const lib = ffi();
-  const spec: Win32CallSpec = WIN32_CALLS[name];
-  const result = lib.load({
-    library: `outpost:${spec.dll}`,
-    funcName: name,
+  const key = `outpost:${library}`;
+  if (!opened.has(key)) {
+    try {
+      lib.open({ library: key, path: library });
+    } catch (error) {
+      throw platformError(`Cannot load ${library}: ${error instanceof Error ? error.message : String(error)}.`, 'load', undefined, error);
+    }
+    opened.add(key);
+  }
+  return lib.load({
+    library: key,
+    funcName,
     retType: lib.DataType[spec.ret],
     paramsType: spec.params.map((type) => lib.DataType[type]),
     paramsValue,
     errno: true,
   }) as unknown as Called<T>;
-  return result;
+}
+
+function call<T>(name: Win32Function, paramsValue: unknown[]): Called<T> {
+  const spec: Win32CallSpec = WIN32_CALLS[name];
+  return callWin32<T>(spec.dll, name, spec, paramsValue);
 }
 
 function failed(name: Win32Function, what: string, result: Called<unknown>): OutpostError {
@@ -205,4 +222,22 @@ export function processCreationTime(pid: number): string | null {
   } finally {
     call<number>('CloseHandle', [handle]);
   }
+}
+
+/** MAX_PATH, in WCHARs: enough for the system folder on every Windows installation. */
+const MAX_PATH = 260;
+
+/**
+ * The system folder (C:\Windows\System32), from GetSystemDirectoryW rather than %SystemRoot%, which
+ * whoever starts the process controls. DLLs that are not KnownDLLs (rstrtmgr.dll) are loaded from here
+ * by full path: by bare name, Windows would look in the executable's folder first, where a planted
+ * copy would run inside this process.
+ */
+export function systemDirectory(): string {
+  const buffer = Buffer.alloc(MAX_PATH * 2);
+  const result = call<number>('GetSystemDirectoryW', [buffer, MAX_PATH]);
+  if (result.value === 0) throw failed('GetSystemDirectoryW', 'Cannot find the Windows system folder', result);
+  // A value this large is the buffer size it would need, not a length.
+  if (result.value >= MAX_PATH) throw platformError(`The Windows system folder's path is longer than ${MAX_PATH - 1} characters.`, 'GetSystemDirectoryW');
+  return buffer.toString('utf16le', 0, result.value * 2);
 }

@@ -6,7 +6,8 @@ import path from 'node:path';
 import { ErrorCode, OutpostError, errnoCode } from '../core/errors.js';
 import type { CredentialStore } from '../core/ipc-secret.js';
 import { keyringStore } from './keyring-store.js';
-import type { IpcEndpoint, Platform, StorageSecurity } from './platform.js';
+import type { HeldFile, IpcEndpoint, Platform, StorageSecurity } from './platform.js';
+import { findHeldFilesWin32 } from './win32-held-files.js';
 import { isUserAdmin, processCreationTime } from './win32-native.js';
 
 /** Well-known SIDs: language-independent, unlike the names icacls prints. */
@@ -124,6 +125,10 @@ export class Win32Platform implements Platform {
 
   processStartTime(pid: number): string | null {
     return processCreationTime(pid);
+  }
+
+  findHeldFiles(dir: string, limit?: number): HeldFile[] {
+    return findHeldFilesWin32(dir, limit);
   }
 
   #currentUserSid(): string {

@@ -13,8 +13,16 @@ export interface Command {
   readonly args: readonly string[];
 }
 
+/**
+ * How to run the updater: a single executable (a release), which runs from a copy beside the job, with
+ * the native packages it loads copied into a node_modules/ beside it; or a script (a checkout).
+ */
+export type UpdaterProgram =
+  | { readonly kind: 'executable'; readonly executable: string; readonly packages: readonly { readonly name: string; readonly dir: string }[] }
+  | ({ readonly kind: 'script' } & Command);
+
 export interface HandOffRequest {
-  readonly updater: Command;
+  readonly updater: UpdaterProgram;
   readonly launch: Command;
   readonly storage: string;
   readonly updatesDir: string;
@@ -25,6 +33,8 @@ export interface HandOffRequest {
   readonly log: Logger;
   /** How long the updater has to confirm that it runs. */
   readonly confirmMs: number;
+  /** How long the new version has to prove itself healthy. */
+  readonly healthTimeoutMs: number;
 }
 
 /**
@@ -32,10 +42,6 @@ export interface HandOffRequest {
  * then may the agent shut down; if it never confirms, this throws and the agent stays up.
  */
 export async function handOff(request: HandOffRequest): Promise<UpdaterJob> {
-  const inside = [request.updater.command, ...request.updater.args].find((p) => isInside(p, request.installDir));
-  if (inside) {
-    throw new OutpostError(ErrorCode.UPDATE_HANDOFF, `The updater would run from ${inside}, inside the installation it replaces; it must run from a copy elsewhere.`);
-  }
   const id = randomUUID();
   const job: UpdaterJob = {
     job_id: id,
@@ -49,13 +55,18 @@ export async function handOff(request: HandOffRequest): Promise<UpdaterJob> {
     launch: { command: request.launch.command, args: [...request.launch.args] },
     storage: request.storage,
     exit_timeout_ms: 30_000,
-    health_timeout_ms: 60_000,
+    health_timeout_ms: request.healthTimeoutMs,
     journal: path.join(request.updatesDir, `journal-${id}.jsonl`),
     ready_file: path.join(request.updatesDir, `updater-${id}.ready`),
   };
+  const updater = prepareUpdater(request.updater, job);
+  const inside = [updater.command, ...updater.args].find((p) => isInside(p, request.installDir));
+  if (inside) {
+    throw new OutpostError(ErrorCode.UPDATE_HANDOFF, `The updater would run from ${inside}, inside the installation it replaces; it must run from a copy elsewhere.`);
+  }
   const jobFile = path.join(request.updatesDir, 'job.json');
   writeFileAtomic(jobFile, JSON.stringify(job, null, 2));
-  const child = spawnUpdater(request.updater, ['--job', jobFile]);
+  const child = spawnUpdater(updater, ['--job', jobFile]);
   let exited: string | null = null;
   child.once('exit', (code, signal) => {
     exited = signal ? `signal ${signal}` : `exit code ${code}`;
@@ -78,18 +89,46 @@ export async function handOff(request: HandOffRequest): Promise<UpdaterJob> {
   return job;
 }
 
-/** Hands an interrupted job to the updater's recovery (detached: it outlives this agent, which exits). */
-export function startRecovery(updater: Command, jobFile: string): number | undefined {
-  const child = spawnUpdater(updater, ['--job', jobFile, '--recover']);
+/** Hands an unfinished job to the updater's recovery (detached: it outlives this agent, which exits). */
+export function startRecovery(updater: UpdaterProgram, job: UpdaterJob, jobFile: string): number | undefined {
+  const child = spawnUpdater(prepareUpdater(updater, job), ['--job', jobFile, '--recover']);
   child.on('error', () => undefined);
   child.unref();
   return child.pid;
+}
+
+/** Where a job's copy of the updater runs from: in the storage folder, whose permissions keep others out. */
+export function updaterCopyDir(job: UpdaterJob): string {
+  return path.join(path.dirname(job.journal), `updater-${job.job_id}`);
+}
+
+/**
+ * The command that runs the updater for this job. A single executable must not run from the files it
+ * replaces (Windows cannot replace a running executable), so it runs from a copy in the job's folder
+ * (kept if a recovery finds it there already); the new version removes it once the job has ended.
+ */
+function prepareUpdater(updater: UpdaterProgram, job: UpdaterJob): Command {
+  if (updater.kind === 'script') return updater;
+  const dir = updaterCopyDir(job);
+  const executable = path.join(dir, path.basename(updater.executable));
+  if (!fs.existsSync(executable)) {
+    const staging = `${dir}.tmp`;
+    fs.rmSync(staging, { recursive: true, force: true });
+    fs.mkdirSync(staging, { recursive: true, mode: 0o700 });
+    fs.copyFileSync(updater.executable, path.join(staging, path.basename(updater.executable)));
+    fs.chmodSync(path.join(staging, path.basename(updater.executable)), 0o700);
+    for (const pkg of updater.packages) fs.cpSync(pkg.dir, path.join(staging, 'node_modules', pkg.name), { recursive: true, dereference: true });
+    fs.rmSync(dir, { recursive: true, force: true });
+    fs.renameSync(staging, dir);
+  }
+  return { command: executable, args: [] };
 }
 
 function spawnUpdater(updater: Command, args: readonly string[]) {
   // NODE_OPTIONS could make even the single-executable updater load code from disk: not passed on.
   const env = { ...process.env };
   delete env.NODE_OPTIONS;
+  delete env.OUTPOST_TEST_HOLD_STATE; // for the agent that a test started, not for the versions after it
   return spawn(updater.command, [...updater.args, ...args], { detached: true, stdio: 'ignore', env });
 }
 

@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { JournalEntry, UpdaterJob } from '../../../common/updater-job.js';
+import { HealthRecord, JournalEntry, type UpdateOutcome, UpdaterJob } from '../../../common/updater-job.js';
 import type { Platform } from '../../platform/index.js';
+import { writeFileAtomic } from '../atomic-file.js';
 
 /** The updater's journal, read (the updater writes it: updater/journal.ts). A torn last line is ignored. */
 export function readJournal(file: string): JournalEntry[] {
@@ -24,33 +25,72 @@ export function readJournal(file: string): JournalEntry[] {
   return entries;
 }
 
-/**
- * An update job that did not end and whose updater is gone (a crash, a logoff, a power cut): the
- * agent must not just run, it hands the job to the updater's recovery first. Null when there is none,
- * or when the updater is still at work (it started this agent: the new version proving itself).
- */
-export function interruptedJob(updatesDir: string, platform: Platform): { job: UpdaterJob; jobFile: string; at: string } | null {
+/** How the job ended (its journal's last word), or null while it has not. */
+export function outcomeOf(job: UpdaterJob): UpdateOutcome | null {
+  const done = readJournal(job.journal).find((e) => e.step === 'outcome');
+  return (done?.detail?.outcome as UpdateOutcome | undefined) ?? null;
+}
+
+/** The last job the agent handed over (`updates/job.json`), or null. */
+export function readJob(updatesDir: string): { job: UpdaterJob; jobFile: string } | null {
   const jobFile = path.join(updatesDir, 'job.json');
-  let job: UpdaterJob;
   try {
-    job = UpdaterJob.parse(JSON.parse(fs.readFileSync(jobFile, 'utf8')));
+    return { job: UpdaterJob.parse(JSON.parse(fs.readFileSync(jobFile, 'utf8'))), jobFile };
   } catch {
     return null;
   }
-  const entries = readJournal(job.journal);
-  if (entries.length === 0 || entries.some((e) => e.step === 'outcome')) return null;
-  // The updater, or a recovery, at work: this agent is the version they started, to prove itself.
+}
+
+/** The pid of the updater or recovery at work on the job, if one is alive. */
+export function jobOwner(job: UpdaterJob, platform: Platform): number | null {
   for (const owner of [job.ready_file, recoveryLockFile(job)]) {
     const pid = Number.parseInt(readText(owner), 10);
-    if (Number.isInteger(pid) && pid > 0 && platform.isProcessAlive(pid)) return null;
+    if (Number.isInteger(pid) && pid > 0 && platform.isProcessAlive(pid)) return pid;
   }
+  return null;
+}
+
+export type UnfinishedJob = { readonly job: UpdaterJob; readonly jobFile: string; readonly at: string };
+
+/**
+ * The job that has begun and not ended, seen by an agent that starts:
+ * - `interrupted`: its updater is gone (a crash, a logoff, a power cut); the agent must not just run,
+ *   it hands the job to the updater's recovery first;
+ * - `in_progress`: the updater (or a recovery) is at work and started this agent, to prove itself.
+ */
+export function unfinishedJob(updatesDir: string, platform: Platform): ({ readonly kind: 'interrupted' | 'in_progress' } & UnfinishedJob) | null {
+  const found = readJob(updatesDir);
+  if (!found) return null;
+  const entries = readJournal(found.job.journal);
+  if (entries.length === 0 || entries.some((e) => e.step === 'outcome')) return null;
   const last = entries.at(-1) as JournalEntry;
-  return { job, jobFile, at: `${last.step}:${last.phase}` };
+  const kind = jobOwner(found.job, platform) === null ? 'interrupted' : 'in_progress';
+  return { kind, ...found, at: `${last.step}:${last.phase}` };
 }
 
 /** Held (with its pid) by the one recovery at work on a job. */
 export function recoveryLockFile(job: UpdaterJob): string {
   return path.join(path.dirname(job.journal), `recovery-${job.job_id}.lock`);
+}
+
+export function healthRecordFile(job: UpdaterJob): string {
+  return path.join(path.dirname(job.journal), `health-${job.job_id}.json`);
+}
+
+/** The new version's proof of health, written once it is IDLE (see HealthRecord). */
+export function writeHealthRecord(job: UpdaterJob, version: string, at: Date): void {
+  const record: HealthRecord = { job_id: job.job_id, pid: process.pid, version, state: 'IDLE', at: at.toISOString() };
+  writeFileAtomic(healthRecordFile(job), JSON.stringify(record));
+}
+
+/** The health record of the job's new version, if that version wrote one and still runs. */
+export function liveHealthRecord(job: UpdaterJob, platform: Platform): HealthRecord | null {
+  try {
+    const record = HealthRecord.parse(JSON.parse(fs.readFileSync(healthRecordFile(job), 'utf8')));
+    return record.job_id === job.job_id && record.version === job.new_version && platform.isProcessAlive(record.pid) ? record : null;
+  } catch {
+    return null;
+  }
 }
 
 function readText(file: string): string {

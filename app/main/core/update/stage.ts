@@ -70,6 +70,37 @@ export async function stageRelease(request: StageRequest): Promise<void> {
   }
 }
 
+/**
+ * Checks a staged tree against its manifest before it is handed over again (it waited on disk, where
+ * anything may have touched it): every file with its size and SHA-256, and nothing else. Returns what
+ * is wrong, or null.
+ */
+export async function checkStaged(manifest: ReleaseManifest, stagedDir: string): Promise<string | null> {
+  const expected = new Map(manifest.files.map((f) => [f.path, f]));
+  const seen: string[] = [];
+  const walk = (dir: string, prefix: string) => {
+    for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+      const relative = `${prefix}${entry.name}`;
+      if (entry.isDirectory()) walk(path.join(dir, entry.name), `${relative}/`);
+      else seen.push(relative);
+    }
+  };
+  try {
+    walk(stagedDir, '');
+  } catch (error) {
+    return `cannot read ${stagedDir}: ${describeError(error)}`;
+  }
+  const extra = seen.find((p) => !expected.has(p));
+  if (extra) return `${extra} is not part of ${manifest.version}`;
+  for (const file of manifest.files) {
+    const target = safeJoin(stagedDir, file.path);
+    const stat = fs.lstatSync(target, { throwIfNoEntry: false });
+    if (!stat?.isFile()) return `${file.path} is missing`;
+    if (stat.size !== file.size || (await sha256File(target)) !== file.sha256) return `${file.path} does not match its signed size and SHA-256`;
+  }
+  return null;
+}
+
 async function writeVerified(file: ManifestFile, root: string, source: Readable, decompress: Transform | null): Promise<void> {
   const target = safeJoin(root, file.path);
   fs.mkdirSync(path.dirname(target), { recursive: true, mode: 0o755 });

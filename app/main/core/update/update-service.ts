@@ -1,6 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { AxiosInstance } from 'axios';
+import semver from 'semver';
+import type { AgentState } from '../../../common/agent-state.js';
 import type { UpdateStatus } from '../../../common/ipc.js';
 import type { PushMessage } from '../../../common/push.js';
 import { blobTarget, ChannelPointer, channelTarget, manifestTarget, ReleaseManifest } from '../../../common/release.js';
@@ -13,7 +16,7 @@ import type { StateMachine } from '../state-machine.js';
 import { decide } from './decide.js';
 import { downloadVerified } from './download.js';
 import { Feed } from './feed.js';
-import { planStage, stageRelease } from './stage.js';
+import { checkStaged, planStage, stageRelease } from './stage.js';
 
 export interface UpdateServiceOptions {
   readonly state: StateMachine;
@@ -40,6 +43,11 @@ export interface UpdateServiceOptions {
    * shutting down), throws if it never confirms. Without it, a staged version waits.
    */
   readonly handOff?: (version: string, stagedDir: string) => Promise<void>;
+  /**
+   * Tests only (OUTPOST_TEST_HOLD_STATE=<STATE>:<ms>): stay that long in that state once entered, so
+   * that a test can act (`--force`, SIGKILL) while the agent really is in it.
+   */
+  readonly testHold?: { readonly state: AgentState; readonly ms: number };
 }
 
 /** A version rolled back this many times is not handed to the updater again (until a newer one comes). */
@@ -187,15 +195,20 @@ export class UpdateService {
       return;
     }
     this.#status.offered = version;
-    if (this.#status.staged === version) {
-      log.info(`${version} is already staged; nothing to download`);
-      await this.#handOff(version);
-      return;
-    }
     const manifestInfo = await this.#feed.target(manifestTarget(version));
     if (!manifestInfo) throw refused(`channel ${settings.channel} offers ${version}, which the feed does not describe`);
     const manifest = await this.#feed.document(manifestInfo, ReleaseManifest);
     if (manifest.version !== version) throw refused(`the manifest for ${version} describes ${manifest.version} (mixed releases)`);
+    if (this.#status.staged === version) {
+      const problem = await checkStaged(manifest, path.join(this.#options.updatesDir, version));
+      if (problem === null) {
+        log.info(`${version} is already staged (checked again); nothing to download`);
+        await this.#handOff(version);
+        return;
+      }
+      log.warn(`the staged ${version} is damaged (${problem}); deleting it and staging it afresh`);
+      this.#forgetStaged(version);
+    }
 
     const plan = await planStage(manifest, this.#options.installDir);
     const blobs = [...new Map(plan.fromBlobs.map((f) => [f.sha256, f])).keys()];
@@ -214,7 +227,7 @@ export class UpdateService {
     this.#checkFreeSpace(downloadBytes + stagedBytes, version);
     log.info(`update ${running} -> ${version}: ${manifest.files.length} files, ${plan.fromInstalled.length} unchanged, ${missing.length} to download (${downloadBytes} bytes)`);
 
-    state.setState('UPDATING_DOWNLOADING', `downloading ${version}`);
+    await this.#enter('UPDATING_DOWNLOADING', `downloading ${version}`);
     let done = 0;
     let lastPercent = -1;
     for (const { sha, info } of missing) {
@@ -237,13 +250,13 @@ export class UpdateService {
       done += info.length;
     }
 
-    state.setState('UPDATING_VERIFYING', `verifying ${version}`);
+    await this.#enter('UPDATING_VERIFYING', `verifying ${version}`);
     for (const { sha, info } of infos) {
       const size = fs.statSync(blobFile(sha), { throwIfNoEntry: false })?.size;
       if (size !== info.length) throw refused(`the downloaded ${info.path} is not the length the feed signed`);
     }
 
-    state.setState('UPDATING_STAGING', `staging ${version}`);
+    await this.#enter('UPDATING_STAGING', `staging ${version}`);
     const stagedDir = path.join(this.#options.updatesDir, version);
     await stageRelease({ manifest, plan, installDir: this.#options.installDir, blobFile, stagedDir });
     this.#recordStaged(version);
@@ -253,14 +266,24 @@ export class UpdateService {
   }
 
   async #handOff(version: string): Promise<void> {
-    const { handOff, state, settings, log } = this.#options;
+    const { handOff, settings, log } = this.#options;
     if (!handOff) return;
     if (!settings.hand_off) {
       log.info(`${version} is staged; update.hand_off is off, so it waits`);
       return;
     }
-    if (!state.setState('UPDATING_HANDOFF', `handing ${version} to the updater`)) return;
+    if (!(await this.#enter('UPDATING_HANDOFF', `handing ${version} to the updater`))) return;
     await handOff(version, path.join(this.#options.updatesDir, version));
+  }
+
+  async #enter(next: AgentState, reason: string): Promise<boolean> {
+    const entered = this.#options.state.setState(next, reason);
+    const hold = this.#options.testHold;
+    if (entered && hold?.state === next) {
+      this.#options.log.warn(`test hold: staying in ${next} for ${hold.ms} ms (OUTPOST_TEST_HOLD_STATE)`);
+      await sleep(hold.ms, undefined, { signal: this.#abort.signal }).catch(() => undefined);
+    }
+    return entered;
   }
 
   #failedAttempts(version: string): number {
@@ -291,13 +314,27 @@ export class UpdateService {
     this.#status.staged = version;
   }
 
+  /** The staged version, if its tree is there; a record left by an update that has since happened (or vanished) is forgotten. */
   #stagedVersion(): string | null {
+    let version: string;
     try {
-      const { version } = JSON.parse(fs.readFileSync(path.join(this.#options.updatesDir, 'staged.json'), 'utf8')) as { version: string };
-      return fs.statSync(path.join(this.#options.updatesDir, version)).isDirectory() ? version : null;
+      ({ version } = JSON.parse(fs.readFileSync(path.join(this.#options.updatesDir, 'staged.json'), 'utf8')) as { version: string });
     } catch {
       return null;
     }
+    if (semver.valid(version) !== version) {
+      this.#forgetStaged(null);
+      return null;
+    }
+    if (version !== this.#options.running && fs.statSync(path.join(this.#options.updatesDir, version), { throwIfNoEntry: false })?.isDirectory()) return version;
+    this.#forgetStaged(version);
+    return null;
+  }
+
+  #forgetStaged(version: string | null): void {
+    fs.rmSync(path.join(this.#options.updatesDir, 'staged.json'), { force: true });
+    if (version) fs.rmSync(path.join(this.#options.updatesDir, version), { recursive: true, force: true });
+    this.#status.staged = null;
   }
 }
 

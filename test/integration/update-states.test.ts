@@ -1,0 +1,98 @@
+/**
+ * The agent during a real update, in each of its UPDATING_* states (enumerated from AGENT_STATES, so a
+ * new state cannot be added without these tests): `--force` is refused and the update completes; a
+ * SIGKILL leaves a state from which the next start completes the update. The agent is held in the
+ * state for a while (OUTPOST_TEST_HOLD_STATE, a test-only switch) so the test acts while it really
+ * is there; the hold is checked with `outpost status` first.
+ */
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { type TestContext, test } from 'node:test';
+import { AGENT_STATES, isUpdatingState } from '../../app/common/agent-state.js';
+import { StatusData } from '../../app/common/ipc.js';
+import { runOutpost, startRunningAgent } from '../helpers/processes.js';
+import { ReleaseLab, treeOf } from '../helpers/release-lab.js';
+import { until } from '../helpers/wait.js';
+
+const UPDATING_STATES = AGENT_STATES.filter(isUpdatingState);
+const V1 = { 'main.js': 'console.log("v1")\n', 'lib/util.js': 'exports.x = 1\n'.repeat(500) };
+const V2 = { ...V1, 'main.js': 'console.log("v2")\n' };
+const HOLD_MS = 4_000;
+
+const logOf = (home: string) => fs.readFileSync(path.join(home, 'logs', 'outpost.log'), 'utf8');
+
+async function statusOf(home: string, install: string): Promise<StatusData | null> {
+  const result = await runOutpost(home, ['status'], { OUTPOST_INSTALL_DIR: install });
+  return result.code === 0 ? StatusData.parse(JSON.parse(result.stdout)) : null;
+}
+
+/** A running 1.0.0 that will hold in `state` once 1.1.0 is published, and 1.1.0's tree. */
+async function updatingAgent(t: TestContext, state: string) {
+  const lab = new ReleaseLab(t);
+  await lab.startServer();
+  const home = lab.home({ update: { hand_off: true } });
+  const install = lab.app('1.0.0', V1);
+  lab.publish(install, '1.0.0');
+  const a = await startRunningAgent(home, { OUTPOST_INSTALL_DIR: install, OUTPOST_TEST_HOLD_STATE: `${state}:${HOLD_MS}` });
+  t.after(() => a.kill('SIGKILL'));
+  t.after(async () => {
+    const status = await statusOf(home, install).catch(() => null);
+    if (status) process.kill(status.pid, 'SIGKILL');
+  });
+  await until('the first check', () => logOf(home).includes('no update: 1.0.0 is the version'));
+  const v2 = lab.app('1.1.0', V2);
+  lab.publish(v2, '1.1.0');
+  const held = await until(`A in ${state}`, async () => {
+    const status = await statusOf(home, install);
+    return status?.state === state && status;
+  });
+  assert.equal(held.pid, a.pid);
+  return { lab, home, install, a, v2 };
+}
+
+async function updated(home: string, install: string, v2: string): Promise<StatusData> {
+  const b = await until('1.1.0 healthy', async () => {
+    const status = await statusOf(home, install);
+    return status?.version === '1.1.0' && status.state === 'IDLE' && status;
+  }, 60_000);
+  await until('the commit', () => fs.existsSync(path.join(home, 'updates', 'last-update.json')));
+  assert.equal(JSON.parse(fs.readFileSync(path.join(home, 'updates', 'last-update.json'), 'utf8')).outcome, 'committed');
+  assert.deepEqual(treeOf(install), treeOf(v2), 'the installation is 1.1.0, complete');
+  return b;
+}
+
+for (const state of UPDATING_STATES) {
+  test(`--force in ${state} during a real update is refused (busy_updating), and the update completes`, async (t) => {
+    const { home, install, a, v2 } = await updatingAgent(t, state);
+    const forced = await runOutpost(home, ['--force'], { OUTPOST_INSTALL_DIR: install });
+    assert.equal(forced.code, 3, forced.stderr);
+    assert.match(forced.stderr, new RegExp(`refused to restart: the agent is updating \\(${state}\\)`));
+    assert.doesNotMatch(forced.stderr, /running \(pid/, 'no second instance started');
+    assert.equal(a.process.exitCode, null, 'the agent still runs');
+    const old = await a.finish(60_000);
+    assert.equal(old.code, 0, old.stderr);
+    assert.match(old.stderr, /handed over to the updater for 1\.1\.0/);
+    const b = await updated(home, install, v2);
+    assert.notEqual(b.pid, a.pid);
+  });
+
+  test(`SIGKILL of the agent in ${state}: the next start completes the update, one complete version runs`, async (t) => {
+    const { home, install, a, v2 } = await updatingAgent(t, state);
+    a.kill('SIGKILL');
+    const killed = await a.finish();
+    assert.equal(killed.signal, 'SIGKILL');
+    assert.deepEqual(
+      fs.readdirSync(path.dirname(install)).filter((n) => n.startsWith(path.basename(install))),
+      [path.basename(install)],
+      'no backup or half-swapped copy beside the installation',
+    );
+    // What the login item does next: start the agent (1.0.0, without the hold).
+    const again = await startRunningAgent(home, { OUTPOST_INSTALL_DIR: install });
+    t.after(() => again.kill('SIGKILL'));
+    const finished = await again.finish(60_000);
+    assert.equal(finished.code, 0, finished.stderr);
+    await updated(home, install, v2);
+    assert.match(logOf(home), /Outpost 1\.1\.0 starting/);
+  });
+}
