@@ -5,7 +5,7 @@ import { lockHolder } from '../app/main/core/instance-lock.js';
 import { storagePaths } from '../app/main/core/storage.js';
 import { liveHealthRecord, outcomeOf, recoveryLockFile } from '../app/main/core/update/job-journal.js';
 import { readJournal } from './journal.js';
-import { finishJob, type JobContext, launchInstalled, moveDir, queueReport, recordFailure, stopProcess } from './run-job.js';
+import { failedInstallDir, finishJob, type JobContext, launchInstalled, moveDir, queueReport, recordFailure, stopProcess } from './run-job.js';
 
 /**
  * Finishes or undoes a job that a crash interrupted (of the updater, or of the machine), from what
@@ -72,14 +72,18 @@ async function recover(context: JobContext): Promise<UpdateOutcome> {
     }
     await moveDir(context, job.backup_dir, job.install_dir);
   }
+  fs.rmSync(failedInstallDir(job), { recursive: true, force: true }); // a rollback's restore cut short
   let outcome: UpdateOutcome;
   if (!begun('backup')) {
     outcome = finishJob(context, 'aborted', `interrupted before anything changed (${last?.step ?? 'start'})`);
   } else {
-    recordFailure(context);
-    queueReport(context, 'ERR_UPDATE_INTERRUPTED', `The update to ${job.new_version} was interrupted at ${last?.step}:${last?.phase} and undone; ${job.old_version} runs.`, {
-      interrupted_at: `${last?.step}:${last?.phase}`,
-    });
+    // A rollback that got as far as its report step has counted and reported the failure already.
+    if (!entries.some((e) => e.step === 'report' && e.phase === 'end')) {
+      recordFailure(context);
+      queueReport(context, 'ERR_UPDATE_INTERRUPTED', `The update to ${job.new_version} was interrupted at ${last?.step}:${last?.phase} and undone; ${job.old_version} runs.`, {
+        interrupted_at: `${last?.step}:${last?.phase}`,
+      });
+    }
     outcome = finishJob(context, 'rolled_back', `interrupted at ${last?.step}:${last?.phase}`);
   }
   await ensureRunning(context);

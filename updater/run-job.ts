@@ -233,11 +233,16 @@ async function restore(context: JobContext): Promise<void> {
   const { job } = context;
   if (!fs.existsSync(job.backup_dir)) return; // the backup step never happened: the installation is untouched
   if (fs.existsSync(job.install_dir)) {
-    const failed = `${job.install_dir}.failed-${job.job_id}`;
+    const failed = failedInstallDir(job);
     await moveDir(context, job.install_dir, failed);
     fs.rmSync(failed, { recursive: true, force: true });
   }
   await moveDir(context, job.backup_dir, job.install_dir);
+}
+
+/** Where a failed new version is put aside while the backup is restored (then removed). */
+export function failedInstallDir(job: UpdaterJob): string {
+  return `${job.install_dir}.failed-${job.job_id}`;
 }
 
 /** The circuit breaker: a version that failed is counted, and the agent stops offering it after two. */

@@ -10,22 +10,14 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { AGENT_STATES, isUpdatingState } from '../../app/common/agent-state.js';
-import { StatusData } from '../../app/common/ipc.js';
+import type { StatusData } from '../../app/common/ipc.js';
 import { runOutpost, startRunningAgent } from '../helpers/processes.js';
 import { ReleaseLab, treeOf } from '../helpers/release-lab.js';
+import { logOf, statusOf, stopWhateverRuns, V1, V2 } from '../helpers/update-lab.js';
 import { until } from '../helpers/wait.js';
 
 const UPDATING_STATES = AGENT_STATES.filter(isUpdatingState);
-const V1 = { 'main.js': 'console.log("v1")\n', 'lib/util.js': 'exports.x = 1\n'.repeat(500) };
-const V2 = { ...V1, 'main.js': 'console.log("v2")\n' };
 const HOLD_MS = 4_000;
-
-const logOf = (home: string) => fs.readFileSync(path.join(home, 'logs', 'outpost.log'), 'utf8');
-
-async function statusOf(home: string, install: string): Promise<StatusData | null> {
-  const result = await runOutpost(home, ['status'], { OUTPOST_INSTALL_DIR: install });
-  return result.code === 0 ? StatusData.parse(JSON.parse(result.stdout)) : null;
-}
 
 /** A running 1.0.0 that will hold in `state` once 1.1.0 is published, and 1.1.0's tree. */
 async function updatingAgent(t: TestContext, state: string) {
@@ -36,10 +28,7 @@ async function updatingAgent(t: TestContext, state: string) {
   lab.publish(install, '1.0.0');
   const a = await startRunningAgent(home, { OUTPOST_INSTALL_DIR: install, OUTPOST_TEST_HOLD_STATE: `${state}:${HOLD_MS}` });
   t.after(() => a.kill('SIGKILL'));
-  t.after(async () => {
-    const status = await statusOf(home, install).catch(() => null);
-    if (status) process.kill(status.pid, 'SIGKILL');
-  });
+  stopWhateverRuns(t, home, install);
   await until('the first check', () => logOf(home).includes('no update: 1.0.0 is the version'));
   const v2 = lab.app('1.1.0', V2);
   lab.publish(v2, '1.1.0');

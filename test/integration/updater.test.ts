@@ -4,85 +4,26 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { pathToFileURL } from 'node:url';
-import { StatusData } from '../../app/common/ipc.js';
 import { buildUpdaterExecutables } from '../../tools/sea/build-updater.js';
-import { readJournal } from '../../updater/journal.js';
 import { FORWARD_STEPS, ROLLBACK_STEPS } from '../../updater/run-job.js';
-import { OUTPOST_BIN, REPO_ROOT, tempDir } from '../helpers/paths.js';
-import { Child, runOutpost, startRunningAgent } from '../helpers/processes.js';
+import { REPO_ROOT, tempDir } from '../helpers/paths.js';
+import { startRunningAgent } from '../helpers/processes.js';
 import { ReleaseLab, treeOf } from '../helpers/release-lab.js';
+import {
+  AGENT_ENTRY,
+  isAlive,
+  journalSteps,
+  lastJournal,
+  leftovers,
+  logOf,
+  noMoreHandOffs,
+  runningA,
+  statusOf,
+  stopWhateverRuns,
+  V1,
+  V2,
+} from '../helpers/update-lab.js';
 import { until } from '../helpers/wait.js';
-
-const V1 = { 'main.js': 'console.log("v1")\n', 'lib/util.js': 'exports.x = 1\n'.repeat(500) };
-const V2 = { ...V1, 'main.js': 'console.log("v2")\n' };
-
-const logOf = (home: string) => fs.readFileSync(path.join(home, 'logs', 'outpost.log'), 'utf8');
-
-async function statusOf(home: string, install: string): Promise<StatusData | null> {
-  const result = await runOutpost(home, ['status'], { OUTPOST_INSTALL_DIR: install });
-  return result.code === 0 ? StatusData.parse(JSON.parse(result.stdout)) : null;
-}
-
-/** Agents started by the updater are not children of the test: stop whatever holds the home at the end. */
-function stopWhateverRuns(t: { after: (fn: () => Promise<void>) => void }, home: string, install: string): void {
-  t.after(async () => {
-    const status = await statusOf(home, install).catch(() => null);
-    if (status) process.kill(status.pid, 'SIGKILL');
-  });
-}
-
-/** The entries of the most recent job's journal. */
-function lastJournal(home: string) {
-  const updates = path.join(home, 'updates');
-  const journals = fs
-    .readdirSync(updates)
-    .filter((n) => n.startsWith('journal-'))
-    .map((n) => path.join(updates, n))
-    .sort((x, y) => fs.statSync(x).mtimeMs - fs.statSync(y).mtimeMs);
-  const journal = journals.at(-1);
-  assert.ok(journal, 'a journal');
-  return readJournal(journal);
-}
-
-/** The steps of the most recent job's journal. */
-function journalSteps(home: string): string[] {
-  return lastJournal(home).map((e) => `${e.step}:${e.phase}`);
-}
-
-/** The agents started after this point stage new releases and wait (the test wants the state the job left). */
-function noMoreHandOffs(home: string): void {
-  const configFile = path.join(home, 'config.json');
-  const config = JSON.parse(fs.readFileSync(configFile, 'utf8'));
-  fs.writeFileSync(configFile, JSON.stringify({ ...config, update: { ...config.update, hand_off: false } }));
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** An installed build's own entry point, which starts the agent: the updater launches whatever main.mjs is installed. */
-const AGENT_ENTRY = `import ${JSON.stringify(pathToFileURL(OUTPOST_BIN).href)};\n`;
-
-/** A lab whose agent A runs 1.0.0 (hand-off on), has made its first check, and is stopped at the end. */
-async function runningA(t: { after: (fn: () => Promise<void> | void) => void }, env: NodeJS.ProcessEnv = {}) {
-  const lab = new ReleaseLab(t);
-  await lab.startServer();
-  const home = lab.home({ update: { hand_off: true } });
-  const install = lab.app('1.0.0', V1);
-  const v1Tree = treeOf(install);
-  lab.publish(install, '1.0.0');
-  const a = await startRunningAgent(home, { OUTPOST_INSTALL_DIR: install, ...env });
-  t.after(() => a.kill('SIGKILL'));
-  stopWhateverRuns(t, home, install);
-  await until('the first check', () => logOf(home).includes('no update: 1.0.0 is the version'));
-  return { lab, home, install, v1Tree, a };
-}
 
 test('a successful update A -> B: the updater swaps, starts B, sees it healthy, commits; the tree is B byte for byte', async (t) => {
   const { lab, home, install, a } = await runningA(t);
@@ -117,11 +58,6 @@ test('a successful update A -> B: the updater swaps, starts B, sees it healthy, 
   await until('the clean-up', () => leftovers(home).length === 0, 10_000, () => `left: ${leftovers(home).join(', ')}`);
 });
 
-/** What updates/ holds beyond the job's record (job.json, journal, last-update.json), the TUF metadata and the (empty) download folder. */
-function leftovers(home: string): string[] {
-  const kept = /^(job\.json|journal-.*\.jsonl|last-update\.json|metadata|blobs)$/;
-  return fs.readdirSync(path.join(home, 'updates')).filter((name) => !kept.test(name));
-}
 
 test('B crashes on start: rolled back, A runs again on its byte-identical tree, a report arrives; after two failures B is not tried again, and a newer release is', async (t) => {
   const { lab, home, install, v1Tree: before, a } = await runningA(t);
@@ -154,72 +90,6 @@ test('B crashes on start: rolled back, A runs again on its byte-identical tree, 
     const status = await statusOf(home, install);
     return status?.version === '1.2.0' && status.state === 'IDLE';
   }, 60_000);
-});
-
-// Every crash point of the updater, taken from its own list of steps: a new step cannot be added
-// without being crashed here too.
-const CRASH_POINTS = FORWARD_STEPS.flatMap((step) => [`${step}:begin`, `${step}:end`]);
-
-for (const point of CRASH_POINTS) {
-  test(`SIGKILL of the updater at ${point}: recovery leaves exactly one complete version installed and running`, async (t) => {
-    const { lab, home, install, v1Tree, a } = await runningA(t, { OUTPOST_UPDATER_TEST_CRASH_AT: point });
-    const v2 = lab.app('1.1.0', V2);
-    lab.publish(v2, '1.1.0');
-    await a.finish(30_000);
-    // An agent that a recovery starts would try 1.1.0 again (that is the design: two tries); here the
-    // test wants the state recovery itself leaves, so the agents after A stage and wait.
-    noMoreHandOffs(home);
-    const journal = await until('the crash', () => {
-      const steps = fs.existsSync(path.join(home, 'updates')) ? journalSteps(home) : [];
-      return steps.at(-1) === point && steps;
-    });
-    assert.ok(!journal.includes('outcome:end'), 'the job did not end');
-    const updaterPid = Number(fs.readFileSync(fs.readdirSync(path.join(home, 'updates')).filter((n) => n.endsWith('.ready')).map((n) => path.join(home, 'updates', n))[0] as string, 'utf8'));
-    await until('the updater gone', () => !isAlive(updaterPid));
-
-    const recovery = await runUpdater(['--job', path.join(home, 'updates', 'job.json'), '--recover'], { OUTPOST_INSTALL_DIR: install });
-    // From health:end on, the new version has proved itself (its health record): recovery keeps it.
-    const committed = point.startsWith('commit:') || point === 'health:end';
-    const beforeChanges = point.startsWith('wait_old_exit:');
-    // The new version, once launched, may find the updater gone and start a recovery of its own; then
-    // this one waits for it and reports its outcome. Either way the outcome is the same.
-    const outcome = committed ? 'committed' : beforeChanges ? 'aborted' : 'rolled_back';
-    assert.equal(recovery.code, { committed: 0, rolled_back: 1, aborted: 2 }[outcome], `${outcome} expected; ${recovery.stderr}`);
-    assert.equal(JSON.parse(fs.readFileSync(path.join(home, 'updates', 'last-update.json'), 'utf8')).outcome, outcome);
-    const expected = committed ? '1.1.0' : '1.0.0';
-    const running = await until(`${expected} running`, async () => {
-      const status = await statusOf(home, install);
-      return status?.version === expected && status.state === 'IDLE' && status;
-    });
-    assert.ok(running.pid > 0);
-    assert.deepEqual(treeOf(install), committed ? treeOf(v2) : v1Tree, `the installation is ${expected}, complete`);
-    assert.equal(fs.existsSync(`${install}.outpost-backup`), false, 'no backup left over');
-  });
-}
-
-function runUpdater(args: readonly string[], env: NodeJS.ProcessEnv) {
-  return new Child(process.execPath, [path.join(REPO_ROOT, 'bin', 'outpost-updater.js'), ...args], { ...process.env, ...env }).finish(60_000);
-}
-
-test('an agent started after the updater died mid-job (swap done) does not run the half-done update: it has the updater recover, and the old version comes back', async (t) => {
-  const { lab, home, install, v1Tree, a } = await runningA(t, { OUTPOST_UPDATER_TEST_CRASH_AT: 'swap:end' });
-  lab.publish(lab.app('1.1.0', V2), '1.1.0');
-  await a.finish(30_000);
-  await until('the crash', () => fs.existsSync(path.join(home, 'updates')) && journalSteps(home).at(-1) === 'swap:end');
-  noMoreHandOffs(home);
-
-  // What a service manager or the login item does next: start the agent.
-  const next = await runOutpost(home, [], { OUTPOST_INSTALL_DIR: install }, 30_000);
-  assert.equal(next.code, 3, next.stderr);
-  assert.match(next.stderr, /An interrupted update \(1\.0\.0 -> 1\.1\.0\) is being recovered/);
-  const running = await until('1.0.0 running', async () => {
-    const status = await statusOf(home, install);
-    return status?.version === '1.0.0' && status.state === 'IDLE' && status;
-  });
-  assert.ok(running.pid > 0);
-  assert.deepEqual(treeOf(install), v1Tree);
-  assert.equal(JSON.parse(fs.readFileSync(path.join(home, 'updates', 'last-update.json'), 'utf8')).outcome, 'rolled_back');
-  await until('the report', () => lab.reports().find((r) => r.code === 'ERR_UPDATE_INTERRUPTED'));
 });
 
 test('the updater dies after B proved itself healthy: B notices, and the recovery it starts commits', async (t) => {
@@ -266,6 +136,8 @@ test('B starts but never becomes healthy: stopped after update.health_timeout_s,
   });
   assert.notEqual(again.pid, a.pid);
   assert.deepEqual(treeOf(install), before, 'the installation is A again, byte for byte');
+  // The updater writes the outcome after it started A: A may answer first.
+  await until('the outcome', () => journalSteps(home).includes('outcome:end'));
   const journal = lastJournal(home);
   const hung = Number(journal.find((e) => e.step === 'launch' && e.phase === 'end')?.detail?.pid);
   assert.ok(hung > 0);

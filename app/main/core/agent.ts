@@ -14,7 +14,7 @@ import { type CommandHandler, IpcServer } from './ipc-server.js';
 import { Lifetime } from './lifetime.js';
 import type { ErrorReporter, ReportContext } from './error-reports.js';
 import { type Command, startRecovery, type UpdaterProgram } from './update/handoff.js';
-import { type UnfinishedJob, unfinishedJob, writeHealthRecord } from './update/job-journal.js';
+import { readJob, type UnfinishedJob, unfinishedJob, writeHealthRecord } from './update/job-journal.js';
 import type { UpdateService } from './update/update-service.js';
 import { createFileLogger, isLogLevel, LOG_LEVELS, type LogLevel, type RootLogger } from './logger.js';
 import { StateMachine } from './state-machine.js';
@@ -121,7 +121,7 @@ export class Agent {
         writeHealthRecord(proving.job, version, now());
         log.info(`told the updater that ${version} is healthy (job ${proving.job.job_id})`);
       }
-      agent.#backend = agent.#startBackend(proving).catch((error: unknown) => {
+      agent.#backend = agent.#startBackend().catch((error: unknown) => {
         log.error(`error reports and updates could not start: ${describeError(error)}`);
       });
       return agent;
@@ -222,7 +222,7 @@ export class Agent {
     );
   }
 
-  async #startBackend(proving: UnfinishedJob | null): Promise<void> {
+  async #startBackend(): Promise<void> {
     const [{ ErrorReporter }, { HttpReportSender }, { UpdateService }, { handOff }, { JobFollower }, { default: axios }] = await Promise.all([
       import('./error-reports.js'),
       import('./report-sender.js'),
@@ -243,8 +243,16 @@ export class Agent {
       this.log.info(`${this.#reporter.pending} error report(s) buffered from before (or queued by the updater); sending them now`);
       void this.#reporter.flush();
     }
-    if (proving) {
-      const follower = new JobFollower({ ...proving, platform: this.#options.platform, log: this.log.child('update'), updater: this.#options.updater, report: (code, message, context) => this.report(code, message, context) });
+    const lastJob = readJob(this.paths.updates);
+    if (lastJob) {
+      const follower = new JobFollower({
+        ...lastJob,
+        version: this.#options.version,
+        platform: this.#options.platform,
+        log: this.log.child('update'),
+        updater: this.#options.updater,
+        report: (code, message, context) => this.report(code, message, context),
+      });
       this.#lifetime.add('update job follower', () => follower.dispose());
       follower.start();
     }

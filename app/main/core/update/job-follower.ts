@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import path from 'node:path';
 import type { UpdaterJob } from '../../../common/updater-job.js';
 import type { Platform } from '../../platform/index.js';
 import { describeError } from '../errors.js';
@@ -9,6 +10,8 @@ import { healthRecordFile, jobOwner, outcomeOf } from './job-journal.js';
 export interface JobFollowerOptions {
   readonly job: UpdaterJob;
   readonly jobFile: string;
+  /** The version this agent runs. */
+  readonly version: string;
   readonly platform: Platform;
   readonly log: Logger;
   /** This installation's updater: started in recovery mode if the job's updater dies before the end. */
@@ -18,16 +21,20 @@ export interface JobFollowerOptions {
 }
 
 /**
- * Run by the new version that an updater started, once it is IDLE and has written its health record:
- * follows the job until it ends. If the job is committed, it reports the success to the backend. Once
- * the updater has exited, it removes the updater's copy of itself (an executable cannot delete itself
- * on Windows) and the job's ready file and health record. If the updater dies before the end (a crash after this version proved itself healthy),
- * it hands the job to the updater's recovery, which commits it from the health record.
+ * Run by every agent that finds an update job (`updates/job.json`) at start: the new version that the
+ * updater started to prove itself, the old one that a rollback started again, or any later start.
+ * Follows the job until it has ended and its updater has exited, then:
+ * - reports the success to the backend (EVT_UPDATE_SUCCEEDED), when the job was committed and this
+ *   agent is its new version;
+ * - removes what the job needed while it ran: the updater's copy of itself (an executable cannot
+ *   delete itself on Windows), the ready file, the health record, earlier jobs' journals and job.json.
+ *   This job's journal and `last-update.json` stay, as the record of what happened.
+ * If the updater dies before the job has ended (a crash after this agent started), it hands the job
+ * to the updater's recovery, which finishes it (a new version that proved itself is kept).
  */
 export class JobFollower {
   readonly #options: JobFollowerOptions;
   #timer: NodeJS.Timeout | undefined;
-  #outcome: string | null = null;
   #recoveryStarted = false;
 
   constructor(options: JobFollowerOptions) {
@@ -47,19 +54,9 @@ export class JobFollower {
 
   #tick(): void {
     const { job, platform, log } = this.#options;
-    if (this.#outcome === null) {
-      this.#outcome = outcomeOf(job);
-      if (this.#outcome === 'committed') {
-        log.info(`update ${job.old_version} -> ${job.new_version} committed; reporting it`);
-        void this.#options.report('EVT_UPDATE_SUCCEEDED', `Updated from ${job.old_version} to ${job.new_version}.`, {
-          from_version: job.old_version,
-          to_version: job.new_version,
-          job_id: job.job_id,
-        });
-      }
-    }
+    const outcome = outcomeOf(job);
     const owner = jobOwner(job, platform);
-    if (this.#outcome === null) {
+    if (outcome === null) {
       if (owner === null && !this.#recoveryStarted && this.#options.updater) {
         this.#recoveryStarted = true;
         const pid = startRecovery(this.#options.updater, job, this.#options.jobFile);
@@ -67,14 +64,24 @@ export class JobFollower {
       }
       return;
     }
-    if (owner !== null) return; // the updater is still on its way out
+    if (owner !== null) return; // the updater is on its way out
     this.dispose();
-    // What the job needed while it ran; its journal, job.json and last-update.json stay as its record.
-    for (const leftover of [updaterCopyDir(job), job.ready_file, healthRecordFile(job)]) {
+    if (outcome === 'committed' && job.new_version === this.#options.version) {
+      log.info(`update ${job.old_version} -> ${job.new_version} committed; reporting it`);
+      void this.#options.report('EVT_UPDATE_SUCCEEDED', `Updated from ${job.old_version} to ${job.new_version}.`, {
+        from_version: job.old_version,
+        to_version: job.new_version,
+        job_id: job.job_id,
+      });
+    }
+    // Journals of earlier jobs go too: this one's is the record kept. job.json last: while it exists, a later start finishes this.
+    const dir = path.dirname(job.journal);
+    const earlier = fs.readdirSync(dir).filter((name) => /^journal-.*\.jsonl$/.test(name) && path.join(dir, name) !== job.journal);
+    for (const leftover of [updaterCopyDir(job), job.ready_file, healthRecordFile(job), ...earlier.map((name) => path.join(dir, name)), this.#options.jobFile]) {
       try {
         fs.rmSync(leftover, { recursive: true, force: true });
       } catch (error) {
-        log.warn(`could not remove ${leftover}: ${describeError(error)}`);
+        log.warn(`could not remove ${leftover} (tried again at the next start): ${describeError(error)}`);
       }
     }
   }

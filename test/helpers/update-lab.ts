@@ -1,0 +1,110 @@
+/**
+ * Shared by the end-to-end update tests: two small releases, the agent's log and status, the most recent
+ * job's journal, and a running 1.0.0 agent following a ReleaseLab with the hand-off on.
+ */
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { StatusData } from '../../app/common/ipc.js';
+import { readJournal } from '../../updater/journal.js';
+import { OUTPOST_BIN, REPO_ROOT } from './paths.js';
+import { Child, runOutpost, startRunningAgent } from './processes.js';
+import { ReleaseLab, treeOf } from './release-lab.js';
+import { until } from './wait.js';
+
+export const V1 = { 'main.js': 'console.log("v1")\n', 'lib/util.js': 'exports.x = 1\n'.repeat(500) };
+export const V2 = { ...V1, 'main.js': 'console.log("v2")\n' };
+
+export const logOf = (home: string) => fs.readFileSync(path.join(home, 'logs', 'outpost.log'), 'utf8');
+
+export async function statusOf(home: string, install: string): Promise<StatusData | null> {
+  const result = await runOutpost(home, ['status'], { OUTPOST_INSTALL_DIR: install });
+  return result.code === 0 ? StatusData.parse(JSON.parse(result.stdout)) : null;
+}
+
+/** Agents started by the updater are not children of the test: stop whatever holds the home at the end. */
+export function stopWhateverRuns(t: { after: (fn: () => Promise<void>) => void }, home: string, install: string): void {
+  t.after(async () => {
+    const status = await statusOf(home, install).catch(() => null);
+    if (status) process.kill(status.pid, 'SIGKILL');
+  });
+}
+
+/** The entries of the most recent job's journal. */
+export function lastJournal(home: string) {
+  const updates = path.join(home, 'updates');
+  const journals = fs
+    .readdirSync(updates)
+    .filter((n) => n.startsWith('journal-'))
+    .map((n) => path.join(updates, n))
+    .sort((x, y) => fs.statSync(x).mtimeMs - fs.statSync(y).mtimeMs);
+  const journal = journals.at(-1);
+  assert.ok(journal, 'a journal');
+  return readJournal(journal);
+}
+
+/** The steps of the most recent job's journal. */
+export function journalSteps(home: string): string[] {
+  return lastJournal(home).map((e) => `${e.step}:${e.phase}`);
+}
+
+/** The agents started after this point stage new releases and wait (the test wants the state the job left). */
+export function noMoreHandOffs(home: string): void {
+  const configFile = path.join(home, 'config.json');
+  const config = JSON.parse(fs.readFileSync(configFile, 'utf8'));
+  fs.writeFileSync(configFile, JSON.stringify({ ...config, update: { ...config.update, hand_off: false } }));
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** An installed build's own entry point, which starts the agent: the updater launches whatever main.mjs is installed. */
+export const AGENT_ENTRY = `import ${JSON.stringify(pathToFileURL(OUTPOST_BIN).href)};\n`;
+
+/** A lab whose agent A runs 1.0.0 (hand-off on), has made its first check, and is stopped at the end. */
+export async function runningA(t: { after: (fn: () => Promise<void> | void) => void }, env: NodeJS.ProcessEnv = {}) {
+  const lab = new ReleaseLab(t);
+  await lab.startServer();
+  const home = lab.home({ update: { hand_off: true } });
+  const install = lab.app('1.0.0', V1);
+  const v1Tree = treeOf(install);
+  lab.publish(install, '1.0.0');
+  const a = await startRunningAgent(home, { OUTPOST_INSTALL_DIR: install, ...env });
+  t.after(() => a.kill('SIGKILL'));
+  stopWhateverRuns(t, home, install);
+  await until('the first check', () => logOf(home).includes('no update: 1.0.0 is the version'));
+  return { lab, home, install, v1Tree, a };
+}
+
+
+/** What updates/ holds beyond the job's record (job.json, journal, last-update.json), the TUF metadata and the (empty) download folder. */
+export function leftovers(home: string): string[] {
+  const kept = /^(job\.json|journal-.*\.jsonl|last-update\.json|metadata|blobs)$/;
+  return fs.readdirSync(path.join(home, 'updates')).filter((name) => !kept.test(name));
+}
+
+
+/**
+ * A copy of the job the agent handed over (job.json) and the updater's pid (its ready file), taken as
+ * soon as the old agent has exited: the agents after it remove both once the job has ended.
+ */
+export function keepJob(home: string, dir: string): { jobFile: string; updaterPid: number } {
+  const updates = path.join(home, 'updates');
+  const jobFile = path.join(dir, 'job.json');
+  fs.copyFileSync(path.join(updates, 'job.json'), jobFile);
+  const ready = fs.readdirSync(updates).find((n) => n.endsWith('.ready'));
+  assert.ok(ready, 'the updater confirmed it runs');
+  return { jobFile, updaterPid: Number(fs.readFileSync(path.join(updates, ready), 'utf8')) };
+}
+
+/** `outpost-updater ARGS` as the script (what the crash tests recover with). */
+export function runUpdater(args: readonly string[], env: NodeJS.ProcessEnv) {
+  return new Child(process.execPath, [path.join(REPO_ROOT, 'bin', 'outpost-updater.js'), ...args], { ...process.env, ...env }).finish(60_000);
+}
