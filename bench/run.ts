@@ -7,10 +7,11 @@ import { agentIdle } from './agent-idle.js';
 import { ipc } from './ipc.js';
 import { serverFanout } from './server-fanout.js';
 import { swap } from './swap.js';
+import { updateEndToEnd } from './update-e2e.js';
 import { updatePipeline } from './update.js';
 import type { Benchmark, Figure } from './measure.js';
 
-const BENCHMARKS: readonly Benchmark[] = [agentIdle, ipc, updatePipeline, swap, serverFanout];
+const BENCHMARKS: readonly Benchmark[] = [agentIdle, ipc, updatePipeline, updateEndToEnd, swap, serverFanout];
 
 function row(cells: readonly string[], widths: readonly number[]): string {
   return cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ');

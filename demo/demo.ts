@@ -1,131 +1,77 @@
 /**
- * `npm run demo`: what Outpost can do so far, end to end with real processes in a temporary home.
- * It grows with every issue until it is the update story of CONTRACT.md. Exits 0 only if every step
- * behaved as it should.
+ * `npm run demo`: the update story of CONTRACT.md, end to end with real processes on loopback (see
+ * update-story.ts): the reference server with a freshly signed feed, version A installed in a temporary
+ * folder and running, version B published and taken by push, verified, handed to the updater, and B
+ * back healthy. Prints the timeline as it happens and a table of the phases; exits 0 only if B is
+ * running and healthy.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { RUNNING_LINE } from '../app/common/cli-output.js';
+import { type LiveLine, runUpdateStory, StoryFailed, type StoryReporter, VERSION_A, VERSION_B } from './update-story.js';
 
-const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'outpost.js');
 const started = Date.now();
 const useColor = process.stdout.isTTY && !process.env.NO_COLOR;
 const paint = (code: number, text: string) => (useColor ? `\u001b[${code}m${text}\u001b[0m` : text);
+const out = (line: string) => process.stdout.write(`${line}\n`);
+// Output piped into `head` that has gone away: carry on (and clean up) without printing.
+process.stdout.on('error', () => undefined);
 
-function step(text: string): void {
-  const at = ((Date.now() - started) / 1000).toFixed(2).padStart(6);
-  process.stdout.write(`${paint(2, `[${at}s]`)} ${text}\n`);
+function stamp(at = Date.now()): string {
+  return paint(2, `[${((at - started) / 1000).toFixed(2).padStart(6)}s]`);
 }
 
-function ok(text: string): void {
-  step(`${paint(32, 'ok')}  ${text}`);
+const WHO: Record<LiveLine['who'], string> = {
+  A: paint(33, 'A      '),
+  B: paint(32, 'B      '),
+  updater: paint(35, 'updater'),
+  server: paint(36, 'server '),
+};
+
+function bar(fraction: number, width: number): string {
+  const filled = Math.max(0, Math.min(width, Math.round(fraction * width)));
+  return `${'█'.repeat(filled)}${paint(2, '·'.repeat(width - filled))}`;
 }
 
-class DemoFailure extends Error {}
-
-function expect(condition: boolean, text: string): void {
-  if (!condition) throw new DemoFailure(text);
-  ok(text);
-}
-
-interface Running {
-  readonly child: ChildProcess;
-  readonly output: () => string;
-  readonly exited: Promise<number | null>;
-}
-
-function launch(home: string, label: string, args: readonly string[] = []): Running {
-  step(`${paint(36, '$')} OUTPOST_HOME=${home} outpost${args.map((a) => ` ${a}`).join('')} ${paint(2, `(${label})`)}`);
-  const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, OUTPOST_HOME: home }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  child.stdout?.on('data', (d) => (output += d));
-  child.stderr?.on('data', (d) => (output += d));
-  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
-  return { child, output: () => output, exited };
-}
-
-async function waitFor(run: Running, pattern: RegExp, timeoutMs = 10_000): Promise<RegExpMatchArray> {
-  const deadline = Date.now() + timeoutMs;
-  let done = false;
-  void run.exited.then(() => (done = true));
-  while (Date.now() < deadline) {
-    const match = run.output().match(pattern);
-    if (match) return match;
-    if (done) break;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new DemoFailure(`expected ${pattern} from the agent; it said:\n${run.output()}`);
-}
-
-function quote(text: string): void {
-  for (const line of text.trim().split('\n')) process.stdout.write(`         ${paint(2, '│')} ${line}\n`);
-}
+const reporter: StoryReporter = {
+  step: (text, at) => out(`${stamp(at)} ${paint(1, text)}`),
+  ok: (text) => out(`${stamp()} ${paint(32, 'ok')}  ${text}`),
+  note: (text) => out(`${stamp()}     ${paint(2, text)}`),
+  quote: (text) => {
+    for (const line of text.split('\n')) out(`           ${paint(2, '│')} ${line}`);
+  },
+  live: (line) => {
+    let text = line.text;
+    if (line.kind === 'state') text = paint(1, text);
+    if (line.kind === 'warn') text = paint(33, text);
+    if (line.kind === 'journal') text = paint(35, text);
+    if (line.progress) {
+      const { bytes, total, percent } = line.progress;
+      text = `downloading ${bar(percent / 100, 20)} ${String(percent).padStart(3)}%  ${(bytes / 1024).toFixed(0)} of ${(total / 1024).toFixed(0)} KiB`;
+    }
+    out(`${stamp(line.at)}   ${WHO[line.who]} ${text}`);
+  },
+};
 
 async function main(): Promise<number> {
-  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'outpost-demo-'));
-  const live: Running[] = [];
-  process.stdout.write(`${paint(1, 'Outpost demo')}: single instance, crash recovery, status and --force over authenticated IPC (storage in ${home})\n\n`);
+  out(`${paint(1, 'Outpost demo')}: a signed update from ${VERSION_A} to ${VERSION_B}, taken by push, handed to the standalone updater, health-checked and committed (all on loopback)\n`);
   try {
-    step('1. Start the agent.');
-    const first = launch(home, 'first instance');
-    live.push(first);
-    const firstPid = Number((await waitFor(first, RUNNING_LINE))[1]);
-    ok(`agent A is running as pid ${firstPid} and holds ${path.join(home, 'agent.lock')}`);
-    quote(fs.readFileSync(path.join(home, 'agent.lock'), 'utf8').trim());
-
-    step('2. Launch a second copy on the same storage folder.');
-    const second = launch(home, 'second instance');
-    const secondCode = await second.exited;
-    quote(second.output());
-    expect(secondCode === 2, 'the second copy exits 2 ("another instance holds the lock")');
-    expect(second.output().includes(`pid ${firstPid}`), `and names the holder, pid ${firstPid}; A is untouched`);
-
-    step(`3. Crash agent A: kill -9 ${firstPid} (no chance to clean up; its lock file stays behind).`);
-    first.child.kill('SIGKILL');
-    await first.exited;
-    expect(fs.existsSync(path.join(home, 'agent.lock')), 'the stale lock file is still there');
-
-    step('4. Start the agent again.');
-    const t0 = Date.now();
-    const third = launch(home, 'after the crash');
-    live.push(third);
-    const thirdPid = Number((await waitFor(third, RUNNING_LINE))[1]);
-    ok(`agent C (pid ${thirdPid}) recovered the lock in ${Date.now() - t0} ms, without waiting for the lock to age out`);
-    const log = fs.readFileSync(path.join(home, 'logs', 'outpost.log'), 'utf8');
-    quote(log.split('\n').filter((l) => /lock is stale|taken over/.test(l)).join('\n'));
-
-    step('5. Ask the running agent for its status (over the authenticated local socket).');
-    const status = launch(home, 'status', ['status']);
-    const statusCode = await status.exited;
-    quote(status.output());
-    expect(statusCode === 0 && JSON.parse(status.output()).pid === thirdPid, `status answers: agent C, pid ${thirdPid}, ${JSON.parse(status.output()).state}`);
-
-    step('6. Replace agent C with a new instance: outpost --force.');
-    const t1 = Date.now();
-    const fourth = launch(home, 'forced restart', ['--force']);
-    live.push(fourth);
-    const fourthPid = Number((await waitFor(fourth, RUNNING_LINE))[1]);
-    const thirdCode = await third.exited;
-    quote(third.output().split('\n').filter((l) => /stopped/.test(l)).join('\n'));
-    expect(thirdCode === 0, 'C was asked to shut down, did so cleanly (exit 0) and released the lock');
-    ok(`agent D (pid ${fourthPid}) took over in ${Date.now() - t1} ms`);
-
-    step(`7. Stop agent D gracefully (SIGTERM).`);
-    fourth.child.kill('SIGTERM');
-    const code = await fourth.exited;
-    expect(code === 0, 'D shut down cleanly (exit 0)');
-    expect(!fs.existsSync(path.join(home, 'agent.lock')), 'and released the lock');
-
-    process.stdout.write(`\n${paint(32, 'Demo passed')} in ${((Date.now() - started) / 1000).toFixed(1)} s. The agent's log: ${path.join(home, 'logs', 'outpost.log')}\n`);
+    const result = await runUpdateStory({ reporter });
+    const total = result.totalMs;
+    out('');
+    out(paint(1, `From the publish of ${VERSION_B} to ${VERSION_B} healthy and committed: ${(total / 1000).toFixed(2)} s`));
+    const nameWidth = Math.max(...result.phases.map((p) => p.name.length));
+    out(paint(2, `  ${'phase'.padEnd(nameWidth)}  ${'ms'.padStart(6)}  ${'share'.padEnd(24)}  what`));
+    for (const phase of result.phases) {
+      out(`  ${phase.name.padEnd(nameWidth)}  ${String(Math.round(phase.ms)).padStart(6)}  ${bar(phase.ms / total, 24)}  ${paint(2, phase.what)}`);
+    }
+    out(`  ${'total'.padEnd(nameWidth)}  ${String(Math.round(total)).padStart(6)}`);
+    const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+    out(`  then, seen from outside: \`outpost status\` answered ${VERSION_B}, IDLE at ${s(result.confirmedMs)}; the server stored B's success report at ${s(result.reportedMs)}`);
+    out(paint(2, `  (the updater ran as ${result.updater === 'executable' ? 'the single executable' : 'the script bin/outpost-updater.js'}; ${(result.downloadBytes / 1048576).toFixed(2)} MiB downloaded of a ${(result.appBytes / 1048576).toFixed(1)} MiB release)`));
+    out(`\n${paint(32, 'Demo passed')} in ${((Date.now() - started) / 1000).toFixed(1)} s: ${VERSION_B} is running and healthy (and was stopped at the end); the temporary folder is removed.`);
     return 0;
   } catch (error) {
-    process.stdout.write(`\n${paint(31, 'Demo FAILED')}: ${error instanceof Error ? error.message : String(error)}\n`);
+    const where = error instanceof StoryFailed ? `\nEverything is kept for a look in ${error.workDir} (logs: home/logs/outpost.log, journal: home/updates/).` : '';
+    out(`\n${paint(31, 'Demo FAILED')}: ${error instanceof Error ? error.message : String(error)}${where}`);
     return 1;
-  } finally {
-    for (const run of live) run.child.kill('SIGKILL');
   }
 }
 
