@@ -92,6 +92,22 @@ test('B crashes on start: rolled back, A runs again on its byte-identical tree, 
   }, 60_000);
 });
 
+test('the updater fails to start (it exits at once): A stays up and back in IDLE on its untouched tree, a report arrives, nothing is left behind', async (t) => {
+  const { lab, home, install, v1Tree, a } = await runningA(t, { OUTPOST_UPDATER_EXE: '/bin/false' });
+  lab.publish(lab.app('1.1.0', V2), '1.1.0');
+  const report = await until('the report at the server', () => lab.reports().find((r) => r.code === 'ERR_UPDATE_HANDOFF'));
+  assert.match(report.message, /The updater did not start: it ended \(exit code 1\)\. The agent stays on 1\.0\.0\./);
+  await until('A back in IDLE', async () => {
+    const status = await statusOf(home, install);
+    return status?.pid === a.pid && status.version === '1.0.0' && status.state === 'IDLE';
+  });
+  assert.equal(a.process.exitCode, null, 'A still runs');
+  assert.match(logOf(home), /state UPDATING_HANDOFF -> IDLE: update failed; will retry/);
+  assert.deepEqual(treeOf(install), v1Tree);
+  const left = fs.readdirSync(path.join(home, 'updates')).filter((n) => n === 'job.json' || n.startsWith('updater-') || n.startsWith('journal-'));
+  assert.deepEqual(left, [], 'no job record, no copy of the updater, no journal');
+});
+
 test('the updater dies after B proved itself healthy: B notices, and the recovery it starts commits', async (t) => {
   const { lab, home, install, a } = await runningA(t, { OUTPOST_UPDATER_TEST_CRASH_AT: 'health:end' });
   const v2 = lab.app('1.1.0', V2);

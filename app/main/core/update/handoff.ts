@@ -5,6 +5,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { UpdaterJob } from '../../../common/updater-job.js';
 import { writeFileAtomic } from '../atomic-file.js';
+import { readJournal } from './job-journal.js';
 import { describeError, ErrorCode, OutpostError } from '../errors.js';
 import type { Logger } from '../logger.js';
 
@@ -81,6 +82,9 @@ export async function handOff(request: HandOffRequest): Promise<UpdaterJob> {
     if (spawnError || exited || Date.now() > deadline) {
       const why = spawnError ? describeError(spawnError) : exited ? `it ended (${exited})` : `no confirmation within ${request.confirmMs} ms`;
       if (!exited && child.pid !== undefined) child.kill('SIGKILL');
+      // A job that never began leaves nothing behind: not its record, not a 100 MB copy per retry.
+      if (readJournal(job.journal).length === 0) fs.rmSync(jobFile, { force: true });
+      removeQuietly(updaterCopyDir(job));
       throw new OutpostError(ErrorCode.UPDATE_HANDOFF, `The updater did not start: ${why}. The agent stays on ${request.oldVersion}.`);
     }
     await sleep(20);
@@ -122,6 +126,15 @@ function prepareUpdater(updater: UpdaterProgram, job: UpdaterJob): Command {
     fs.renameSync(staging, dir);
   }
   return { command: executable, args: [] };
+}
+
+/** Best effort: a process just killed may hold its executable a moment longer (Windows); the next job's follower removes it. */
+function removeQuietly(dir: string): void {
+  try {
+    fs.rmSync(dir, { recursive: true, force: true });
+  } catch {
+    // left for the follower of the next job
+  }
 }
 
 function spawnUpdater(updater: Command, args: readonly string[]) {

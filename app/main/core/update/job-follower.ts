@@ -5,7 +5,7 @@ import type { Platform } from '../../platform/index.js';
 import { describeError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { startRecovery, type UpdaterProgram, updaterCopyDir } from './handoff.js';
-import { healthRecordFile, jobOwner, outcomeOf } from './job-journal.js';
+import { healthRecordFile, jobOwner, outcomeOf, readJob, readJournal } from './job-journal.js';
 
 export interface JobFollowerOptions {
   readonly job: UpdaterJob;
@@ -56,6 +56,11 @@ export class JobFollower {
     const { job, platform, log } = this.#options;
     const outcome = outcomeOf(job);
     const owner = jobOwner(job, platform);
+    if (outcome === null && owner === null && readJournal(job.journal).length === 0) {
+      // Its updater never began (the hand-off failed): nothing to finish, only to remove.
+      this.#cleanUp();
+      return;
+    }
     if (outcome === null) {
       if (owner === null && !this.#recoveryStarted && this.#options.updater) {
         this.#recoveryStarted = true;
@@ -65,7 +70,6 @@ export class JobFollower {
       return;
     }
     if (owner !== null) return; // the updater is on its way out
-    this.dispose();
     if (outcome === 'committed' && job.new_version === this.#options.version) {
       log.info(`update ${job.old_version} -> ${job.new_version} committed; reporting it`);
       void this.#options.report('EVT_UPDATE_SUCCEEDED', `Updated from ${job.old_version} to ${job.new_version}.`, {
@@ -74,10 +78,21 @@ export class JobFollower {
         job_id: job.job_id,
       });
     }
-    // Journals of earlier jobs go too: this one's is the record kept. job.json last: while it exists, a later start finishes this.
+    this.#cleanUp();
+  }
+
+  #cleanUp(): void {
+    const { job, log, jobFile } = this.#options;
+    this.dispose();
+    // Journals of earlier jobs go too: this one's is the record kept (and a newer job's, should this
+    // agent have handed over again meanwhile, is left alone). job.json last, and only if it is still
+    // this job's: while it exists, a later start finishes this one.
     const dir = path.dirname(job.journal);
-    const earlier = fs.readdirSync(dir).filter((name) => /^journal-.*\.jsonl$/.test(name) && path.join(dir, name) !== job.journal);
-    for (const leftover of [updaterCopyDir(job), job.ready_file, healthRecordFile(job), ...earlier.map((name) => path.join(dir, name)), this.#options.jobFile]) {
+    const current = readJob(path.dirname(jobFile))?.job;
+    const keep = new Set([job.journal, current?.journal]);
+    const earlier = fs.readdirSync(dir).filter((name) => /^journal-.*\.jsonl$/.test(name) && !keep.has(path.join(dir, name)));
+    const stillThisJob = current?.job_id === job.job_id;
+    for (const leftover of [updaterCopyDir(job), job.ready_file, healthRecordFile(job), ...earlier.map((name) => path.join(dir, name)), ...(stillThisJob ? [jobFile] : [])]) {
       try {
         fs.rmSync(leftover, { recursive: true, force: true });
       } catch (error) {
