@@ -82,6 +82,14 @@ test('a release pushed over WebSocket reaches the agent within a second; only th
   assert.match(logOf(home), /the staged 1\.1\.0 is damaged \(main\.js does not match its signed size and SHA-256\); deleting it and staging it afresh/);
   assert.deepEqual(treeOf(path.join(home, 'updates', '1.1.0')), treeOf(v2));
   await stop(third);
+
+  // A staged copy that vanished (staged.json still names it) is forgotten and staged afresh.
+  fs.rmSync(path.join(home, 'updates', '1.1.0'), { recursive: true });
+  const fourth = await startRunningAgent(home, { OUTPOST_INSTALL_DIR: install });
+  t.after(() => fourth.kill('SIGKILL'));
+  await until('staging after the vanishing', () => logOf(home).match(/1\.1\.0 staged complete and verified/g)?.length === 3);
+  assert.deepEqual(treeOf(path.join(home, 'updates', '1.1.0')), treeOf(v2));
+  await stop(fourth);
   assert.equal(lab.reports().length, 0, 'nothing went wrong, nothing was reported');
 });
 
