@@ -35,6 +35,14 @@ export async function main(argv: readonly string[]): Promise<number> {
   const now = () => new Date();
   const log = createFileLogger({ dir: `${job.storage}/logs`, level: 'info', stderrLevel: false }).child('updater');
   log.info(`updater running (pid ${process.pid}, ${process.execPath}): ${job.old_version} -> ${job.new_version}`, { job: job.job_id });
+  // The working folder comes from the agent, which may run from inside its installation (a shortcut's
+  // "Start in"): Windows will not rename a folder that is a process's working folder, so the backup
+  // would fail. The storage folder is never moved, and the versions launched from here inherit it.
+  try {
+    process.chdir(job.storage);
+  } catch (error) {
+    log.warn(`cannot make ${job.storage} the working folder (it stays ${process.cwd()}): ${describeError(error)}`);
+  }
   const journal = new Journal(job.journal, now, process.env.OUTPOST_UPDATER_TEST_CRASH_AT);
   const context = { job, platform: createPlatform(), journal, log, now };
   if (recover) {
