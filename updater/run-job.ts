@@ -162,7 +162,8 @@ function describeHeld(held: readonly HeldFile[]): string {
   return held
     .map((file) => {
       const holders = file.holders.map((h) => `${h.name} pid ${h.pid}`).join(', ');
-      return `${file.path} is held open${holders ? ` by ${holders}` : ' (the holder is unknown: Restart Manager named none)'}`;
+      const unknown = file.unasked ? `Restart Manager could not be asked: ${file.unasked}` : 'Restart Manager named none';
+      return `${file.path} is held open${holders ? ` by ${holders}` : ` (the holder is unknown: ${unknown})`}`;
     })
     .join('; ');
 }

@@ -164,19 +164,22 @@ test('Windows walk: more than 5 held files share one session and its list; the l
   assert.deepEqual(findHeldFilesWin32(root, 0, { isHeld: () => true, holdersOf: () => [] }), []);
 });
 
-test('Windows walk: a Restart Manager that fails leaves the files reported with no holders; a missing folder holds nothing', (t) => {
+test('Windows walk: a Restart Manager that fails leaves the files reported with no holders and says why; a missing folder holds nothing', (t) => {
   const root = tree(t, ['a.txt', 'b.txt']);
   // The real Restart Manager path: on Linux, loading ffi-rs for Windows calls fails (ERR_PLATFORM_CALL).
   assert.throws(() => processesHolding([path.join(root, 'a.txt')]), (error) => isOutpostError(error, 'ERR_PLATFORM_CALL'));
   const found = findHeldFilesWin32(root, undefined, { isHeld: (file) => file.endsWith('a.txt') });
-  assert.deepEqual(found, [{ path: path.join(root, 'a.txt'), holders: [] }]);
+  assert.equal(found.length, 1);
+  assert.equal(found[0]?.path, path.join(root, 'a.txt'));
+  assert.deepEqual(found[0]?.holders, []);
+  assert.match(found[0]?.unasked ?? '', /Win32 calls are only available on Windows/, 'why the holder could not be asked');
   const many = tree(t, ['1', '2', '3', '4', '5', '6']);
   const failing = () => {
     throw new Error('RmGetList failed');
   };
   const all = findHeldFilesWin32(many, undefined, { isHeld: () => true, holdersOf: failing });
   assert.equal(all.length, 6);
-  for (const held of all) assert.deepEqual(held.holders, []);
+  for (const held of all) assert.deepEqual([held.holders, held.unasked], [[], 'RmGetList failed']);
   assert.deepEqual(findHeldFilesWin32(path.join(root, 'missing'), undefined, { isHeld: () => true }), []);
 });
 

@@ -57,6 +57,8 @@ export interface HeldFile {
   readonly path: string;
   /** Empty when the OS cannot tell (Windows' Restart Manager failed or is a stub, as under Wine). */
   readonly holders: readonly FileHolder[];
+  /** Set when the OS could not even be asked (e.g. the Restart Manager binding failed to load): why. */
+  readonly unasked?: string;
 }
 
 export interface FileHolder {

@@ -6,7 +6,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { errnoCode } from '../core/errors.js';
+import { describeError, errnoCode } from '../core/errors.js';
 import type { FileHolder, HeldFile } from './platform.js';
 import { processesHolding } from './win32-restart-manager.js';
 
@@ -93,7 +93,7 @@ export interface HeldFilesProbes {
  * Platform.findHeldFiles on Windows: the first `limit` held files under `dir` (walked as filesUnder
  * says), each with its holders from the Restart Manager: exactly its own when at most
  * PER_FILE_SESSIONS_MAX files are held, otherwise the holders of all of them together. A Restart
- * Manager that fails (or, as Wine's, answers nothing) leaves the holders empty and the files reported:
+ * Manager that fails (`unasked` says why) or, as Wine's, answers nothing leaves the holders empty and the files reported:
  * knowing that a file is held matters more than who holds it, and the caller logs what it gets.
  */
 export function findHeldFilesWin32(dir: string, limit: number = DEFAULT_HELD_FILES_LIMIT, probes: HeldFilesProbes = {}): HeldFile[] {
@@ -104,14 +104,14 @@ export function findHeldFilesWin32(dir: string, limit: number = DEFAULT_HELD_FIL
     if (held.length >= limit) break;
     if (isHeld(file)) held.push(file);
   }
-  const ask = (files: readonly string[]): readonly FileHolder[] => {
+  const ask = (files: readonly string[]): Pick<HeldFile, 'holders' | 'unasked'> => {
     try {
-      return holdersOf(files);
-    } catch {
-      return [];
+      return { holders: holdersOf(files) };
+    } catch (error) {
+      return { holders: [], unasked: describeError(error) };
     }
   };
-  if (held.length <= PER_FILE_SESSIONS_MAX) return held.map((file) => ({ path: file, holders: ask([file]) }));
-  const holders = ask(held);
-  return held.map((file) => ({ path: file, holders }));
+  if (held.length <= PER_FILE_SESSIONS_MAX) return held.map((file) => ({ path: file, ...ask([file]) }));
+  const answer = ask(held);
+  return held.map((file) => ({ path: file, ...answer }));
 }
