@@ -146,7 +146,7 @@ export async function moveDir(context: JobContext, from: string, to: string): Pr
           return;
         }
         if (!['EBUSY', 'EPERM', 'EACCES'].includes(code ?? '')) throw new Error(`cannot move ${from} to ${to}: ${code ?? describeError(error)}`);
-        failure = `${code}: ${describeHeld(context.platform.findHeldFiles(from)) || 'a file is held open by another process'}`;
+        failure = `${code}: ${describeHeld(context.platform.findHeldFiles(from)) || 'no file in it is held open, so a folder is: a process working in it (a console window) or one that has it open'}`;
       }
     } else {
       failure = describeHeld(held);

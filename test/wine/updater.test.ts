@@ -441,6 +441,23 @@ test('wine tier: the Windows updater executable swaps a real install tree under 
     await assertRolledBack(t, c, 'backup', heldFile, Number(holderPid), done.stderr);
   });
 
+  await t.test('wine tier: a process working in the installation folder (no file held): the backup waits, gives up, and the report says a folder is held', async (t) => {
+    const c = await prepare(t);
+    // Windows (and Wine) refuse to rename a folder that is some process's working folder; no file is open.
+    const worker = spawnWindowsNode(wine, ['-e', "console.log('working ' + process.pid); setInterval(() => {}, 1 << 30);"], { cwd: c.install });
+    t.after(() => worker.kill());
+    await worker.waitForLine(/^working (\d+)$/);
+    const run = await start(t, c, c.home);
+    const done = await run.finish();
+    assert.equal(done.code, 1, c.log());
+    assert.ok(steps(c).includes('backup:fail') && steps(c).includes('outcome:end'), steps(c).join(' '));
+    assert.deepEqual(treeOf(c.install), c.a, 'the installation is A, byte for byte');
+    const [report, ...more] = queuedReports(c);
+    assert.equal(more.length, 0);
+    assert.equal(report?.code, 'ERR_UPDATE_SWAP');
+    assert.match(report?.message ?? '', /no file in it is held open, so a folder is: a process working in it/);
+  });
+
   await t.test('wine tier: a file of the staged tree held open: the backup is made, the swap waits and gives up, the backup is restored byte for byte', async (t) => {
     const c = await prepare(t);
     const heldFile = path.join(c.staged, 'added', 'in-b', 'new.txt');
