@@ -3,6 +3,7 @@ import { UpdaterJob } from '../app/common/updater-job.js';
 import { describeError } from '../app/main/core/errors.js';
 import { createFileLogger } from '../app/main/core/logger.js';
 import { createPlatform } from '../app/main/platform/index.js';
+import { ownerRecord } from '../app/main/core/update/job-journal.js';
 import { Journal } from './journal.js';
 import { recoverJob } from './recover.js';
 import { runJob } from './run-job.js';
@@ -51,7 +52,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     return outcome === 'committed' ? 0 : outcome === 'rolled_back' ? 1 : 2;
   }
   // The agent waits for this before it shuts down: from here on, the job is ours.
-  fs.writeFileSync(job.ready_file, String(process.pid), { mode: 0o600 });
+  fs.writeFileSync(job.ready_file, ownerRecord(context.platform), { mode: 0o600 });
   const outcome = await runJob(context);
   log.info(`updater done: ${outcome}`);
   return outcome === 'committed' ? 0 : outcome === 'rolled_back' ? 1 : 2;

@@ -3,7 +3,7 @@ import type { UpdateOutcome } from '../app/common/updater-job.js';
 import { describeError } from '../app/main/core/errors.js';
 import { lockHolder } from '../app/main/core/instance-lock.js';
 import { storagePaths } from '../app/main/core/storage.js';
-import { liveHealthRecord, outcomeOf, recoveryLockFile } from '../app/main/core/update/job-journal.js';
+import { liveHealthRecord, liveOwner, outcomeOf, ownerRecord, recoveryLockFile } from '../app/main/core/update/job-journal.js';
 import { readJournal } from './journal.js';
 import { failedInstallDir, finishJob, type JobContext, launchInstalled, moveDir, queueReport, recordFailure, stopProcess } from './run-job.js';
 
@@ -95,12 +95,18 @@ async function takeLock(lock: string, { platform, log }: JobContext): Promise<bo
   const deadline = Date.now() + 120_000;
   for (;;) {
     try {
-      fs.writeFileSync(lock, String(process.pid), { flag: 'wx', mode: 0o600 });
+      fs.writeFileSync(lock, ownerRecord(platform), { flag: 'wx', mode: 0o600 });
       return true;
     } catch {
-      const owner = Number.parseInt(fs.readFileSync(lock, 'utf8'), 10);
-      if (!Number.isInteger(owner) || owner <= 0 || !platform.isProcessAlive(owner)) {
-        fs.rmSync(lock, { force: true });
+      const owner = liveOwner(lock, platform);
+      if (owner === null) {
+        // Created this instant and not yet written (its owner is between the create and the write)?
+        const age = Date.now() - (fs.statSync(lock, { throwIfNoEntry: false })?.mtimeMs ?? 0);
+        if (age < 2_000 && readText(lock) === '') {
+          await new Promise((r) => setTimeout(r, 50));
+          continue;
+        }
+        fs.rmSync(lock, { force: true }); // its owner died
         continue;
       }
       if (Date.now() > deadline) throw new Error(`recovery pid ${owner} holds ${lock} for too long`);
@@ -123,5 +129,13 @@ async function ensureRunning(context: JobContext): Promise<void> {
     await launchInstalled(context.job, context.log);
   } catch (error) {
     context.log.error(`could not start the installed version: ${describeError(error)}`);
+  }
+}
+
+function readText(file: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch {
+    return '';
   }
 }

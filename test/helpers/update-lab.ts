@@ -101,7 +101,7 @@ export function keepJob(home: string, dir: string): { jobFile: string; updaterPi
   fs.copyFileSync(path.join(updates, 'job.json'), jobFile);
   const ready = fs.readdirSync(updates).find((n) => n.endsWith('.ready'));
   assert.ok(ready, 'the updater confirmed it runs');
-  return { jobFile, updaterPid: Number(fs.readFileSync(path.join(updates, ready), 'utf8')) };
+  return { jobFile, updaterPid: (JSON.parse(fs.readFileSync(path.join(updates, ready), 'utf8')) as { pid: number }).pid };
 }
 
 /** `outpost-updater ARGS` as the script (what the crash tests recover with). */

@@ -44,10 +44,41 @@ export function readJob(updatesDir: string): { job: UpdaterJob; jobFile: string 
 /** The pid of the updater or recovery at work on the job, if one is alive. */
 export function jobOwner(job: UpdaterJob, platform: Platform): number | null {
   for (const owner of [job.ready_file, recoveryLockFile(job)]) {
-    const pid = Number.parseInt(readText(owner), 10);
-    if (Number.isInteger(pid) && pid > 0 && platform.isProcessAlive(pid)) return pid;
+    const pid = liveOwner(owner, platform);
+    if (pid !== null) return pid;
   }
   return null;
+}
+
+/**
+ * What the updater writes into its ready file, and a recovery into its lock: its pid and start time,
+ * so that a later process that reuses the pid is not taken for it.
+ */
+export function ownerRecord(platform: Platform): string {
+  return JSON.stringify({ pid: process.pid, start_time: startTime(platform, process.pid) });
+}
+
+/** The pid an owner record names, if that very process still runs. */
+export function liveOwner(file: string, platform: Platform): number | null {
+  let record: unknown;
+  try {
+    record = JSON.parse(readText(file));
+  } catch {
+    return null;
+  }
+  if (typeof record !== 'object' || record === null) return null;
+  const { pid, start_time: started } = record as { pid?: unknown; start_time?: unknown };
+  if (typeof pid !== 'number' || !Number.isInteger(pid) || pid <= 0 || !platform.isProcessAlive(pid)) return null;
+  if (typeof started !== 'string') return pid; // the OS could not tell the start time
+  return startTime(platform, pid) === started ? pid : null;
+}
+
+function startTime(platform: Platform, pid: number): string | null {
+  try {
+    return platform.processStartTime(pid);
+  } catch {
+    return null; // Windows without its ffi-rs binding: liveness alone
+  }
 }
 
 export type UnfinishedJob = { readonly job: UpdaterJob; readonly jobFile: string; readonly at: string };
