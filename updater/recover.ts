@@ -3,7 +3,7 @@ import type { UpdateOutcome } from '../app/common/updater-job.js';
 import { describeError } from '../app/main/core/errors.js';
 import { lockHolder } from '../app/main/core/instance-lock.js';
 import { storagePaths } from '../app/main/core/storage.js';
-import { liveHealthRecord, liveOwner, outcomeOf, ownerRecord, recoveryLockFile } from '../app/main/core/update/job-journal.js';
+import { liveHealthRecord, liveOwner, outcomeOf, ownerRecord, readText, recoveryLockFile } from '../app/main/core/update/job-journal.js';
 import { readJournal } from './journal.js';
 import { failedInstallDir, finishJob, type JobContext, launchInstalled, moveDir, queueReport, recordFailure, stopProcess } from './run-job.js';
 
@@ -129,13 +129,5 @@ async function ensureRunning(context: JobContext): Promise<void> {
     await launchInstalled(context.job, context.log);
   } catch (error) {
     context.log.error(`could not start the installed version: ${describeError(error)}`);
-  }
-}
-
-function readText(file: string): string {
-  try {
-    return fs.readFileSync(file, 'utf8');
-  } catch {
-    return '';
   }
 }

@@ -1,5 +1,4 @@
 import fs from 'node:fs';
-import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ErrorCode, OutpostError } from './core/errors.js';
@@ -56,26 +55,5 @@ function locateUpdater(dir: string, env: NodeJS.ProcessEnv): UpdaterProgram {
   const shipped = path.join(dir, 'updater', process.platform === 'win32' ? 'outpost-updater.exe' : 'outpost-updater');
   const executable = env.OUTPOST_UPDATER_EXE ? path.resolve(env.OUTPOST_UPDATER_EXE) : fs.existsSync(shipped) ? shipped : null;
   if (executable === null) return { kind: 'script', command: process.execPath, args: [path.join(PACKAGE_ROOT, 'bin', 'outpost-updater.js')] };
-  return { kind: 'executable', executable, packages: UPDATER_NATIVE_PACKAGES.flatMap((name) => packageWithBindings(name)) };
-}
-
-/** A package's folder and those of its installed optional dependencies (the prebuilt binding for this OS). */
-function packageWithBindings(name: string): { name: string; dir: string }[] {
-  const require = createRequire(import.meta.url);
-  let manifest: string;
-  try {
-    manifest = require.resolve(`${name}/package.json`);
-  } catch {
-    return []; // not installed: the updater works without it, only less well (see its callers)
-  }
-  const { optionalDependencies = {} } = JSON.parse(fs.readFileSync(manifest, 'utf8')) as { optionalDependencies?: Record<string, string> };
-  const found = [{ name, dir: path.dirname(manifest) }];
-  for (const dependency of Object.keys(optionalDependencies)) {
-    try {
-      found.push({ name: dependency, dir: path.dirname(createRequire(manifest).resolve(`${dependency}/package.json`)) });
-    } catch {
-      // the binding of another OS or CPU
-    }
-  }
-  return found;
+  return { kind: 'executable', executable, packages: UPDATER_NATIVE_PACKAGES };
 }

@@ -5,7 +5,6 @@
  * unchanged (the first build takes about 10 s for Linux and 20-30 s for Windows).
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -13,7 +12,9 @@ import { test } from 'node:test';
 import {
   buildUpdaterExecutables,
   findWindowsNode,
+  type Ran,
   requiredNodeVersion,
+  runToCompletion,
   SEA_TARGETS,
   SeaBuildError,
 } from '../../tools/sea/build-updater.js';
@@ -26,33 +27,9 @@ const NODE_VERSION = requiredNodeVersion(REPO_ROOT);
 const BUILD_SCRIPT = path.join(DIST, 'tools', 'sea', 'build-updater.js');
 const PINNED_NODE = path.join(REPO_ROOT, 'node_modules', 'node', 'bin', 'node');
 
-interface Ran {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs a Linux executable with pipes, without this test process's NODE_* variables. */
+/** Runs a Linux executable with pipes (30 s at most), without this test process's NODE_* variables. */
 function run(command: string, args: string[], cwd: string): Promise<Ran> {
-  const env = { ...process.env };
-  for (const name of ['NODE_OPTIONS', 'NODE_TEST_CONTEXT', 'NODE_CHANNEL_FD', 'NODE_UNIQUE_ID']) delete env[name];
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-      stdout += chunk;
-    });
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-      stderr += chunk;
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    child.once('error', reject);
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+  return runToCompletion(command, args, { cwd, timeoutMs: 30_000 });
 }
 
 function sha256(file: string): string {
@@ -103,7 +80,7 @@ test('updater SEA, Linux x64: runs alone from its folder, is the pinned Node, an
   assert.equal(fs.statSync(exe.path).mode & 0o111, 0o111, 'executable');
 
   const version = await run(exe.path, ['--version'], folder);
-  assert.deepEqual(version, { code: 0, stdout: `outpost-updater ${NODE_VERSION}\n`, stderr: '' });
+  assert.deepEqual(version, { code: 0, signal: null, stdout: `outpost-updater ${NODE_VERSION}\n`, stderr: '' });
 
   for (const args of [['--bogus'], ['--job'], []]) {
     const bad = await run(exe.path, args, folder);

@@ -16,6 +16,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { readText } from '../../app/main/core/update/job-journal.js';
 
 export const WINE_APT_INSTALL = 'apt-get install -y --no-install-recommends wine wine64 gcc-mingw-w64-x86-64-win32';
 
@@ -190,14 +191,6 @@ function startKeeper(wine: Wine): void {
 }
 
 let keeperPid: number | undefined;
-
-function readText(file: string): string {
-  try {
-    return fs.readFileSync(file, 'utf8');
-  } catch {
-    return '';
-  }
-}
 
 interface FileRun {
   code: number | null;

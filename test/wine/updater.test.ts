@@ -35,7 +35,7 @@ import { type TestContext, test } from 'node:test';
 import { ErrorReport } from '../../app/common/reports.js';
 import type { UpdaterJob } from '../../app/common/updater-job.js';
 import { DEFAULT_CONFIG } from '../../app/main/core/config-schema.js';
-import { readJournal } from '../../app/main/core/update/job-journal.js';
+import { readJournal, readText } from '../../app/main/core/update/job-journal.js';
 import { buildUpdaterExecutables } from '../../tools/sea/build-updater.js';
 import { disableVirtualAlloc2Lookup } from '../../tools/sea/pe.js';
 import { FORWARD_STEPS, ROLLBACK_STEPS } from '../../updater/run-job.js';
@@ -141,14 +141,6 @@ async function startBackend(t: TestContext): Promise<{ url: string; received: { 
     server.close();
   });
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, received };
-}
-
-function readText(file: string): string {
-  try {
-    return fs.readFileSync(file, 'utf8');
-  } catch {
-    return '';
-  }
 }
 
 /** One job: Linux paths for the test, the job itself with the Windows paths the updater sees. */
@@ -429,17 +421,22 @@ test('wine tier: the Windows updater executable swaps a real install tree under 
     assert.doesNotMatch(c.log(), /could not remove/);
   });
 
-  await t.test('wine tier: a file of the installation held open by another Windows process: the backup waits, gives up, A stays byte for byte and runs again, the report names the file', async (t) => {
+  /** A file (picked from the case) held open by another Windows process while the updater runs: the move at `failedStep` gives up and the job rolls back. */
+  const whileHeld = async (t: TestContext, pick: (c: Case) => string, failedStep: 'backup' | 'swap') => {
     const c = await prepare(t);
-    const heldFile = path.join(c.install, 'lib', 'nested', 'deep', 'data.bin');
+    const heldFile = pick(c);
     const holder = spawnWindowsNode(wine, [holdScript, win(heldFile)]);
     t.after(() => holder.kill());
     const [, holderPid] = await holder.waitForLine(/^holding (\d+)$/);
     const run = await start(t, c, c.home);
     const done = await run.finish();
     assert.equal(done.code, 1, c.log());
-    await assertRolledBack(t, c, 'backup', heldFile, Number(holderPid), done.stderr);
-  });
+    await assertRolledBack(t, c, failedStep, heldFile, Number(holderPid), done.stderr);
+  };
+
+  await t.test('wine tier: a file of the installation held open by another Windows process: the backup waits, gives up, A stays byte for byte and runs again, the report names the file', (t) =>
+    whileHeld(t, (c) => path.join(c.install, 'lib', 'nested', 'deep', 'data.bin'), 'backup'),
+  );
 
   await t.test('wine tier: a process working in the installation folder (no file held): the backup waits, gives up, and the report says a folder is held', async (t) => {
     const c = await prepare(t);
@@ -458,15 +455,7 @@ test('wine tier: the Windows updater executable swaps a real install tree under 
     assert.match(report?.message ?? '', /no file in it is held open, so a folder is: a process working in it/);
   });
 
-  await t.test('wine tier: a file of the staged tree held open: the backup is made, the swap waits and gives up, the backup is restored byte for byte', async (t) => {
-    const c = await prepare(t);
-    const heldFile = path.join(c.staged, 'added', 'in-b', 'new.txt');
-    const holder = spawnWindowsNode(wine, [holdScript, win(heldFile)]);
-    t.after(() => holder.kill());
-    const [, holderPid] = await holder.waitForLine(/^holding (\d+)$/);
-    const run = await start(t, c, c.home);
-    const done = await run.finish();
-    assert.equal(done.code, 1, c.log());
-    await assertRolledBack(t, c, 'swap', heldFile, Number(holderPid), done.stderr);
-  });
+  await t.test('wine tier: a file of the staged tree held open: the backup is made, the swap waits and gives up, the backup is restored byte for byte', (t) =>
+    whileHeld(t, (c) => path.join(c.staged, 'added', 'in-b', 'new.txt'), 'swap'),
+  );
 });

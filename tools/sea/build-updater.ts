@@ -231,7 +231,7 @@ function postjectVersion(repoRoot: string): { api: string; version: string } {
   }
 }
 
-interface Ran {
+export interface Ran {
   code: number | null;
   signal: string | null;
   stdout: string;
@@ -239,7 +239,7 @@ interface Ran {
 }
 
 /** Runs a command to completion without blocking this process's event loop. */
-function run(command: string, args: string[], options: { cwd?: string; timeoutMs: number }): Promise<Ran> {
+export function runToCompletion(command: string, args: string[], options: { cwd?: string; timeoutMs: number }): Promise<Ran> {
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, { cwd: options.cwd, env: childEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
@@ -302,7 +302,7 @@ async function bundle(repoRoot: string, main: string, workDir: string): Promise<
 async function makeBlob(node: string, workDir: string): Promise<Buffer> {
   const config = { main: 'outpost-updater.cjs', output: 'sea-prep.blob', disableExperimentalSEAWarning: true, useCodeCache: false, useSnapshot: false };
   fs.writeFileSync(path.join(workDir, 'sea-config.json'), `${JSON.stringify(config, null, 2)}\n`);
-  const made = await run(node, ['--experimental-sea-config', 'sea-config.json'], { cwd: workDir, timeoutMs: 120_000 });
+  const made = await runToCompletion(node, ['--experimental-sea-config', 'sea-config.json'], { cwd: workDir, timeoutMs: 120_000 });
   const blob = path.join(workDir, 'sea-prep.blob');
   if (made.code !== 0 || !exists(blob)) {
     throw new SeaBuildError(`${node} --experimental-sea-config failed (exit ${made.code ?? made.signal}):\n${made.stderr}${made.stdout}`);
@@ -317,7 +317,7 @@ async function inject(node: string, postjectApi: string, exe: string, blobFile: 
     const data = require('node:fs').readFileSync(${JSON.stringify(blobFile)});
     inject(${JSON.stringify(exe)}, ${JSON.stringify(SEA_RESOURCE)}, data, { sentinelFuse: ${JSON.stringify(SEA_FUSE)}, overwrite: false })
       .then(() => process.stdout.write('injected\\n'), (error) => { process.stderr.write('postject: ' + error.message + '\\n'); process.exitCode = 1; });`;
-  const done = await run(node, ['-e', script], { timeoutMs: 600_000 });
+  const done = await runToCompletion(node, ['-e', script], { timeoutMs: 600_000 });
   if (done.code !== 0 || !done.stdout.includes('injected')) {
     throw new SeaBuildError(`postject could not inject the blob into ${exe} (exit ${done.code ?? done.signal}):\n${quiet(done.stderr)}`);
   }
@@ -334,7 +334,7 @@ function checkFuse(data: Buffer, file: string): void {
 
 async function smokeTestLinux(exe: string, version: string): Promise<void> {
   if (process.platform !== 'linux' || process.arch !== 'x64') return;
-  const ran = await run(exe, ['--version'], { timeoutMs: 30_000 });
+  const ran = await runToCompletion(exe, ['--version'], { timeoutMs: 30_000 });
   if (ran.code !== 0 || ran.stdout !== `outpost-updater ${version}\n`) {
     throw new SeaBuildError(`${exe} --version: exit ${ran.code ?? ran.signal}, stdout ${JSON.stringify(ran.stdout)}, stderr ${JSON.stringify(ran.stderr)} (expected "outpost-updater ${version}")`);
   }

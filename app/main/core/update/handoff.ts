@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { UpdaterJob } from '../../../common/updater-job.js';
@@ -19,7 +20,7 @@ export interface Command {
  * the native packages it loads copied into a node_modules/ beside it; or a script (a checkout).
  */
 export type UpdaterProgram =
-  | { readonly kind: 'executable'; readonly executable: string; readonly packages: readonly { readonly name: string; readonly dir: string }[] }
+  | { readonly kind: 'executable'; readonly executable: string; readonly packages: readonly string[] }
   | ({ readonly kind: 'script' } & Command);
 
 export interface HandOffRequest {
@@ -121,11 +122,34 @@ function prepareUpdater(updater: UpdaterProgram, job: UpdaterJob): Command {
     fs.mkdirSync(staging, { recursive: true, mode: 0o700 });
     fs.copyFileSync(updater.executable, path.join(staging, path.basename(updater.executable)));
     fs.chmodSync(path.join(staging, path.basename(updater.executable)), 0o700);
-    for (const pkg of updater.packages) fs.cpSync(pkg.dir, path.join(staging, 'node_modules', pkg.name), { recursive: true, dereference: true });
+    for (const pkg of updater.packages.flatMap(packageWithBindings)) fs.cpSync(pkg.dir, path.join(staging, 'node_modules', pkg.name), { recursive: true, dereference: true });
     fs.rmSync(dir, { recursive: true, force: true });
     fs.renameSync(staging, dir);
   }
   return { command: executable, args: [] };
+}
+
+/**
+ * A package's folder and those of its installed optional dependencies (the prebuilt binding for this
+ * OS), found where this agent loads them from. Resolved at the hand-off, not at every start.
+ */
+function packageWithBindings(name: string): { name: string; dir: string }[] {
+  let manifest: string;
+  try {
+    manifest = createRequire(import.meta.url).resolve(`${name}/package.json`);
+  } catch {
+    return []; // not installed: the updater works without it, only less well (see its callers)
+  }
+  const { optionalDependencies = {} } = JSON.parse(fs.readFileSync(manifest, 'utf8')) as { optionalDependencies?: Record<string, string> };
+  const found = [{ name, dir: path.dirname(manifest) }];
+  for (const dependency of Object.keys(optionalDependencies)) {
+    try {
+      found.push({ name: dependency, dir: path.dirname(createRequire(manifest).resolve(`${dependency}/package.json`)) });
+    } catch {
+      // the binding of another OS or CPU
+    }
+  }
+  return found;
 }
 
 /** Best effort: a process just killed may hold its executable a moment longer (Windows); the next job's follower removes it. */

@@ -124,7 +124,8 @@ export function liveHealthRecord(job: UpdaterJob, platform: Platform): HealthRec
   }
 }
 
-function readText(file: string): string {
+/** A small file's text, or '' when it cannot be read (missing, or removed while we look). */
+export function readText(file: string): string {
   try {
     return fs.readFileSync(file, 'utf8');
   } catch {
