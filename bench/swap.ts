@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { setImmediate as turnOfTheLoop } from 'node:timers/promises';
-import type { Logger } from '../app/main/core/logger.js';
+import type { Logger } from '../app/base/logger.js';
 import { type JobContext, moveDir } from '../updater/run-job.js';
 import { type Benchmark, type Figure, median } from './measure.js';
 

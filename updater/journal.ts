@@ -1,11 +1,11 @@
-import type { JournalEntry } from '../app/common/updater-job.js';
-import { appendLineDurable } from '../app/main/core/atomic-file.js';
-import { readJournal } from '../app/main/core/update/job-journal.js';
+import { appendJournal, type JobJournal, readJournal } from '../app/base/update-records.js';
+import type { JournalStep, StepEntry, UpdateOutcome } from '../app/common/update-files.js';
 
 /**
  * The updater's journal: an append-only file of JSON lines, each fsynced before the step it
  * announces is taken (and after it is done), so that whoever runs next, after a crash at any moment,
- * knows how far the job went. A torn last line (a crash mid-append) is ignored.
+ * knows how far the job went. The outcome is its last line. A torn last line (a crash mid-append) is
+ * ignored by readers.
  */
 export class Journal {
   readonly #file: string;
@@ -13,9 +13,9 @@ export class Journal {
   readonly #crashAt: string | undefined;
 
   /**
-   * `crashAt` ("step:phase") is for the crash tests only: the process kills itself with SIGKILL right
-   * after writing that entry, which is how every crash point is reached for real. The updater reads
-   * it from OUTPOST_UPDATER_TEST_CRASH_AT.
+   * `crashAt` ("step:phase") is for the crash tests of a development build only (TestSwitch
+   * UPDATER_CRASH_AT): the process kills itself with SIGKILL right after writing that entry, which is
+   * how every crash point is reached for real.
    */
   constructor(file: string, now: () => Date, crashAt?: string) {
     this.#file = file;
@@ -23,15 +23,16 @@ export class Journal {
     this.#crashAt = crashAt;
   }
 
-  append(step: string, phase: JournalEntry['phase'], detail?: JournalEntry['detail']): void {
-    const entry: JournalEntry = { step, phase, at: this.#now().toISOString(), ...(detail && { detail }) };
-    appendLineDurable(this.#file, `${JSON.stringify(entry)}\n`);
+  step(step: JournalStep, phase: StepEntry['phase'], detail?: StepEntry['detail']): void {
+    appendJournal(this.#file, { step, phase, at: this.#now().toISOString(), ...(detail && { detail }) });
     if (this.#crashAt === `${step}:${phase}`) process.kill(process.pid, 'SIGKILL');
   }
 
-  entries(): JournalEntry[] {
+  outcome(outcome: UpdateOutcome, reason: string | null): void {
+    appendJournal(this.#file, { outcome, reason, at: this.#now().toISOString() });
+  }
+
+  read(): JobJournal {
     return readJournal(this.#file);
   }
 }
-
-export { readJournal };

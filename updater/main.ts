@@ -1,9 +1,12 @@
 import fs from 'node:fs';
-import { UpdaterJob } from '../app/common/updater-job.js';
-import { describeError } from '../app/main/core/errors.js';
-import { createFileLogger } from '../app/main/core/logger.js';
+import { TestSwitch, testSwitch } from '../app/base/build-flavor.js';
+import { storagePaths } from '../app/base/storage-layout.js';
+import { ownerRecordText, readRecord } from '../app/base/update-records.js';
+import { ExitCode } from '../app/common/exit-codes.js';
+import { type UpdateOutcome, UpdaterJob } from '../app/common/update-files.js';
+import { describeError } from '../app/base/errors.js';
+import { createFileLogger } from '../app/base/logger.js';
 import { createPlatform } from '../app/main/platform/index.js';
-import { ownerRecord } from '../app/main/core/update/job-journal.js';
 import { Journal } from './journal.js';
 import { recoverJob } from './recover.js';
 import { runJob } from './run-job.js';
@@ -13,25 +16,23 @@ const USAGE = 'usage: outpost-updater --job FILE [--recover] | --version';
 /**
  * `outpost-updater --job FILE`: the standalone updater. Started by the agent, which waits for the
  * job's ready file before it shuts down. With --recover, finishes or undoes a job a crash
- * interrupted (see recover.ts). Exit codes: 0 committed, 1 rolled back, 2 abandoned before
- * anything changed, 64 usage, 78 an unreadable job.
+ * interrupted (see recover.ts). Exit codes (common/exit-codes.ts): 0 committed, 10 rolled back,
+ * 11 abandoned before anything changed, 64 usage, 78 an unreadable job.
  */
 export async function main(argv: readonly string[]): Promise<number> {
   if (argv[0] === '--version') {
     process.stdout.write(`outpost-updater ${process.versions.node}\n`);
-    return 0;
+    return ExitCode.OK;
   }
   const recover = argv[2] === '--recover';
   if (argv[0] !== '--job' || !argv[1] || argv.length !== (recover ? 3 : 2)) {
     process.stderr.write(`outpost-updater: ${USAGE}\n`);
-    return 64;
+    return ExitCode.USAGE;
   }
-  let job: UpdaterJob;
-  try {
-    job = UpdaterJob.parse(JSON.parse(fs.readFileSync(argv[1], 'utf8')));
-  } catch (error) {
-    process.stderr.write(`outpost-updater: cannot use the job ${argv[1]}: ${describeError(error)}\n`);
-    return 78;
+  const job = readRecord(argv[1], UpdaterJob);
+  if (job === null) {
+    process.stderr.write(`outpost-updater: cannot use the job ${argv[1]}: it is missing, unreadable, or not a job of this version's updater\n`);
+    return ExitCode.CONFIG;
   }
   const now = () => new Date();
   const log = createFileLogger({ dir: `${job.storage}/logs`, level: 'info', stderrLevel: false }).child('updater');
@@ -44,16 +45,23 @@ export async function main(argv: readonly string[]): Promise<number> {
   } catch (error) {
     log.warn(`cannot make ${job.storage} the working folder (it stays ${process.cwd()}): ${describeError(error)}`);
   }
-  const journal = new Journal(job.journal, now, process.env.OUTPOST_UPDATER_TEST_CRASH_AT);
-  const context = { job, platform: createPlatform(), journal, log, now };
+  const files = storagePaths(job.storage).updates;
+  const journal = new Journal(files.journal(job.job_id), now, testSwitch(process.env, TestSwitch.UPDATER_CRASH_AT));
+  const context = { job, files, platform: createPlatform(), journal, log, now };
   if (recover) {
     const outcome = await recoverJob(context);
     log.info(`recovery done: ${outcome}`);
-    return outcome === 'committed' ? 0 : outcome === 'rolled_back' ? 1 : 2;
+    return EXIT_CODE_OF_OUTCOME[outcome];
   }
   // The agent waits for this before it shuts down: from here on, the job is ours.
-  fs.writeFileSync(job.ready_file, ownerRecord(context.platform), { mode: 0o600 });
+  fs.writeFileSync(files.readyFile(job.job_id), ownerRecordText(context.platform), { mode: 0o600 });
   const outcome = await runJob(context);
   log.info(`updater done: ${outcome}`);
-  return outcome === 'committed' ? 0 : outcome === 'rolled_back' ? 1 : 2;
+  return EXIT_CODE_OF_OUTCOME[outcome];
 }
+
+const EXIT_CODE_OF_OUTCOME: Readonly<Record<UpdateOutcome, ExitCode>> = {
+  committed: ExitCode.OK,
+  rolled_back: ExitCode.UPDATE_ROLLED_BACK,
+  aborted: ExitCode.UPDATE_ABORTED,
+};

@@ -1,11 +1,16 @@
 import fs from 'node:fs';
-import type { UpdateOutcome } from '../app/common/updater-job.js';
-import { describeError } from '../app/main/core/errors.js';
-import { lockHolder } from '../app/main/core/instance-lock.js';
-import { storagePaths } from '../app/main/core/storage.js';
-import { liveHealthRecord, liveOwner, outcomeOf, ownerRecord, readText, recoveryLockFile } from '../app/main/core/update/job-journal.js';
-import { readJournal } from './journal.js';
-import { failedInstallDir, finishJob, type JobContext, launchInstalled, moveDir, queueReport, recordFailure, stopProcess } from './run-job.js';
+import { readText } from '../app/base/durable-file.js';
+import { describeError } from '../app/base/errors.js';
+import { readLiveRecord } from '../app/base/process-liveness.js';
+import { storagePaths } from '../app/base/storage-layout.js';
+import { liveHealthRecord, outcomeOf, ownerRecordText } from '../app/base/update-records.js';
+import { ErrorCode } from '../app/common/codes.js';
+import { LockRecord } from '../app/common/process-identity.js';
+import { JobOwner, type JournalStep, type UpdateOutcome } from '../app/common/update-files.js';
+import type { JobContext } from './context.js';
+import { moveDir } from './moves.js';
+import { launchInstalled, stopProcess } from './processes.js';
+import { failedInstallDir, finishJob, queueReport, recordFailure } from './records.js';
 
 /**
  * Finishes or undoes a job that a crash interrupted (of the updater, or of the machine), from what
@@ -18,7 +23,7 @@ import { failedInstallDir, finishJob, type JobContext, launchInstalled, moveDir,
  * Renames are atomic, so the installation folder is always one complete tree or missing, never mixed.
  */
 export async function recoverJob(context: JobContext): Promise<UpdateOutcome> {
-  const lock = recoveryLockFile(context.job);
+  const lock = context.files.recoveryLock(context.job.job_id);
   for (let attempt = 1; ; attempt++) {
     if (await takeLock(lock, context)) {
       try {
@@ -38,17 +43,16 @@ export async function recoverJob(context: JobContext): Promise<UpdateOutcome> {
 
 async function recover(context: JobContext): Promise<UpdateOutcome> {
   const { job, log } = context;
-  const entries = readJournal(job.journal);
-  const done = outcomeOf(job);
+  const { steps, outcome: done } = context.journal.read();
   if (done) {
-    log.info(`job ${job.job_id} had already ended (${done}); nothing to recover`);
-    return done;
+    log.info(`job ${job.job_id} had already ended (${done.outcome}); nothing to recover`);
+    return done.outcome;
   }
-  const begun = (step: string) => entries.some((e) => e.step === step && e.phase === 'begin');
-  const last = entries.at(-1);
+  const begun = (step: JournalStep) => steps.some((e) => e.step === step && e.phase === 'begin');
+  const last = steps.at(-1);
   log.warn(`recovering job ${job.job_id} (${job.old_version} -> ${job.new_version}), interrupted at ${last ? `${last.step}:${last.phase}` : 'its start'}`);
 
-  const healthFailed = entries.some((e) => e.step === 'health' && e.phase === 'fail');
+  const healthFailed = steps.some((e) => e.step === 'health' && e.phase === 'fail');
   if (begun('commit') || (!healthFailed && liveHealthRecord(job, context.platform))) {
     fs.rmSync(job.backup_dir, { recursive: true, force: true });
     fs.rmSync(job.staged_dir, { recursive: true, force: true });
@@ -60,7 +64,7 @@ async function recover(context: JobContext): Promise<UpdateOutcome> {
 
   // Before the point of no return: back to the old version. The new version the updater launched is
   // stopped first, even if it does not answer yet (it would otherwise win the lock over the old one).
-  const launchedPid = Number(entries.find((e) => e.step === 'launch' && e.phase === 'end')?.detail?.pid ?? 0);
+  const launchedPid = Number(steps.find((e) => e.step === 'launch' && e.phase === 'end')?.detail?.pid ?? 0);
   if (launchedPid > 0) await stopProcess(context, launchedPid);
   const running = runningAgent(context);
   if (running !== null && running.version === job.new_version) await stopProcess(context, running.pid);
@@ -78,9 +82,9 @@ async function recover(context: JobContext): Promise<UpdateOutcome> {
     outcome = finishJob(context, 'aborted', `interrupted before anything changed (${last?.step ?? 'start'})`);
   } else {
     // A rollback that got as far as its report step has counted and reported the failure already.
-    if (!entries.some((e) => e.step === 'report' && e.phase === 'end')) {
+    if (!steps.some((e) => e.step === 'report' && e.phase === 'end')) {
       recordFailure(context);
-      queueReport(context, 'ERR_UPDATE_INTERRUPTED', `The update to ${job.new_version} was interrupted at ${last?.step}:${last?.phase} and undone; ${job.old_version} runs.`, {
+      queueReport(context, ErrorCode.UPDATE_INTERRUPTED, `The update to ${job.new_version} was interrupted at ${last?.step}:${last?.phase} and undone; ${job.old_version} runs.`, {
         interrupted_at: `${last?.step}:${last?.phase}`,
       });
     }
@@ -95,10 +99,10 @@ async function takeLock(lock: string, { platform, log }: JobContext): Promise<bo
   const deadline = Date.now() + 120_000;
   for (;;) {
     try {
-      fs.writeFileSync(lock, ownerRecord(platform), { flag: 'wx', mode: 0o600 });
+      fs.writeFileSync(lock, ownerRecordText(platform), { flag: 'wx', mode: 0o600 });
       return true;
     } catch {
-      const owner = liveOwner(lock, platform);
+      const owner = readLiveRecord(lock, platform, JobOwner)?.pid ?? null;
       if (owner === null) {
         // Created this instant and not yet written (its owner is between the create and the write)?
         const age = Date.now() - (fs.statSync(lock, { throwIfNoEntry: false })?.mtimeMs ?? 0);
@@ -118,8 +122,8 @@ async function takeLock(lock: string, { platform, log }: JobContext): Promise<bo
 }
 
 /** The agent that holds the lock of the job's storage, if one runs. */
-function runningAgent({ job, platform }: JobContext): { version: string; pid: number } | null {
-  return lockHolder(storagePaths(job.storage).lock, platform);
+function runningAgent({ job, platform }: JobContext): LockRecord | null {
+  return readLiveRecord(storagePaths(job.storage).lock, platform, LockRecord);
 }
 
 /** Starts the installed version unless an agent already runs. */

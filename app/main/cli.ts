@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 
-import { ErrorCode, OutpostError } from './core/errors.js';
+import { ErrorCode, OutpostError } from '../base/errors.js';
 
 /** What the command line asks for (CONTRACT.md). */
 export type Command =

@@ -6,7 +6,7 @@
 import { app } from 'electron';
 import { ExitCode } from '../common/exit-codes.js';
 import { Agent } from './core/agent.js';
-import { isOutpostError } from './core/errors.js';
+import { isOutpostError } from '../base/errors.js';
 import { createPlatform } from './platform/index.js';
 import { APP_VERSION } from './version.js';
 

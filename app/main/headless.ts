@@ -3,7 +3,7 @@ import { ExitCode } from '../common/exit-codes.js';
 import { parseCommand, USAGE } from './cli.js';
 import type { Reply } from '../common/ipc.js';
 import { AgentClient } from './core/agent-client.js';
-import { describeError, ErrorCode, isOutpostError, OutpostError } from './core/errors.js';
+import { describeError, ErrorCode, isOutpostError, OutpostError } from '../base/errors.js';
 import { locateInstallation } from './installation.js';
 import { createPlatform } from './platform/index.js';
 import { APP_VERSION } from './version.js';

@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ErrorCode, OutpostError } from './core/errors.js';
+import { TestSwitch, testSwitch } from '../base/build-flavor.js';
+import { ErrorCode, OutpostError } from '../base/errors.js';
 import type { UpdaterProgram } from './core/update/handoff.js';
 
 /** What the agent knows of the copy of Outpost it runs as. */
@@ -23,11 +24,13 @@ const UPDATER_NATIVE_PACKAGES = ['ffi-rs'];
 const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
 /**
- * This installation, or, with OUTPOST_INSTALL_DIR (tests and the demo), the folder named there: the
- * agent then runs as if it were installed in that folder, with that folder's version.
+ * This installation, or, in a development build with OUTPOST_INSTALL_DIR (tests and the demo), the
+ * folder named there: the agent then runs as if it were installed in that folder, with that folder's
+ * version. A release ignores it: what an elevated agent starts must not come from the environment.
  */
 export function locateInstallation(env: NodeJS.ProcessEnv): Installation {
-  const dir = env.OUTPOST_INSTALL_DIR ? path.resolve(env.OUTPOST_INSTALL_DIR) : PACKAGE_ROOT;
+  const override = testSwitch(env, TestSwitch.INSTALL_DIR);
+  const dir = override ? path.resolve(override) : PACKAGE_ROOT;
   const manifest = path.join(dir, 'package.json');
   let version: unknown;
   try {
@@ -48,12 +51,14 @@ export function locateInstallation(env: NodeJS.ProcessEnv): Installation {
 }
 
 /**
- * The updater's single executable: OUTPOST_UPDATER_EXE (tests and the demo), or the one a release
- * ships in `<installation>/updater/`; without either (a checkout), the updater script on this Node.
+ * The updater's single executable: the one a release ships in `<installation>/updater/`, or in a
+ * development build OUTPOST_UPDATER_EXE (tests and the demo); without either (a checkout), the
+ * updater script on this Node.
  */
 function locateUpdater(dir: string, env: NodeJS.ProcessEnv): UpdaterProgram {
   const shipped = path.join(dir, 'updater', process.platform === 'win32' ? 'outpost-updater.exe' : 'outpost-updater');
-  const executable = env.OUTPOST_UPDATER_EXE ? path.resolve(env.OUTPOST_UPDATER_EXE) : fs.existsSync(shipped) ? shipped : null;
+  const override = testSwitch(env, TestSwitch.UPDATER_EXE);
+  const executable = override ? path.resolve(override) : fs.existsSync(shipped) ? shipped : null;
   if (executable === null) return { kind: 'script', command: process.execPath, args: [path.join(PACKAGE_ROOT, 'bin', 'outpost-updater.js')] };
   return { kind: 'executable', executable, packages: UPDATER_NATIVE_PACKAGES };
 }

@@ -1,4 +1,4 @@
-import type { Logger } from '../../app/main/core/logger.js';
+import type { Logger } from '../../app/base/logger.js';
 
 /** A real Logger that keeps its lines in memory, for tests that check what was logged. */
 export function memoryLogger(lines: string[] = [], scope = ''): Logger & { lines: string[] } {

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { StatusData } from '../../app/common/ipc.js';
-import { readJournal } from '../../updater/journal.js';
+import { type JobJournal, readJournal } from '../../app/base/update-records.js';
 import { OUTPOST_BIN, REPO_ROOT } from './paths.js';
 import { Child, runOutpost, startRunningAgent } from './processes.js';
 import { ReleaseLab, treeOf } from './release-lab.js';
@@ -44,9 +44,14 @@ export function lastJournal(home: string) {
   return readJournal(journal);
 }
 
-/** The steps of the most recent job's journal. */
+/** A journal as lines a test can compare: `step:phase` for each step, then `outcome:<outcome>` once it ended. */
+export function journalLines(journal: JobJournal): string[] {
+  return [...journal.steps.map((e) => `${e.step}:${e.phase}`), ...(journal.outcome ? [`outcome:${journal.outcome.outcome}`] : [])];
+}
+
+/** The lines of the most recent job's journal (journalLines). */
 export function journalSteps(home: string): string[] {
-  return lastJournal(home).map((e) => `${e.step}:${e.phase}`);
+  return journalLines(lastJournal(home));
 }
 
 /** The agents started after this point stage new releases and wait (the test wants the state the job left). */

@@ -5,13 +5,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { buildUpdaterExecutables } from '../../tools/sea/build-updater.js';
-import { FORWARD_STEPS, ROLLBACK_STEPS } from '../../updater/run-job.js';
+import { FORWARD_STEPS, ROLLBACK_STEPS } from '../../app/common/update-files.js';
 import { REPO_ROOT, tempDir } from '../helpers/paths.js';
 import { startRunningAgent } from '../helpers/processes.js';
 import { ReleaseLab, treeOf } from '../helpers/release-lab.js';
 import {
   AGENT_ENTRY,
   isAlive,
+  journalLines,
   journalSteps,
   lastJournal,
   leftovers,
@@ -44,7 +45,7 @@ test('a successful update A -> B: the updater swaps, starts B, sees it healthy, 
   assert.equal(fs.existsSync(`${install}.outpost-backup`), false, 'the backup is gone');
   assert.deepEqual(
     journalSteps(home),
-    [...FORWARD_STEPS.flatMap((s) => [`${s}:begin`, `${s}:end`]), 'outcome:end'],
+    [...FORWARD_STEPS.flatMap((s) => [`${s}:begin`, `${s}:end`]), 'outcome:committed'],
     'every step journaled before and after, in order',
   );
   const log = logOf(home);
@@ -121,7 +122,7 @@ test('the updater dies after B proved itself healthy: B notices, and the recover
     const status = await statusOf(home, install);
     return status?.version === '1.1.0' && status.state === 'IDLE' && status;
   });
-  assert.equal(b.pid, Number(lastJournal(home).find((e) => e.step === 'launch' && e.phase === 'end')?.detail?.pid), 'the B the updater started, never restarted');
+  assert.equal(b.pid, Number(lastJournal(home).steps.find((e) => e.step === 'launch' && e.phase === 'end')?.detail?.pid), 'the B the updater started, never restarted');
   assert.match(logOf(home), /the updater of [0-9a-f-]+ ended before the job did; its recovery \(pid \d+\) finishes it/);
   assert.deepEqual(treeOf(install), treeOf(v2));
   assert.equal(fs.existsSync(`${install}.outpost-backup`), false, 'the backup is gone');
@@ -153,13 +154,13 @@ test('B starts but never becomes healthy: stopped after update.health_timeout_s,
   assert.notEqual(again.pid, a.pid);
   assert.deepEqual(treeOf(install), before, 'the installation is A again, byte for byte');
   // The updater writes the outcome after it started A: A may answer first.
-  await until('the outcome', () => journalSteps(home).includes('outcome:end'));
+  await until('the outcome', () => journalSteps(home).some((line) => line.startsWith('outcome:')));
   const journal = lastJournal(home);
-  const hung = Number(journal.find((e) => e.step === 'launch' && e.phase === 'end')?.detail?.pid);
+  const hung = Number(journal.steps.find((e) => e.step === 'launch' && e.phase === 'end')?.detail?.pid);
   assert.ok(hung > 0);
   assert.equal(isAlive(hung), false, 'the hung 1.1.0 was stopped');
-  const steps = journal.map((e) => `${e.step}:${e.phase}`);
-  assert.deepEqual(steps.slice(steps.indexOf('health:fail')), ['health:fail', ...ROLLBACK_STEPS.flatMap((s) => [`${s}:begin`, `${s}:end`]), 'outcome:end']);
+  const steps = journalLines(journal);
+  assert.deepEqual(steps.slice(steps.indexOf('health:fail')), ['health:fail', ...ROLLBACK_STEPS.flatMap((s) => [`${s}:begin`, `${s}:end`]), 'outcome:rolled_back']);
 });
 
 test('the swap fails half-way (the copy across file systems breaks off): the partial copy is removed, A restored and running, a report arrives', async (t) => {

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { loadConfig, readConfig } from '../../app/main/core/config.js';
 import { CURRENT_CONFIG_VERSION, DEFAULT_CONFIG } from '../../app/main/core/config-schema.js';
-import { isOutpostError } from '../../app/main/core/errors.js';
+import { isOutpostError } from '../../app/base/errors.js';
 import { memoryLogger } from '../helpers/memory-logger.js';
 import { tempDir } from '../helpers/paths.js';
 

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { isOutpostError } from '../../app/main/core/errors.js';
+import { isOutpostError } from '../../app/base/errors.js';
 import { createPlatform } from '../../app/main/platform/index.js';
 import type { FileHolder } from '../../app/main/platform/platform.js';
 import { findHeldFilesWin32, isHeldOpen, PROBE_FLAGS, UV_FS_O_EXLOCK } from '../../app/main/platform/win32-held-files.js';

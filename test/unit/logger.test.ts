@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { createFileLogger } from '../../app/main/core/logger.js';
+import { createFileLogger } from '../../app/base/logger.js';
 import { tempDir } from '../helpers/paths.js';
 
 test('the log rotates by size and keeps the configured number of files', (t) => {

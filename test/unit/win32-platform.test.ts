@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { isOutpostError } from '../../app/main/core/errors.js';
+import { isOutpostError } from '../../app/base/errors.js';
 import { type CommandRunner, SID, storageAclCommands, Win32Platform } from '../../app/main/platform/win32.js';
 
 /** A CommandRunner that records the command lines and answers like the Windows tools would. */

@@ -16,7 +16,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { readText } from '../../app/main/core/update/job-journal.js';
+import { readText } from '../../app/base/durable-file.js';
 
 export const WINE_APT_INSTALL = 'apt-get install -y --no-install-recommends wine wine64 gcc-mingw-w64-x86-64-win32';
 

@@ -33,12 +33,14 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { ErrorReport } from '../../app/common/reports.js';
-import type { UpdaterJob } from '../../app/common/updater-job.js';
+import type { UpdaterJob } from '../../app/common/update-files.js';
 import { DEFAULT_CONFIG } from '../../app/main/core/config-schema.js';
-import { readJournal, readText } from '../../app/main/core/update/job-journal.js';
+import { readText } from '../../app/base/durable-file.js';
+import { readJournal } from '../../app/base/update-records.js';
+import { journalLines } from '../helpers/update-lab.js';
 import { buildUpdaterExecutables } from '../../tools/sea/build-updater.js';
 import { disableVirtualAlloc2Lookup } from '../../tools/sea/pe.js';
-import { FORWARD_STEPS, ROLLBACK_STEPS } from '../../updater/run-job.js';
+import { FORWARD_STEPS, ROLLBACK_STEPS } from '../../app/common/update-files.js';
 import { OUTPOST_BIN, tempDir } from '../helpers/paths.js';
 import { until } from '../helpers/wait.js';
 import { runWindowsNode, spawnWindowsNode, stopWine, toWindowsPath } from './harness.js';
@@ -154,6 +156,8 @@ interface Case {
   readonly job: UpdaterJob;
   readonly jobFile: string;
   readonly journal: string;
+  /** The ready file, as the Windows updater names it. */
+  readonly readyFile: string;
   readonly a: Record<string, string>;
   readonly b: Record<string, string>;
   readonly received: { agent: string; report: ErrorReport }[];
@@ -216,8 +220,6 @@ test('wine tier: the Windows updater executable swaps a real install tree under 
       storage: win(home),
       exit_timeout_ms: 30_000,
       health_timeout_ms: 90_000,
-      journal: `${updatesWin}\\journal-${id}.jsonl`,
-      ready_file: `${updatesWin}\\updater-${id}.ready`,
     };
     // handoff.ts prepareUpdater: updates/updater-<job>/ holds the executable and node_modules/<name> for
     // each native package the installation found (installation.ts: ffi-rs and its installed binding).
@@ -241,6 +243,7 @@ test('wine tier: the Windows updater executable swaps a real install tree under 
       job,
       jobFile: path.join(home, 'updates', 'job.json'),
       journal: path.join(home, 'updates', `journal-${id}.jsonl`),
+      readyFile: `${updatesWin}\\updater-${id}.ready`,
       a: treeOf(install),
       b: treeOf(staged),
       received: backend.received,
@@ -258,7 +261,7 @@ test('wine tier: the Windows updater executable swaps a real install tree under 
   const start = async (t: TestContext, c: Case, cwd: string) => {
     const exitedFile = path.join(c.home, 'old-agent.exited');
     const t0 = Date.now();
-    const old = spawnWindowsNode(wine, [oldAgentScript, c.job.ready_file, win(exitedFile)]);
+    const old = spawnWindowsNode(wine, [oldAgentScript, c.readyFile, win(exitedFile)]);
     t.after(() => old.kill());
     const [, pid] = await old.waitForLine(/^old agent (\d+)$/);
     timings.push(`${label(t)}: a Windows Node up in ${Date.now() - t0} ms`);
@@ -280,8 +283,8 @@ test('wine tier: the Windows updater executable swaps a real install tree under 
     return { old, oldPid: Number(pid), oldExitedAt: () => readText(exitedFile), finish };
   };
 
-  const steps = (c: Case) => readJournal(c.journal).map((e) => `${e.step}:${e.phase}`);
-  const entryAt = (c: Case, step: string) => Date.parse(readJournal(c.journal).find((e) => `${e.step}:${e.phase}` === step)?.at ?? 'missing');
+  const steps = (c: Case) => journalLines(readJournal(c.journal));
+  const entryAt = (c: Case, step: string) => Date.parse(readJournal(c.journal).steps.find((e) => `${e.step}:${e.phase}` === step)?.at ?? 'missing');
   const jsonOf = (file: string) => JSON.parse(fs.readFileSync(file, 'utf8'));
   const lockRecord = (c: Case): { pid: number; version: string } | null => {
     try {
@@ -322,7 +325,7 @@ test('wine tier: the Windows updater executable swaps a real install tree under 
       ...(failedStep === 'swap' ? ['backup:end', 'swap:begin'] : []),
       `${failedStep}:fail`,
       ...ROLLBACK_STEPS.flatMap((s) => [`${s}:begin`, `${s}:end`]),
-      'outcome:end',
+      'outcome:rolled_back',
     ];
     assert.deepEqual(steps(c), expected);
     assert.deepEqual(treeOf(c.install), c.a, 'the installation is A, byte for byte');
@@ -389,7 +392,7 @@ test('wine tier: the Windows updater executable swaps a real install tree under 
     assert.deepEqual(treeOf(c.install), c.b, 'the installation is B, byte for byte');
     assert.equal(fs.existsSync(c.backup), false, 'the backup is gone');
     assert.equal(fs.existsSync(c.staged), false, 'the staged copy is gone (moved into place)');
-    assert.deepEqual(steps(c), [...FORWARD_STEPS.flatMap((s) => [`${s}:begin`, `${s}:end`]), 'outcome:end']);
+    assert.deepEqual(steps(c), [...FORWARD_STEPS.flatMap((s) => [`${s}:begin`, `${s}:end`]), 'outcome:committed']);
     const last = jsonOf(path.join(c.home, 'updates', 'last-update.json'));
     assert.deepEqual([last.job_id, last.outcome, last.from, last.to, last.reason], [c.job.job_id, 'committed', '1.0.0', '1.1.0', null]);
     assert.deepEqual(queuedReports(c), [], 'no error report queued');
@@ -404,7 +407,7 @@ test('wine tier: the Windows updater executable swaps a real install tree under 
     assert.equal(updaterPid(c).exe.toLowerCase(), win(c.exe).toLowerCase());
 
     // B: launched by the updater, proved itself with the health record, and runs (status over its named pipe).
-    const launched = Number(readJournal(c.journal).find((e) => e.step === 'launch' && e.phase === 'end')?.detail?.pid);
+    const launched = Number(readJournal(c.journal).steps.find((e) => e.step === 'launch' && e.phase === 'end')?.detail?.pid);
     assert.deepEqual(launchedPids(c), [launched]);
     timings.push(`success: B from launch to healthy in ${entryAt(c, 'health:end') - entryAt(c, 'launch:end')} ms`);
     assert.match(c.log(), new RegExp(`told the updater that 1\\.1\\.0 is healthy \\(job ${c.job.job_id}\\)`));
@@ -447,7 +450,7 @@ test('wine tier: the Windows updater executable swaps a real install tree under 
     const run = await start(t, c, c.home);
     const done = await run.finish();
     assert.equal(done.code, 1, c.log());
-    assert.ok(steps(c).includes('backup:fail') && steps(c).includes('outcome:end'), steps(c).join(' '));
+    assert.ok(steps(c).includes('backup:fail') && steps(c).includes('outcome:rolled_back'), steps(c).join(' '));
     assert.deepEqual(treeOf(c.install), c.a, 'the installation is A, byte for byte');
     const [report, ...more] = queuedReports(c);
     assert.equal(more.length, 0);

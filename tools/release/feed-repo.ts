@@ -16,7 +16,7 @@ import {
   RelativeFilePath,
   storedTargetPath,
 } from '../../app/common/release.js';
-import { writeFileAtomic } from '../../app/main/core/atomic-file.js';
+import { writeFileAtomic } from '../../app/base/durable-file.js';
 import { type KeySet, type RoleName, signerFor } from './keys.js';
 
 const SPEC_VERSION = '1.0.31';

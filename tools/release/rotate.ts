@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Metadata, MetadataKind, type Root } from '@tufjs/models';
-import { writeFileAtomic } from '../../app/main/core/atomic-file.js';
+import { writeFileAtomic } from '../../app/base/durable-file.js';
 import { FEED_METADATA_DIR } from '../../app/common/release.js';
 import { DEFAULT_EXPIRY_DAYS, FeedRepo } from './feed-repo.js';
 import { generateRoleKey, loadKeys, type RoleName, signerFor } from './keys.js';

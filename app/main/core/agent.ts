@@ -1,24 +1,30 @@
-import { randomUUID } from 'node:crypto';
-import fs from 'node:fs';
-import { type AgentState, isUpdatingState } from '../../common/agent-state.js';
+import { DEVELOPMENT_BUILD, TestSwitch, testSwitch } from '../../base/build-flavor.js';
+import { describeError, ErrorCode, OutpostError } from '../../base/errors.js';
+import { createFileLogger, isLogLevel, LOG_LEVELS, type LogLevel, type RootLogger } from '../../base/logger.js';
+import type { StoragePaths } from '../../base/storage-layout.js';
+import { readJob, writeHealthRecord } from '../../base/update-records.js';
+import { AGENT_STATES, type AgentState, isUpdatingState } from '../../common/agent-state.js';
+import type { ReportCode } from '../../common/codes.js';
 import { ExitCode } from '../../common/exit-codes.js';
-import type { IpcCommand, StatusData } from '../../common/ipc.js';
+import type { StatusData } from '../../common/ipc.js';
 import type { Platform } from '../platform/index.js';
-import { loadConfig, readConfig, writeConfig } from './config.js';
+import { readOrCreateAgentId } from './agent-id.js';
+import { loadConfig, readConfig } from './config.js';
 import type { Config } from './config-schema.js';
-import { writeFileAtomic } from './atomic-file.js';
-import { describeError, ErrorCode, OutpostError } from './errors.js';
-import { InstanceLock } from './instance-lock.js';
-import { loadOrCreateIpcSecret } from './ipc-secret.js';
-import { type CommandHandler, IpcServer } from './ipc-server.js';
-import { Lifetime } from './lifetime.js';
 import type { ErrorReporter, ReportContext } from './error-reports.js';
-import { type Command, startRecovery, type UpdaterProgram } from './update/handoff.js';
-import { readJob, type UnfinishedJob, unfinishedJob, writeHealthRecord } from './update/job-journal.js';
-import type { UpdateService } from './update/update-service.js';
-import { createFileLogger, isLogLevel, LOG_LEVELS, type LogLevel, type RootLogger } from './logger.js';
+import { InstanceLock } from './instance-lock.js';
+import { commandHandler } from './ipc-commands.js';
+import { loadOrCreateIpcSecret } from './ipc-secret.js';
+import { IpcServer } from './ipc-server.js';
+import { Lifetime } from './lifetime.js';
 import { StateMachine } from './state-machine.js';
-import { locateStorage, prepareStorage, type StoragePaths } from './storage.js';
+import { statusOf } from './status.js';
+import { locateStorage, prepareStorage } from './storage.js';
+import type { Command, UpdaterProgram } from './update/handoff.js';
+import { provingOrRecover } from './update/unfinished-job.js';
+import type { TestHold } from './update/update-pipeline.js';
+import type { UpdateService } from './update/update-service.js';
+import { recordVersion } from './version-record.js';
 
 export interface AgentOptions {
   readonly platform: Platform;
@@ -111,15 +117,14 @@ export class Agent {
       log.setLevel(envLevel ?? preview.config.log_level);
       const agent = new Agent(options, elevated, paths, log, preview.config, lifetime);
       await agent.#takeLock();
-      const proving = agent.#checkUnfinishedUpdate();
-      agent.#config = loadConfig(paths.config, log.child('config'), now).config;
-      agent.#recordVersion();
+      const proving = provingOrRecover(paths, platform, version, options.updater, log);
+      agent.#config = recordVersion(paths.config, loadConfig(paths.config, log.child('config'), now).config, version, log);
       agent.#agentId = readOrCreateAgentId(paths.agentId);
       await agent.#listen();
       agent.state.setState('IDLE', 'start-up complete');
       if (proving) {
-        writeHealthRecord(proving.job, version, now());
-        log.info(`told the updater that ${version} is healthy (job ${proving.job.job_id})`);
+        writeHealthRecord(proving, version, now());
+        log.info(`told the updater that ${version} is healthy (job ${proving.job_id})`);
       }
       agent.#backend = agent.#startBackend().catch((error: unknown) => {
         log.error(`error reports and updates could not start: ${describeError(error)}`);
@@ -188,38 +193,23 @@ export class Agent {
       endpointIsFile: endpoint.isFile,
       secret: secret.value,
       log: this.log.child('ipc'),
-      handle: this.#handleCommand,
+      handle: commandHandler({
+        state: this.state,
+        log: this.log,
+        status: () => this.status(),
+        stop: (reason) => void this.stop(reason),
+        checkForUpdate: () => {
+          const updates = this.#updates;
+          return updates && (() => updates.trigger('request'));
+        },
+      }),
     });
     this.#lifetime.add('IPC server', () => server.close());
   }
 
   /** The one way the agent reports an error to the backend (buffered on disk while it is unreachable). */
-  report(code: string, message: string, context?: ReportContext): Promise<void> {
+  report(code: ReportCode, message: string, context?: ReportContext): Promise<void> {
     return this.#reporter?.report(code, message, context) ?? Promise.resolve();
-  }
-
-  /**
-   * An update job that has not ended. Interrupted (its updater gone): it is finished or undone by the
-   * updater before any agent runs, so this one starts the recovery and does not run (exit 3); the
-   * recovery starts the installed version when it is done. In progress, with this version as the new
-   * one: returned, this agent is the version proving itself (it writes the health record at IDLE).
-   */
-  #checkUnfinishedUpdate(): UnfinishedJob | null {
-    const unfinished = unfinishedJob(this.paths.updates, this.#options.platform);
-    if (!unfinished) return null;
-    const { job, jobFile, at } = unfinished;
-    if (unfinished.kind === 'in_progress') return job.new_version === this.#options.version ? unfinished : null;
-    const updater = this.#options.updater;
-    if (!updater) {
-      this.log.error(`an update (${job.old_version} -> ${job.new_version}) was interrupted at ${at}, and this agent has no updater to recover it`);
-      return null;
-    }
-    const pid = startRecovery(updater, job, jobFile);
-    this.log.warn(`an update (${job.old_version} -> ${job.new_version}) was interrupted at ${at}; the updater (pid ${pid}) finishes or undoes it, then starts the installed version`);
-    throw new OutpostError(
-      ErrorCode.UPDATE_RECOVERING,
-      `An interrupted update (${job.old_version} -> ${job.new_version}) is being recovered; the installed version starts when that is done.`,
-    );
   }
 
   async #startBackend(): Promise<void> {
@@ -246,7 +236,7 @@ export class Agent {
     const lastJob = readJob(this.paths.updates);
     if (lastJob) {
       const follower = new JobFollower({
-        ...lastJob,
+        job: lastJob,
         version: this.#options.version,
         platform: this.#options.platform,
         log: this.log.child('update'),
@@ -258,9 +248,7 @@ export class Agent {
     }
 
     const { installDir, updater, launch } = this.#options;
-    const configured = this.#config.update.trust_file;
-    const trustedRootFile = configured ?? this.#options.trustedRootFile ?? null;
-    if (configured) this.log.warn(`update trust comes from config update.trust_file (${configured}): for tests and the demo only`);
+    const trustedRootFile = this.#trustedRoot();
     if (!installDir || !trustedRootFile) {
       this.log.info(`updates are off: ${!installDir ? 'no installation folder' : 'no trusted root built in and none configured'}`);
       return;
@@ -269,7 +257,7 @@ export class Agent {
     const updates = new UpdateService({
       state: this.state,
       log: this.log.child('update'),
-      updatesDir: this.paths.updates,
+      updates: this.paths.updates,
       settings: this.#config.update,
       backend: this.#config.backend,
       trustedRootFile,
@@ -287,7 +275,7 @@ export class Agent {
           handOff: async (version: string, stagedDir: string) => {
             const log = this.log.child('handoff');
             const confirmMs = 10_000;
-            await handOff({ updater, launch, storage: this.paths.root, updatesDir: this.paths.updates, installDir, stagedDir, oldVersion: this.#options.version, newVersion: version, log, confirmMs, healthTimeoutMs: this.#config.update.health_timeout_s * 1000 });
+            await handOff({ updater, launch, storage: this.paths.root, updates: this.paths.updates, installDir, stagedDir, oldVersion: this.#options.version, newVersion: version, log, confirmMs, healthTimeoutMs: this.#config.update.health_timeout_s * 1000 });
             // Not awaited: shutdown waits for this very update run to end.
             void this.stop(`handed over to the updater for ${version}`);
           },
@@ -301,78 +289,38 @@ export class Agent {
     updates.start();
   }
 
-  readonly #handleCommand: CommandHandler = (command: IpcCommand, { clientPid }) => {
-    const state = this.state.state;
-    switch (command) {
-      case 'status':
-        return { reply: { status: 'ok', data: this.status() } };
-      case 'force_restart':
-        if (isUpdatingState(state)) {
-          this.log.info(`force restart requested by pid ${clientPid} refused: busy in ${state}`);
-          return { reply: { status: 'busy_updating', message: `the agent is updating (${state}); try again when it is done` } };
-        }
-        return {
-          reply: { status: 'ok', message: 'shutting down', data: this.status() },
-          // After the reply is out: the requester waits for our lock, which the shutdown releases.
-          after: () => {
-            const reason = `force restart requested by pid ${clientPid}`;
-            if (this.state.state !== 'SHUTTING_DOWN' && this.state.state !== 'FORCE_RESTARTING') this.state.setState('FORCE_RESTARTING', reason);
-            void this.stop(reason);
-          },
-        };
-      case 'check_for_update': {
-        const updates = this.#updates;
-        if (!updates) return { reply: { status: 'not_available', message: 'updates are off on this agent (see its log)' } };
-        return { reply: { status: 'ok', message: 'check started', data: this.status() }, after: () => updates.trigger('request') };
-      }
-      case 'show_diagnostics':
-        return { reply: { status: 'not_available', message: `${command} is not yet available in this version of Outpost` } };
+  /**
+   * The TUF root to trust: the installation's. Config update.trust_file replaces it in a development
+   * build only (tests and the demo); a release ignores it, and says so, since it would replace the
+   * anchor of every update.
+   */
+  #trustedRoot(): string | null {
+    const configured = this.#config.update.trust_file;
+    if (configured && DEVELOPMENT_BUILD) {
+      this.log.warn(`update trust comes from config update.trust_file (${configured}): a development build, for tests and the demo only`);
+      return configured;
     }
-  };
+    if (configured) this.log.warn(`config update.trust_file (${configured}) is ignored: a release trusts only the root built into its installation`);
+    return this.#options.trustedRootFile ?? null;
+  }
 
   /** The `outpost status` object (CONTRACT.md). */
   status(): StatusData {
-    const updates = this.#updates?.status();
-    return {
+    return statusOf({
       state: this.state.state,
       version: this.#options.version,
-      pid: process.pid,
       storage: this.paths.root,
-      uptime_s: Math.round((this.#options.now().getTime() - this.startedAt.getTime()) / 1000),
-      last_update_check: updates?.lastCheck ?? null,
-      update: updates?.update ?? { offered: null, staged: null, last_error: null },
-    };
-  }
-
-  /** Only the lock holder writes config, so this comes after the lock. */
-  #recordVersion(): void {
-    const previous = this.#config.current_version;
-    const version = this.#options.version;
-    if (previous === version) {
-      this.log.info(`current_version ${version}`);
-      return;
-    }
-    this.#config = { ...this.#config, current_version: version };
-    writeConfig(this.paths.config, this.#config);
-    this.log.info(previous === null ? `current_version recorded: ${version}` : `current_version ${previous} -> ${version}`);
+      startedAt: this.startedAt,
+      now: this.#options.now(),
+      updates: this.#updates?.status(),
+    });
   }
 }
 
-/** The agent's stable id (error reports, staged rollout): made once, kept in the storage folder. */
-function readOrCreateAgentId(file: string): string {
-  try {
-    const id = fs.readFileSync(file, 'utf8').trim();
-    if (/^[0-9a-f-]{36}$/.test(id)) return id;
-  } catch {
-    // first start
-  }
-  const id = randomUUID();
-  writeFileAtomic(file, `${id}\n`);
-  return id;
-}
-
-/** OUTPOST_TEST_HOLD_STATE=<UPDATING_STATE>:<ms> (tests only; see UpdateServiceOptions.testHold). */
-function testHold(env: NodeJS.ProcessEnv): { testHold?: { state: AgentState; ms: number } } {
-  const match = /^(UPDATING_[A-Z]+):(\d+)$/.exec(env.OUTPOST_TEST_HOLD_STATE ?? '');
-  return match ? { testHold: { state: match[1] as AgentState, ms: Number(match[2]) } } : {};
+/** TestSwitch HOLD_STATE=<UPDATING_STATE>:<release file> (development builds; see UpdateServiceOptions.testHold). */
+function testHold(env: NodeJS.ProcessEnv): { testHold?: TestHold } {
+  const value = testSwitch(env, TestSwitch.HOLD_STATE) ?? '';
+  const colon = value.indexOf(':');
+  const state = AGENT_STATES.find((name) => isUpdatingState(name) && name === value.slice(0, colon));
+  return state && colon > 0 ? { testHold: { state, release: value.slice(colon + 1) } } : {};
 }

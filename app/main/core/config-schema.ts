@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { LOG_LEVELS } from './logger.js';
+import { LOG_LEVELS } from '../../base/logger.js';
 
 /**
  * config.json, version by version. Every version keeps its schema so that a migration can check its

@@ -1,10 +1,10 @@
 import fs from 'node:fs';
 import type { z } from 'zod';
-import { removeStaleTempFiles, writeFileAtomic } from './atomic-file.js';
+import { removeStaleTempFiles, writeFileAtomic } from '../../base/durable-file.js';
 import { MIGRATIONS } from './config-migrations.js';
 import { CURRENT_CONFIG_VERSION, type Config, CurrentConfig, DEFAULT_CONFIG } from './config-schema.js';
-import { ErrorCode, OutpostError, errnoCode } from './errors.js';
-import type { Logger } from './logger.js';
+import { ErrorCode, OutpostError, errnoCode } from '../../base/errors.js';
+import type { Logger } from '../../base/logger.js';
 
 export interface LoadedConfig {
   readonly config: Config;

@@ -2,9 +2,9 @@ import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { ErrorReport, REPORT_MAX_BYTES } from '../../common/reports.js';
-import { appendLineDurable, removeStaleTempFiles, writeFileAtomic } from './atomic-file.js';
-import { describeError, ErrorCode, errnoCode, OutpostError } from './errors.js';
-import type { Logger } from './logger.js';
+import { appendLineDurable, removeStaleTempFiles, writeFileAtomic } from '../../base/durable-file.js';
+import { describeError, ErrorCode, errnoCode, OutpostError } from '../../base/errors.js';
+import type { Logger } from '../../base/logger.js';
 import type { ReportSender, SendResult } from './report-sender.js';
 
 /**

@@ -2,10 +2,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { z } from 'zod';
+import { LockRecord, ProcessIdentity } from '../../common/process-identity.js';
+import { identifySelf, processStatus, readLiveRecord } from '../../base/process-liveness.js';
 import type { Platform } from '../platform/index.js';
-import { ErrorCode, errnoCode, isOutpostError, OutpostError } from './errors.js';
-import type { Logger } from './logger.js';
+import { ErrorCode, errnoCode, isOutpostError, OutpostError } from '../../base/errors.js';
+import type { Logger } from '../../base/logger.js';
 
 /**
  * The single-instance lock: a file whose content names its holder.
@@ -29,15 +30,7 @@ import type { Logger } from './logger.js';
 
 const RECORD_BYTES = 512;
 
-const LockRecord = z.object({
-  pid: z.number().int().positive(),
-  start_time: z.string().nullable(),
-  version: z.string(),
-  heartbeat: z.iso.datetime(),
-  acquired_at: z.iso.datetime(),
-  token: z.string(),
-});
-export type LockRecord = z.infer<typeof LockRecord>;
+
 
 export interface InstanceLockOptions {
   readonly file: string;
@@ -201,8 +194,7 @@ function encode(record: LockRecord): Buffer {
 function newRecord(options: InstanceLockOptions): LockRecord {
   const at = options.now().toISOString();
   return {
-    pid: process.pid,
-    start_time: options.platform.processStartTime(process.pid),
+    ...identifySelf(options.platform),
     version: options.version,
     heartbeat: at,
     acquired_at: at,
@@ -234,9 +226,7 @@ function tryCreate(options: InstanceLockOptions): { record: LockRecord; fd: numb
  * took the lock, where the OS tells start times). For outsiders such as the updater: which version runs.
  */
 export function lockHolder(file: string, platform: Platform): LockRecord | null {
-  const record = readSnapshot(file)?.record;
-  if (!record || !platform.isProcessAlive(record.pid)) return null;
-  return record.start_time === null || platform.processStartTime(record.pid) === record.start_time ? record : null;
+  return readLiveRecord(file, platform, LockRecord);
 }
 
 function readSnapshot(file: string): Snapshot | null {
@@ -276,19 +266,10 @@ async function judge(seen: Snapshot, options: InstanceLockOptions): Promise<Verd
     return { stale: true, reason: 'its record is unreadable' };
   }
   if (holder.pid === process.pid) return { stale: true, reason: `it names this process's own pid ${holder.pid}, so it was left by an earlier process` };
-  if (!platform.isProcessAlive(holder.pid)) return { stale: true, reason: `its holder, pid ${holder.pid}, is gone` };
-  let startTime: string | null | undefined;
-  try {
-    startTime = platform.processStartTime(holder.pid);
-  } catch (error) {
-    // Access denied: the process exists but we may not inspect it, so we cannot rule out that it is
-    // the holder. Only the heartbeat can tell, below.
-    options.log.warn(`cannot read the start time of pid ${holder.pid}: ${error instanceof Error ? error.message : error}`);
-  }
-  if (startTime === null) return { stale: true, reason: `its holder, pid ${holder.pid}, is gone` };
-  if (startTime !== undefined && holder.start_time !== null && startTime !== holder.start_time) {
-    return { stale: true, reason: `pid ${holder.pid} now belongs to another process (pid reused)` };
-  }
+  // A start time that cannot be read (access denied) cannot rule the holder out: only the heartbeat can tell, below.
+  const status = processStatus(holder, platform);
+  if (status === 'gone') return { stale: true, reason: `its holder, pid ${holder.pid}, is gone` };
+  if (status === 'pid_reused') return { stale: true, reason: `pid ${holder.pid} now belongs to another process (pid reused)` };
   const age = options.now().getTime() - Date.parse(holder.heartbeat);
   if (Math.abs(age) <= options.staleMs) return { stale: false };
   // Old heartbeat: make sure it has really stopped before robbing a live process.
@@ -344,7 +325,7 @@ interface Mutex {
 async function acquireTakeoverMutex(options: InstanceLockOptions): Promise<Mutex | null> {
   const file = `${options.file}.takeover`;
   const token = randomBytes(8).toString('hex');
-  const body = JSON.stringify({ pid: process.pid, start_time: options.platform.processStartTime(process.pid), token });
+  const body = JSON.stringify({ ...identifySelf(options.platform), token });
   const deadline = Date.now() + TAKEOVER_MUTEX_WAIT_MS;
   while (Date.now() < deadline) {
     try {
@@ -385,14 +366,14 @@ function abandonedMutex(file: string, options: InstanceLockOptions): bigint | nu
   try {
     const stat = fs.fstatSync(fd, { bigint: true });
     if (Date.now() - Number(stat.mtimeMs) > TAKEOVER_MUTEX_STALE_MS) return stat.ino;
-    let owner: { pid?: unknown; start_time?: unknown };
+    let owner: unknown;
     try {
       owner = JSON.parse(fs.readFileSync(fd, 'utf8'));
     } catch {
       return null; // being written this instant; if it is garbage, it ages out above
     }
-    if (typeof owner.pid !== 'number' || !options.platform.isProcessAlive(owner.pid)) return stat.ino;
-    return typeof owner.start_time === 'string' && options.platform.processStartTime(owner.pid) !== owner.start_time ? stat.ino : null;
+    const identity = ProcessIdentity.safeParse(owner);
+    return !identity.success || processStatus(identity.data, options.platform) !== 'running' ? stat.ino : null;
   } finally {
     fs.closeSync(fd);
   }

@@ -1,6 +1,6 @@
 import net from 'node:net';
 import { Challenge, IPC_MAX_MESSAGE_BYTES, IPC_PROTOCOL_VERSION, type IpcCommand, Reply } from '../../common/ipc.js';
-import { errnoCode, ErrorCode, OutpostError } from './errors.js';
+import { errnoCode, ErrorCode, OutpostError } from '../../base/errors.js';
 import { clientProof, newNonce, proofsEqual, serverProof } from './ipc-auth.js';
 import { onLines, parseLine, writeLine } from './ipc-lines.js';
 

@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { writeFileAtomic } from './atomic-file.js';
-import { describeError, errnoCode, ErrorCode, OutpostError } from './errors.js';
-import type { Logger } from './logger.js';
+import { writeFileAtomic } from '../../base/durable-file.js';
+import { describeError, errnoCode, ErrorCode, OutpostError } from '../../base/errors.js';
+import type { Logger } from '../../base/logger.js';
+import { type CredentialStore, SECRET_SERVICE } from '../platform/index.js';
 
 /**
  * The IPC secret: 32 random bytes shared by the agent and the commands that talk to it
@@ -23,19 +24,7 @@ import type { Logger } from './logger.js';
  * Rotation: delete the secret (the file, or the store entry) and restart the agent; a new one is made.
  */
 
-/** A credential store holding strings by account. Implemented by platform/keyring-store.ts. */
-export interface CredentialStore {
-  /** For the log: "Secret Service", "Windows Credential Manager", ... */
-  readonly name: string;
-  /** The stored value, or null if there is none. Throws if the store does not answer. */
-  get(account: string): string | null;
-  set(account: string, value: string): void;
-  /** Whether there was something to delete. */
-  delete(account: string): boolean;
-}
-
 export const SECRET_FILE_NAME = 'ipc.secret';
-export const SECRET_SERVICE = 'Outpost';
 const SECRET_BYTES = 32;
 const ENCODED = /^[A-Za-z0-9_-]{43}$/;
 

@@ -13,11 +13,11 @@ import {
   type Reply,
   Request,
 } from '../../common/ipc.js';
-import { errnoCode, ErrorCode, isOutpostError, OutpostError } from './errors.js';
+import { errnoCode, ErrorCode, isOutpostError, OutpostError } from '../../base/errors.js';
 import { clientProof, newNonce, proofsEqual, serverProof } from './ipc-auth.js';
 import { sendCommand } from './ipc-client.js';
 import { onLines, parseLine, writeLine } from './ipc-lines.js';
-import type { Logger } from './logger.js';
+import type { Logger } from '../../base/logger.js';
 
 export type ReplyBody = Omit<Reply, 'v' | 'type'>;
 

@@ -1,7 +1,7 @@
 import net from 'node:net';
 import axios, { type AxiosResponse, isAxiosError } from 'axios';
 import { type ErrorReport, REPORT_MAX_BYTES, ReportAck } from '../../common/reports.js';
-import { ErrorCode, errnoCode, OutpostError } from './errors.js';
+import { ErrorCode, errnoCode, OutpostError } from '../../base/errors.js';
 
 /**
  * Error codes of report delivery. They live here until errors.ts takes them over (never rename one:

@@ -1,5 +1,5 @@
 import type { AgentState } from '../../common/agent-state.js';
-import type { Logger } from './logger.js';
+import type { Logger } from '../../base/logger.js';
 
 /**
  * Every legal move of the agent. Anything else is a programming error: it is logged and refused,

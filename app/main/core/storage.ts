@@ -1,28 +1,6 @@
 import path from 'node:path';
+import { type StoragePaths, storagePaths } from '../../base/storage-layout.js';
 import type { Platform, StorageSecurity } from '../platform/index.js';
-
-/** The files of the storage folder (CONTRACT.md). */
-export interface StoragePaths {
-  readonly root: string;
-  readonly config: string;
-  readonly logs: string;
-  readonly lock: string;
-  readonly errorReports: string;
-  readonly updates: string;
-  readonly agentId: string;
-}
-
-export function storagePaths(root: string): StoragePaths {
-  return {
-    root,
-    config: path.join(root, 'config.json'),
-    logs: path.join(root, 'logs'),
-    lock: path.join(root, 'agent.lock'),
-    errorReports: path.join(root, 'error_reports.jsonl'),
-    updates: path.join(root, 'updates'),
-    agentId: path.join(root, 'agent_id'),
-  };
-}
 
 export interface StorageLocation {
   readonly root: string;

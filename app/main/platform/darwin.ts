@@ -1,10 +1,11 @@
 import { execFileSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
-import type { CredentialStore } from '../core/ipc-secret.js';
+import type { CredentialStore } from './platform.js';
 import { keyringStore } from './keyring-store.js';
 import type { HeldFile, IpcEndpoint, Platform, StorageSecurity } from './platform.js';
-import { posixFindHeldFiles, posixIpcEndpoint, posixIsElevated, posixIsProcessAlive, posixSecureDirectory } from './posix.js';
+import { posixFindHeldFiles,
+  posixStopProcess, posixIpcEndpoint, posixIsElevated, posixIsProcessAlive, posixSecureDirectory } from './posix.js';
 
 export class DarwinPlatform implements Platform {
   readonly name = 'darwin';
@@ -37,6 +38,10 @@ export class DarwinPlatform implements Platform {
 
   findHeldFiles(): HeldFile[] {
     return posixFindHeldFiles();
+  }
+
+  stopProcess(pid: number, graceMs: number): Promise<void> {
+    return posixStopProcess(pid, graceMs, (p) => this.isProcessAlive(p));
   }
 
   isProcessAlive(pid: number): boolean {

@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module';
-import { type CredentialStore, SECRET_SERVICE } from '../core/ipc-secret.js';
+import { type CredentialStore, SECRET_SERVICE } from './platform.js';
 
 type KeyringModule = typeof import('@napi-rs/keyring');
 

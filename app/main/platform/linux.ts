@@ -1,10 +1,11 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { CredentialStore } from '../core/ipc-secret.js';
+import type { CredentialStore } from './platform.js';
 import { keyringStore } from './keyring-store.js';
 import type { HeldFile, IpcEndpoint, Platform, StorageSecurity } from './platform.js';
-import { posixFindHeldFiles, posixIpcEndpoint, posixIsElevated, posixIsProcessAlive, posixSecureDirectory } from './posix.js';
+import { posixFindHeldFiles,
+  posixStopProcess, posixIpcEndpoint, posixIsElevated, posixIsProcessAlive, posixSecureDirectory } from './posix.js';
 
 export class LinuxPlatform implements Platform {
   readonly name = 'linux';
@@ -41,6 +42,10 @@ export class LinuxPlatform implements Platform {
 
   findHeldFiles(): HeldFile[] {
     return posixFindHeldFiles();
+  }
+
+  stopProcess(pid: number, graceMs: number): Promise<void> {
+    return posixStopProcess(pid, graceMs, (p) => this.isProcessAlive(p));
   }
 
   isProcessAlive(pid: number): boolean {

@@ -1,11 +1,11 @@
-import type { CredentialStore } from '../core/ipc-secret.js';
-
+import type { ProcessProbe } from '../../base/process-liveness.js';
 /**
  * Everything the core needs from the operating system, behind one interface. One backend per OS
  * (win32.ts, linux.ts, darwin.ts), chosen once at start by `createPlatform`; the core never looks at
  * `process.platform` itself.
  */
-export interface Platform {
+
+export interface Platform extends ProcessProbe {
   readonly name: 'win32' | 'linux' | 'darwin';
 
   /**
@@ -32,6 +32,13 @@ export interface Platform {
    * and different for a later process that reuses the pid; null if there is no such process.
    */
   processStartTime(pid: number): string | null;
+
+  /**
+   * Stops a process: POSIX asks it to shut down (SIGTERM) and kills it (SIGKILL) if it is still there
+   * after `graceMs`; Windows has no such request for a console-less process, so it is terminated
+   * (TerminateProcess) at once. Resolves once it is gone (or was never there).
+   */
+  stopProcess(pid: number, graceMs: number): Promise<void>;
 
   /**
    * Where the agent of this storage folder listens for local IPC: a Unix socket inside the folder,
@@ -83,3 +90,17 @@ export interface StorageSecurity {
   /** Changes made to an existing folder (e.g. "mode 0755 -> 0700"), empty if none. */
   readonly tightened: readonly string[];
 }
+
+/** A credential store holding strings by account. Implemented by keyring-store.ts; the IPC secret lives there (core/ipc-secret.ts). */
+export interface CredentialStore {
+  /** For the log: "Secret Service", "Windows Credential Manager", ... */
+  readonly name: string;
+  /** The stored value, or null if there is none. Throws if the store does not answer. */
+  get(account: string): string | null;
+  set(account: string, value: string): void;
+  /** Whether there was something to delete. */
+  delete(account: string): boolean;
+}
+
+/** The service name of Outpost's entries in the OS credential store. */
+export const SECRET_SERVICE = 'Outpost';

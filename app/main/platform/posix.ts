@@ -2,7 +2,9 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ErrorCode, OutpostError, errnoCode } from '../core/errors.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { waitUntilGone } from '../../base/process-liveness.js';
+import { ErrorCode, OutpostError, errnoCode } from '../../base/errors.js';
 import type { HeldFile, IpcEndpoint, StorageSecurity } from './platform.js';
 
 /** What Linux and macOS share: euid 0 means elevated, folders are 0700 and owned by us. */
@@ -19,6 +21,26 @@ export function posixIsProcessAlive(pid: number): boolean {
     return errnoCode(error) === 'EPERM';
   }
 }
+
+/** SIGTERM (a graceful shutdown), then SIGKILL after `graceMs` if it is still there. */
+export async function posixStopProcess(pid: number, graceMs: number, isAlive: (pid: number) => boolean): Promise<void> {
+  if (!isAlive(pid)) return;
+  try {
+    process.kill(pid, 'SIGTERM');
+  } catch {
+    return; // already gone
+  }
+  const deadline = Date.now() + graceMs;
+  while (isAlive(pid) && Date.now() < deadline) await sleep(50);
+  if (!isAlive(pid)) return;
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    return;
+  }
+  await waitUntilGone(pid, isAlive);
+}
+
 
 /**
  * Nothing: a POSIX rename moves a directory entry, and files open below it stay open under the new

@@ -6,7 +6,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { describeError, errnoCode } from '../core/errors.js';
+import { describeError, errnoCode } from '../../base/errors.js';
 import type { FileHolder, HeldFile } from './platform.js';
 import { processesHolding } from './win32-restart-manager.js';
 

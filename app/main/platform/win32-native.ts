@@ -20,7 +20,7 @@
  */
 import { createRequire } from 'node:module';
 import type * as FfiRs from 'ffi-rs';
-import { ErrorCode, OutpostError } from '../core/errors.js';
+import { ErrorCode, OutpostError } from '../../base/errors.js';
 
 /** WELL_KNOWN_SID_TYPE WinBuiltinAdministratorsSid: S-1-5-32-544, BUILTIN\Administrators. */
 export const WIN_BUILTIN_ADMINISTRATORS_SID = 26;

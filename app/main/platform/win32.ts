@@ -3,9 +3,10 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ErrorCode, OutpostError, errnoCode } from '../core/errors.js';
-import type { CredentialStore } from '../core/ipc-secret.js';
+import { ErrorCode, OutpostError, errnoCode } from '../../base/errors.js';
+import type { CredentialStore } from './platform.js';
 import { keyringStore } from './keyring-store.js';
+import { waitUntilGone } from '../../base/process-liveness.js';
 import type { HeldFile, IpcEndpoint, Platform, StorageSecurity } from './platform.js';
 import { findHeldFilesWin32 } from './win32-held-files.js';
 import { isUserAdmin, processCreationTime } from './win32-native.js';
@@ -125,6 +126,16 @@ export class Win32Platform implements Platform {
 
   processStartTime(pid: number): string | null {
     return processCreationTime(pid);
+  }
+
+  async stopProcess(pid: number): Promise<void> {
+    if (!this.isProcessAlive(pid)) return;
+    try {
+      process.kill(pid); // libuv: TerminateProcess, whatever the signal
+    } catch {
+      return; // already gone
+    }
+    await waitUntilGone(pid, (p) => this.isProcessAlive(p));
   }
 
   findHeldFiles(dir: string, limit?: number): HeldFile[] {

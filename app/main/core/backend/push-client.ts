@@ -3,8 +3,8 @@ import createHttpsProxyAgent from 'https-proxy-agent';
 import { getProxyForUrl } from 'proxy-from-env';
 import WebSocket from 'ws';
 import { PUSH_MAX_BYTES, PushMessage } from '../../../common/push.js';
-import { describeError } from '../errors.js';
-import type { Logger } from '../logger.js';
+import { describeError } from '../../../base/errors.js';
+import type { Logger } from '../../../base/logger.js';
 
 export interface PushClientOptions {
   readonly url: string;

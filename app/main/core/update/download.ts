@@ -2,7 +2,7 @@ import { createHash, type Hash } from 'node:crypto';
 import fs from 'node:fs';
 import type { Readable } from 'node:stream';
 import axios, { type AxiosInstance } from 'axios';
-import { describeError, ErrorCode, OutpostError } from '../errors.js';
+import { describeError, ErrorCode, OutpostError } from '../../../base/errors.js';
 
 export interface DownloadRequest {
   readonly url: string;

@@ -6,8 +6,8 @@ import { type Fetcher, type TargetFile, Updater } from 'tuf-js';
 import { DownloadHTTPError } from 'tuf-js/dist/error.js';
 import type { z } from 'zod';
 import { FEED_METADATA_DIR, storedTargetPath } from '../../../common/release.js';
-import { describeError, ErrorCode, OutpostError } from '../errors.js';
-import type { Logger } from '../logger.js';
+import { describeError, ErrorCode, OutpostError } from '../../../base/errors.js';
+import type { Logger } from '../../../base/logger.js';
 
 /** Small targets (channel pointers, manifests) are read into memory; anything bigger is refused. */
 const MAX_DOCUMENT_BYTES = 8 * 1024 * 1024;
@@ -49,6 +49,16 @@ export class Feed {
         throw new OutpostError(ErrorCode.UPDATE_DOWNLOAD, `Cannot reach the release feed at ${this.#options.baseUrl}: ${error.code ?? error.message}.`, { cause: error });
       }
       throw verifyError('the feed metadata did not verify', error);
+    }
+  }
+
+  /** The version of the timestamp metadata the last refresh verified (what a push names), or null before one. */
+  timestampVersion(): number | null {
+    try {
+      const version: unknown = JSON.parse(fs.readFileSync(path.join(this.#options.cacheDir, 'timestamp.json'), 'utf8'))?.signed?.version;
+      return typeof version === 'number' ? version : null;
+    } catch {
+      return null;
     }
   }
 

@@ -4,11 +4,12 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { UpdaterJob } from '../../../common/updater-job.js';
-import { writeFileAtomic } from '../atomic-file.js';
-import { readJournal } from './job-journal.js';
-import { describeError, ErrorCode, OutpostError } from '../errors.js';
-import type { Logger } from '../logger.js';
+import type { UpdatePaths } from '../../../base/storage-layout.js';
+import { jobPaths, readJournal, writeJob } from '../../../base/update-records.js';
+import type { UpdaterJob } from '../../../common/update-files.js';
+import { TestSwitch } from '../../../base/build-flavor.js';
+import { describeError, ErrorCode, OutpostError } from '../../../base/errors.js';
+import type { Logger } from '../../../base/logger.js';
 
 export interface Command {
   readonly command: string;
@@ -27,7 +28,7 @@ export interface HandOffRequest {
   readonly updater: UpdaterProgram;
   readonly launch: Command;
   readonly storage: string;
-  readonly updatesDir: string;
+  readonly updates: UpdatePaths;
   readonly installDir: string;
   readonly stagedDir: string;
   readonly oldVersion: string;
@@ -58,17 +59,15 @@ export async function handOff(request: HandOffRequest): Promise<UpdaterJob> {
     storage: request.storage,
     exit_timeout_ms: 30_000,
     health_timeout_ms: request.healthTimeoutMs,
-    journal: path.join(request.updatesDir, `journal-${id}.jsonl`),
-    ready_file: path.join(request.updatesDir, `updater-${id}.ready`),
   };
+  const files = request.updates;
   const updater = prepareUpdater(request.updater, job);
   const inside = [updater.command, ...updater.args].find((p) => isInside(p, request.installDir));
   if (inside) {
     throw new OutpostError(ErrorCode.UPDATE_HANDOFF, `The updater would run from ${inside}, inside the installation it replaces; it must run from a copy elsewhere.`);
   }
-  const jobFile = path.join(request.updatesDir, 'job.json');
-  writeFileAtomic(jobFile, JSON.stringify(job, null, 2));
-  const child = spawnUpdater(updater, ['--job', jobFile]);
+  writeJob(files, job);
+  const child = spawnUpdater(updater, ['--job', files.job]);
   let exited: string | null = null;
   child.once('exit', (code, signal) => {
     exited = signal ? `signal ${signal}` : `exit code ${code}`;
@@ -79,13 +78,13 @@ export async function handOff(request: HandOffRequest): Promise<UpdaterJob> {
   });
   child.unref();
   const deadline = Date.now() + request.confirmMs;
-  while (!fs.existsSync(job.ready_file)) {
+  while (!fs.existsSync(files.readyFile(id))) {
     if (spawnError || exited || Date.now() > deadline) {
       const why = spawnError ? describeError(spawnError) : exited ? `it ended (${exited})` : `no confirmation within ${request.confirmMs} ms`;
       if (!exited && child.pid !== undefined) child.kill('SIGKILL');
       // A job that never began leaves nothing behind: not its record, not a 100 MB copy per retry.
-      if (readJournal(job.journal).length === 0) fs.rmSync(jobFile, { force: true });
-      removeQuietly(updaterCopyDir(job));
+      if (readJournal(files.journal(id)).steps.length === 0) fs.rmSync(files.job, { force: true });
+      removeQuietly(files.updaterCopy(id));
       throw new OutpostError(ErrorCode.UPDATE_HANDOFF, `The updater did not start: ${why}. The agent stays on ${request.oldVersion}.`);
     }
     await sleep(20);
@@ -95,16 +94,11 @@ export async function handOff(request: HandOffRequest): Promise<UpdaterJob> {
 }
 
 /** Hands an unfinished job to the updater's recovery (detached: it outlives this agent, which exits). */
-export function startRecovery(updater: UpdaterProgram, job: UpdaterJob, jobFile: string): number | undefined {
-  const child = spawnUpdater(prepareUpdater(updater, job), ['--job', jobFile, '--recover']);
+export function startRecovery(updater: UpdaterProgram, job: UpdaterJob): number | undefined {
+  const child = spawnUpdater(prepareUpdater(updater, job), ['--job', jobPaths(job).job, '--recover']);
   child.on('error', () => undefined);
   child.unref();
   return child.pid;
-}
-
-/** Where a job's copy of the updater runs from: in the storage folder, whose permissions keep others out. */
-export function updaterCopyDir(job: UpdaterJob): string {
-  return path.join(path.dirname(job.journal), `updater-${job.job_id}`);
 }
 
 /**
@@ -114,7 +108,8 @@ export function updaterCopyDir(job: UpdaterJob): string {
  */
 function prepareUpdater(updater: UpdaterProgram, job: UpdaterJob): Command {
   if (updater.kind === 'script') return updater;
-  const dir = updaterCopyDir(job);
+  // In the storage folder, whose permissions keep others out (not %TEMP%: a DLL-planting spot).
+  const dir = jobPaths(job).updaterCopy(job.job_id);
   const executable = path.join(dir, path.basename(updater.executable));
   if (!fs.existsSync(executable)) {
     const staging = `${dir}.tmp`;
@@ -165,7 +160,7 @@ function spawnUpdater(updater: Command, args: readonly string[]) {
   // NODE_OPTIONS could make even the single-executable updater load code from disk: not passed on.
   const env = { ...process.env };
   delete env.NODE_OPTIONS;
-  delete env.OUTPOST_TEST_HOLD_STATE; // for the agent that a test started, not for the versions after it
+  delete env[TestSwitch.HOLD_STATE]; // for the agent that a test started, not for the versions after it
   return spawn(updater.command, [...updater.args, ...args], { detached: true, stdio: 'ignore', env });
 }
 

@@ -1,22 +1,22 @@
 import fs from 'node:fs';
-import path from 'node:path';
-import type { UpdaterJob } from '../../../common/updater-job.js';
+import type { UpdaterJob } from '../../../common/update-files.js';
 import type { Platform } from '../../platform/index.js';
-import { describeError } from '../errors.js';
-import type { Logger } from '../logger.js';
-import { startRecovery, type UpdaterProgram, updaterCopyDir } from './handoff.js';
-import { healthRecordFile, jobOwner, outcomeOf, readJob, readJournal } from './job-journal.js';
+import { describeError } from '../../../base/errors.js';
+import type { Logger } from '../../../base/logger.js';
+import { journalJobId } from '../../../base/storage-layout.js';
+import { jobOwner, jobPaths, outcomeOf, readJob, readJournal } from '../../../base/update-records.js';
+import { EventCode, type ReportCode } from '../../../common/codes.js';
+import { startRecovery, type UpdaterProgram } from './handoff.js';
 
 export interface JobFollowerOptions {
   readonly job: UpdaterJob;
-  readonly jobFile: string;
   /** The version this agent runs. */
   readonly version: string;
   readonly platform: Platform;
   readonly log: Logger;
   /** This installation's updater: started in recovery mode if the job's updater dies before the end. */
   readonly updater: UpdaterProgram | undefined;
-  readonly report: (code: string, message: string, context: Record<string, string>) => Promise<void>;
+  readonly report: (code: ReportCode, message: string, context: Record<string, string>) => Promise<void>;
   readonly intervalMs?: number;
 }
 
@@ -56,7 +56,7 @@ export class JobFollower {
     const { job, platform, log } = this.#options;
     const outcome = outcomeOf(job);
     const owner = jobOwner(job, platform);
-    if (outcome === null && owner === null && readJournal(job.journal).length === 0) {
+    if (outcome === null && owner === null && readJournal(jobPaths(job).journal(job.job_id)).steps.length === 0) {
       // Its updater never began (the hand-off failed): nothing to finish, only to remove.
       this.#cleanUp();
       return;
@@ -64,7 +64,7 @@ export class JobFollower {
     if (outcome === null) {
       if (owner === null && !this.#recoveryStarted && this.#options.updater) {
         this.#recoveryStarted = true;
-        const pid = startRecovery(this.#options.updater, job, this.#options.jobFile);
+        const pid = startRecovery(this.#options.updater, job);
         log.warn(`the updater of ${job.job_id} ended before the job did; its recovery (pid ${pid}) finishes it`);
       }
       return;
@@ -72,7 +72,7 @@ export class JobFollower {
     if (owner !== null) return; // the updater is on its way out
     if (outcome === 'committed' && job.new_version === this.#options.version) {
       log.info(`update ${job.old_version} -> ${job.new_version} committed; reporting it`);
-      void this.#options.report('EVT_UPDATE_SUCCEEDED', `Updated from ${job.old_version} to ${job.new_version}.`, {
+      void this.#options.report(EventCode.UPDATE_SUCCEEDED, `Updated from ${job.old_version} to ${job.new_version}.`, {
         from_version: job.old_version,
         to_version: job.new_version,
         job_id: job.job_id,
@@ -82,17 +82,21 @@ export class JobFollower {
   }
 
   #cleanUp(): void {
-    const { job, log, jobFile } = this.#options;
+    const { job, log } = this.#options;
     this.dispose();
     // Journals of earlier jobs go too: this one's is the record kept (and a newer job's, should this
     // agent have handed over again meanwhile, is left alone). job.json last, and only if it is still
     // this job's: while it exists, a later start finishes this one.
-    const dir = path.dirname(job.journal);
-    const current = readJob(path.dirname(jobFile))?.job;
-    const keep = new Set([job.journal, current?.journal]);
-    const earlier = fs.readdirSync(dir).filter((name) => /^journal-.*\.jsonl$/.test(name) && !keep.has(path.join(dir, name)));
+    const files = jobPaths(job);
+    const current = readJob(files);
+    const keep = new Set([job.job_id, current?.job_id]);
+    const earlier = fs
+      .readdirSync(files.dir)
+      .map(journalJobId)
+      .filter((id): id is string => id !== null && !keep.has(id));
     const stillThisJob = current?.job_id === job.job_id;
-    for (const leftover of [updaterCopyDir(job), job.ready_file, healthRecordFile(job), ...earlier.map((name) => path.join(dir, name)), ...(stillThisJob ? [jobFile] : [])]) {
+    const id = job.job_id;
+    for (const leftover of [files.updaterCopy(id), files.readyFile(id), files.healthRecord(id), ...earlier.map(files.journal), ...(stillThisJob ? [files.job] : [])]) {
       try {
         fs.rmSync(leftover, { recursive: true, force: true });
       } catch (error) {

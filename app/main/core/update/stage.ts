@@ -5,7 +5,7 @@ import type { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createBrotliDecompress } from 'node:zlib';
 import { type ManifestFile, RelativeFilePath, type ReleaseManifest } from '../../../common/release.js';
-import { describeError, ErrorCode, OutpostError } from '../errors.js';
+import { describeError, ErrorCode, OutpostError } from '../../../base/errors.js';
 
 /**
  * Where a file of the new version comes from: the installed copy (when its bytes are already right)

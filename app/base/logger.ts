@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import electronLog from 'electron-log/node';
+import { redactSecrets } from './redact.js';
 
 export const LOG_LEVELS = ['error', 'warn', 'info', 'debug'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -62,7 +63,8 @@ export function createFileLogger(options: FileLoggerOptions): RootLogger {
 
   const stderrLevel = options.stderrLevel;
   const write = (level: LogLevel, scope: string | undefined, message: string, fields?: LogFields) => {
-    const text = `${scope ? `[${scope}] ` : ''}${message}${formatFields(fields)}`;
+    // The one place log lines are made: no credential reaches the file or stderr, whoever wrote the line.
+    const text = redactSecrets(`${scope ? `[${scope}] ` : ''}${message}${formatFields(fields)}`);
     base[level](text);
     if (stderrLevel !== false && rank(level) <= rank(stderrLevel)) {
       process.stderr.write(`outpost: ${text}\n`);

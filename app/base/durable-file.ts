@@ -79,3 +79,12 @@ export function fsyncDirectory(dir: string): void {
     fs.closeSync(fd);
   }
 }
+
+/** A small file's text, or '' when it cannot be read (missing, or removed while we look). */
+export function readText(file: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch {
+    return '';
+  }
+}
