@@ -5,7 +5,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { setImmediate as turnOfTheLoop } from 'node:timers/promises';
 import type { Logger } from '../app/base/logger.js';
-import { type JobContext, moveDir } from '../updater/run-job.js';
+import { createPlatform } from '../app/main/platform/index.js';
+import { type MoveContext, moveDir } from '../updater/moves.js';
 import { type Benchmark, type Figure, median } from './measure.js';
 
 const MB = 1024 * 1024;
@@ -175,9 +176,8 @@ export const swap: Benchmark = {
       const dirs = new Set(layout.flatMap((f) => path.dirname(f.file).split(path.sep).map((_, i, parts) => parts.slice(0, i + 1).join(path.sep)))).size - 1;
       log(`two trees of ${(bytes / MB).toFixed(1)} MB in ${files} files and ${dirs} folders each (main binary 180 MB); written in ${elapsedMs(t0).toFixed(0)} ms (not measured)`);
 
-      // moveDir reads only `log` (a retry's warning) and `heldFileRetryMs` from the job's context.
       const silent: Logger = { error: log, warn: log, info: () => undefined, debug: () => undefined, child: () => silent };
-      const context = { log: silent, heldFileRetryMs: 0 } as unknown as JobContext;
+      const context: MoveContext = { platform: createPlatform(), log: silent, heldFileRetryMs: 0 };
 
       const check = (how: string) => {
         if (fs.readFileSync(path.join(install, 'version'), 'utf8') !== 'B' || fs.readFileSync(path.join(backup, 'version'), 'utf8') !== 'A' || fs.existsSync(staged)) {
