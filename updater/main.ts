@@ -3,6 +3,7 @@ import { UpdaterJob } from '../app/common/updater-job.js';
 import { describeError } from '../app/main/core/errors.js';
 import { createFileLogger } from '../app/main/core/logger.js';
 import { createPlatform } from '../app/main/platform/index.js';
+import { APP_VERSION } from '../app/main/version.js';
 import { ownerRecord } from '../app/main/core/update/job-journal.js';
 import { Journal } from './journal.js';
 import { recoverJob } from './recover.js';
@@ -18,7 +19,7 @@ const USAGE = 'usage: outpost-updater --job FILE [--recover] | --version';
  */
 export async function main(argv: readonly string[]): Promise<number> {
   if (argv[0] === '--version') {
-    process.stdout.write(`outpost-updater ${process.versions.node}\n`);
+    process.stdout.write(`outpost-updater ${APP_VERSION} (Node ${process.versions.node})\n`);
     return 0;
   }
   const recover = argv[2] === '--recover';
