@@ -3,7 +3,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { RUNNING_LINE } from '../app/common/cli-output.js';
-import { prepareUpdater, REPO_ROOT, runUpdateStory, type StoryResult } from '../demo/update-story.js';
+import { REPO_ROOT } from '../demo/lab.js';
+import { prepareUpdater, runUpdateStory, type StoryResult } from '../demo/update-story.js';
 import { type Benchmark, type Figure, median, startUntil, stop } from './measure.js';
 
 const OUTPOST = path.join(REPO_ROOT, 'bin', 'outpost.js');

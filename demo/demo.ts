@@ -5,7 +5,9 @@
  * back healthy. Prints the timeline as it happens and a table of the phases; exits 0 only if B is
  * running and healthy.
  */
-import { type LiveLine, runUpdateStory, StoryFailed, type StoryReporter, VERSION_A, VERSION_B } from './update-story.js';
+import { StoryFailed } from './failure.js';
+import type { LiveLine, StoryReporter } from './reporter.js';
+import { runUpdateStory, VERSION_A, VERSION_B } from './update-story.js';
 
 const started = Date.now();
 const useColor = process.stdout.isTTY && !process.env.NO_COLOR;

@@ -7,6 +7,7 @@ import { type UpdateOutcome, UpdaterJob } from '../app/common/update-files.js';
 import { describeError } from '../app/base/errors.js';
 import { createFileLogger } from '../app/base/logger.js';
 import { createPlatform } from '../app/main/platform/index.js';
+import { APP_VERSION } from '../app/base/version.js';
 import { Journal } from './journal.js';
 import { recoverJob } from './recover.js';
 import { runJob } from './run-job.js';
@@ -21,7 +22,7 @@ const USAGE = 'usage: outpost-updater --job FILE [--recover] | --version';
  */
 export async function main(argv: readonly string[]): Promise<number> {
   if (argv[0] === '--version') {
-    process.stdout.write(`outpost-updater ${process.versions.node}\n`);
+    process.stdout.write(`outpost-updater ${APP_VERSION} (Node ${process.versions.node})\n`);
     return ExitCode.OK;
   }
   const recover = argv[2] === '--recover';

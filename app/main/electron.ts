@@ -8,7 +8,7 @@ import { ExitCode } from '../common/exit-codes.js';
 import { Agent } from './core/agent.js';
 import { isOutpostError } from '../base/errors.js';
 import { createPlatform } from './platform/index.js';
-import { APP_VERSION } from './version.js';
+import { APP_VERSION } from '../base/version.js';
 
 async function start(): Promise<void> {
   await app.whenReady();

@@ -6,7 +6,7 @@ import { AgentClient } from './core/agent-client.js';
 import { describeError, ErrorCode, isOutpostError, OutpostError } from '../base/errors.js';
 import { locateInstallation } from './installation.js';
 import { createPlatform } from './platform/index.js';
-import { APP_VERSION } from './version.js';
+import { APP_VERSION } from '../base/version.js';
 
 /** How long shutdown may take before the process exits anyway (a stuck handle must not hang it). */
 const SHUTDOWN_GRACE_MS = 10_000;

@@ -9,21 +9,20 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import {
-  buildUpdaterExecutables,
-  findWindowsNode,
-  type Ran,
-  requiredNodeVersion,
-  runToCompletion,
-  SEA_TARGETS,
-  SeaBuildError,
-} from '../../tools/sea/build-updater.js';
+import { z } from 'zod';
+import { buildUpdaterExecutables, SEA_TARGETS } from '../../tools/sea/build-updater.js';
+import { findWindowsNode, requiredNodeVersion } from '../../tools/sea/node-binaries.js';
 import { certificateTable, computePeChecksum, disableVirtualAlloc2Lookup } from '../../tools/sea/pe.js';
+import { type Ran, runToCompletion } from '../../tools/sea/run.js';
+import { SeaBuildError } from '../../tools/sea/sea-build-error.js';
 import { DIST, REPO_ROOT, tempDir } from '../helpers/paths.js';
 import { runWindowsNode, stopWine, toWindowsPath, type Wine } from '../wine/harness.js';
 import { wineOrSkip } from '../wine/tier.js';
 
 const NODE_VERSION = requiredNodeVersion(REPO_ROOT);
+const PACKAGE_VERSION = z.object({ version: z.string() }).parse(JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8'))).version;
+/** What `outpost-updater --version` prints, the script and the executables alike. */
+const VERSION_LINE = `outpost-updater ${PACKAGE_VERSION} (Node ${NODE_VERSION})\n`;
 const BUILD_SCRIPT = path.join(DIST, 'tools', 'sea', 'build-updater.js');
 const PINNED_NODE = path.join(REPO_ROOT, 'node_modules', 'node', 'bin', 'node');
 
@@ -65,7 +64,12 @@ test('updater SEA: the script refuses bad arguments (exit 64) and says where it 
   );
 });
 
-test('updater SEA, Linux x64: runs alone from its folder, is the pinned Node, and builds deterministically', { timeout: 5 * 60_000 }, async (t) => {
+test('updater --version, the script: names the package version and the Node it runs on', async () => {
+  const version = await run(PINNED_NODE, [path.join(REPO_ROOT, 'bin', 'outpost-updater.js'), '--version'], REPO_ROOT);
+  assert.deepEqual(version, { code: 0, signal: null, stdout: VERSION_LINE, stderr: '' });
+});
+
+test('updater SEA, Linux x64: runs alone from its folder, names the package version and the pinned Node, and builds deterministically', { timeout: 5 * 60_000 }, async (t) => {
   if (process.platform !== 'linux' || process.arch !== 'x64') {
     t.skip(`the Linux x64 executable runs on Linux x64 only (this is ${process.platform}-${process.arch})`);
     return;
@@ -80,7 +84,8 @@ test('updater SEA, Linux x64: runs alone from its folder, is the pinned Node, an
   assert.equal(fs.statSync(exe.path).mode & 0o111, 0o111, 'executable');
 
   const version = await run(exe.path, ['--version'], folder);
-  assert.deepEqual(version, { code: 0, signal: null, stdout: `outpost-updater ${NODE_VERSION}\n`, stderr: '' });
+  // The package version is inlined by the bundle: there is no package.json beside the executable.
+  assert.deepEqual(version, { code: 0, signal: null, stdout: VERSION_LINE, stderr: '' });
 
   for (const args of [['--bogus'], ['--job'], []]) {
     const bad = await run(exe.path, args, folder);
@@ -102,7 +107,7 @@ test('updater SEA, Linux x64: runs alone from its folder, is the pinned Node, an
   assert.equal(sha256(exe.path), exe.sha256);
 });
 
-test('updater SEA, Windows x64 under Wine (wine tier): runs alone from its folder, is the pinned Node', { timeout: 10 * 60_000 }, async (t) => {
+test('updater SEA, Windows x64 under Wine (wine tier): runs alone from its folder, names the package version and the pinned Node', { timeout: 10 * 60_000 }, async (t) => {
   const wine = await wineOrSkip(t);
   if (!wine) return;
   t.after(() => stopWine(wine));
@@ -130,7 +135,7 @@ test('updater SEA, Windows x64 under Wine (wine tier): runs alone from its folde
 
   const version = await runWindowsNode(sea, ['--version'], { cwd: folder });
   assert.equal(version.code, 0, version.stderr);
-  assert.equal(version.stdout.replace(/\r\n/g, '\n'), `outpost-updater ${NODE_VERSION}\n`);
+  assert.equal(version.stdout.replace(/\r\n/g, '\n'), VERSION_LINE);
 
   const bad = await runWindowsNode(sea, ['--bogus'], { cwd: folder });
   assert.equal(bad.code, 64, bad.stderr);
