@@ -1,7 +1,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { FeedServer } from './server.js';
+import { parseOrigin } from './origins.js';
+import { DEFAULT_MAX_CONNECTIONS } from './push.js';
+import { DEFAULT_MAX_REPORTS, DEFAULT_MAX_REPORTS_BYTES, DEFAULT_REPORTS_PER_MINUTE, MIN_REPORTS_MAX_BYTES } from './reports-intake.js';
+import { FeedServer, type FeedServerOptions } from './server.js';
 
 /** Exit codes of `outpost-server` (BSD sysexits.h, like the `outpost` command). */
 export const ServerExit = {
@@ -17,7 +20,7 @@ export const DEFAULT_PORT = 8470;
 export const DEFAULT_HOST = '127.0.0.1';
 export const DEFAULT_REPORTS = 'reports.jsonl';
 
-export const USAGE = `Usage: outpost-server --feed DIR [--port N] [--host HOST] [--reports FILE]
+export const USAGE = `Usage: outpost-server --feed DIR [--port N] [--host HOST] [--reports FILE] [LIMITS]
 
 The reference Outpost backend: serves the signed update feed, pushes "update required" to the
 connected agents when a new feed version is published, and stores the agents' error reports.
@@ -25,9 +28,22 @@ connected agents when a new feed version is published, and stores the agents' er
   --feed DIR       the feed folder (the TUF repository outpost-release writes); created empty if missing
   --port N         TCP port, 0 for any free one (default ${DEFAULT_PORT}, the agent's default backend)
   --host HOST      address to listen on (default ${DEFAULT_HOST}: this machine only; 0.0.0.0 for every interface)
-  --reports FILE   append-only JSON Lines file for error reports (default ./${DEFAULT_REPORTS}, in the current
+  --reports FILE   the JSON Lines file error reports are appended to (default ./${DEFAULT_REPORTS}, in the current
                    folder); it must not be inside the feed folder, which anyone can download
   -h, --help       print this text
+
+Limits (what a stranger can cost the server):
+  --max-connections N      open WebSockets at /ws at most (default ${DEFAULT_MAX_CONNECTIONS}); past it an upgrade is
+                           answered 503 "server full" and agents retry with their backoff
+  --allow-origin URL       a web page origin (https://host[:port]) that may use /ws and POST /reports;
+                           repeatable. A request with any other Origin header is refused with 403. Agents
+                           send none. Default: none allowed, so no web page can use either
+  --reports-max-count N    reports kept at most (default ${DEFAULT_MAX_REPORTS})
+  --reports-max-bytes N    bytes of the reports file at most (default ${DEFAULT_MAX_REPORTS_BYTES}, at least ${MIN_REPORTS_MAX_BYTES}); past
+                           either bound the oldest reports are dropped, a quarter of the bound at a time
+                           (counted in GET /health's reports_dropped, and logged)
+  --reports-per-minute N   reports taken per minute from one agent_id (default ${DEFAULT_REPORTS_PER_MINUTE}); more are answered
+                           429 with Retry-After, which agents take as "send it later"
 
 Endpoints: GET /feed/<path> (Range supported), /ws (WebSocket push), POST /reports, GET /health.
 Once listening it prints one line: outpost-server listening on http://HOST:PORT (feed DIR)
@@ -36,7 +52,8 @@ Exit codes: 64 bad arguments; 66 the feed path is not a folder; 69 cannot start 
 reports file unwritable...); 73 cannot create the feed folder.
 `;
 
-type Parsed = { help: true } | { help: false; feedDir: string; port: number; host: string; reportsFile: string };
+type Limits = Pick<FeedServerOptions, 'maxConnections' | 'allowedOrigins' | 'maxReports' | 'maxReportsBytes' | 'reportsPerMinute'>;
+type Parsed = { help: true } | { help: false; feedDir: string; port: number; host: string; reportsFile: string; limits: Limits };
 
 /** `outpost-server ARGS`: runs until SIGINT/SIGTERM; resolves with the exit code. */
 export async function main(argv: string[]): Promise<number> {
@@ -64,7 +81,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     let server: FeedServer;
     try {
-      server = await FeedServer.start({ feedDir: parsed.feedDir, host: parsed.host, port: parsed.port, reportsFile: parsed.reportsFile, log });
+      server = await FeedServer.start({ feedDir: parsed.feedDir, host: parsed.host, port: parsed.port, reportsFile: parsed.reportsFile, log, ...parsed.limits });
     } catch (error) {
       process.stderr.write(`outpost-server: cannot start: ${error instanceof Error ? error.message : String(error)}\n`);
       return ServerExit.UNAVAILABLE;
@@ -82,14 +99,9 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 function parse(argv: string[]): Parsed | string {
-  let values: { feed?: string | undefined; port?: string | undefined; host?: string | undefined; reports?: string | undefined; help?: boolean | undefined };
+  let values: ReturnType<typeof parseOptions>['values'];
   try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: { feed: { type: 'string' }, port: { type: 'string' }, host: { type: 'string' }, reports: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
-      strict: true,
-      allowPositionals: false,
-    }));
+    ({ values } = parseOptions(argv));
   } catch (error) {
     return error instanceof Error ? error.message : String(error);
   }
@@ -105,7 +117,54 @@ function parse(argv: string[]): Parsed | string {
   if (isInside(feedDir, reportsFile)) {
     return `the reports file ${reportsFile} is inside the feed folder ${feedDir}, which is served to anyone: choose another --reports`;
   }
-  return { help: false, feedDir, port, host, reportsFile };
+  const limits = parseLimits(values);
+  if (typeof limits === 'string') return limits;
+  return { help: false, feedDir, port, host, reportsFile, limits };
+}
+
+function parseOptions(argv: string[]) {
+  return parseArgs({
+    args: argv,
+    options: {
+      feed: { type: 'string' },
+      port: { type: 'string' },
+      host: { type: 'string' },
+      reports: { type: 'string' },
+      'max-connections': { type: 'string' },
+      'allow-origin': { type: 'string', multiple: true },
+      'reports-max-count': { type: 'string' },
+      'reports-max-bytes': { type: 'string' },
+      'reports-per-minute': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+}
+
+function parseLimits(values: ReturnType<typeof parseOptions>['values']): Limits | string {
+  const limits: { -readonly [K in keyof Limits]: Limits[K] } = {};
+  const counts = [
+    ['max-connections', 'maxConnections', 1],
+    ['reports-max-count', 'maxReports', 1],
+    ['reports-max-bytes', 'maxReportsBytes', MIN_REPORTS_MAX_BYTES],
+    ['reports-per-minute', 'reportsPerMinute', 1],
+  ] as const;
+  for (const [flag, key, min] of counts) {
+    const text = values[flag];
+    if (text === undefined) continue;
+    const value = Number(text);
+    if (!/^\d+$/.test(text) || !Number.isSafeInteger(value) || value < min) return `--${flag} must be a whole number of at least ${min} (got "${text}")`;
+    limits[key] = value;
+  }
+  const origins: string[] = [];
+  for (const text of values['allow-origin'] ?? []) {
+    const origin = parseOrigin(text);
+    if (origin === undefined) return `--allow-origin must be an origin such as https://console.example.com or http://localhost:3000, without a path (got "${text}")`;
+    origins.push(origin);
+  }
+  if (origins.length > 0) limits.allowedOrigins = origins;
+  return limits;
 }
 
 /** Whether `file` is `folder` or inside it (by path, and by real path where the folder exists). */

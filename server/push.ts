@@ -5,9 +5,13 @@ import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
 import { z } from 'zod';
 import { PUSH_MAX_BYTES, type UpdateRequired } from '../app/common/push.js';
+import type { OriginPolicy } from './origins.js';
 
 /** The only path that accepts a WebSocket upgrade. */
 export const PUSH_PATH = '/ws';
+
+/** Each connection holds a file descriptor and some memory; bench/server-fanout.ts measures up to this many. */
+export const DEFAULT_MAX_CONNECTIONS = 10_000;
 
 /** The release tool writes this file last (atomically, by rename): its replacement completes a publish. */
 export const TIMESTAMP_FILE = path.join('metadata', 'timestamp.json');
@@ -157,6 +161,10 @@ export function parseTimestampVersion(text: string): number | undefined {
 export interface PushHubOptions {
   /** How often each client is pinged; a client that has not answered the previous ping by then is dropped. */
   readonly pingIntervalMs: number;
+  /** Open connections at most; an upgrade past it is refused with 503 (see #upgrade). */
+  readonly maxConnections: number;
+  /** Web pages allowed to connect (agents send no Origin); others are refused with 403. */
+  readonly origins: OriginPolicy;
   readonly log: (line: string) => void;
 }
 
@@ -174,8 +182,11 @@ export class PushHub {
   readonly #awaitingPong = new Set<WebSocket>();
   readonly #ping: NodeJS.Timeout;
   readonly #servers = new Map<http.Server, (req: http.IncomingMessage, socket: Duplex, head: Buffer) => void>();
+  /** Upgrades refused since the hub became full, or undefined while it is not: logged once when full, once when not. */
+  #refusedWhileFull: number | undefined;
 
   constructor(options: PushHubOptions) {
+    if (!Number.isInteger(options.maxConnections) || options.maxConnections < 1) throw new RangeError(`maxConnections must be a positive integer, got ${options.maxConnections}`);
     this.#options = options;
     this.#ping = setInterval(() => this.#pingAll(), options.pingIntervalMs).unref();
   }
@@ -215,16 +226,32 @@ export class PushHub {
     for (const client of this.#clients) client.terminate();
     this.#clients.clear();
     this.#awaitingPong.clear();
+    this.#refusedWhileFull = undefined;
     this.#wss.close();
   }
 
   #upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', () => socket.destroy());
     if (req.url?.split('?')[0] !== PUSH_PATH) {
-      socket.once('finish', () => socket.destroy());
-      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      refuseUpgrade(socket, '404 Not Found', 'not found');
       return;
     }
+    if (!this.#options.origins.allows(req.headers.origin)) {
+      refuseUpgrade(socket, '403 Forbidden', 'web pages may not connect unless their origin is allowed (outpost-server --allow-origin)');
+      return;
+    }
+    const { maxConnections, log } = this.#options;
+    // Refused at the upgrade with 503, not accepted and then closed with 1013 (try again later): a
+    // refused upgrade costs no WebSocket, and the agent's push client counts a connection that never
+    // opened as a failure, so its backoff grows; one that opened counts as a success and resets the
+    // backoff, so with 1013 every refused agent would come back at its shortest delay, forever.
+    if (this.#clients.size >= maxConnections) {
+      if (this.#refusedWhileFull === undefined) log(`push: server full (${maxConnections} connections): refusing new ones with 503 until one closes`);
+      this.#refusedWhileFull = (this.#refusedWhileFull ?? 0) + 1;
+      refuseUpgrade(socket, '503 Service Unavailable', `server full: ${maxConnections} connections`);
+      return;
+    }
+    // ws accepts synchronously (no verifyClient), so the count above cannot be overtaken by a handshake in flight.
     this.#wss.handleUpgrade(req, socket, head, (client) => this.#accept(client));
   }
 
@@ -236,6 +263,10 @@ export class PushHub {
     client.on('close', () => {
       this.#clients.delete(client);
       this.#awaitingPong.delete(client);
+      if (this.#refusedWhileFull !== undefined && this.#clients.size < this.#options.maxConnections) {
+        this.#options.log(`push: a connection closed: accepting new ones again (refused ${this.#refusedWhileFull} while full)`);
+        this.#refusedWhileFull = undefined;
+      }
     });
   }
 
@@ -252,4 +283,10 @@ export class PushHub {
     }
     if (dropped > 0) this.#options.log(`push: dropped ${dropped} agent connection(s) that missed a pong`);
   }
+}
+
+/** Answers an upgrade request with a plain HTTP error and closes the socket once it is sent. */
+function refuseUpgrade(socket: Duplex, status: string, reason: string): void {
+  socket.once('finish', () => socket.destroy());
+  socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(reason)}\r\n\r\n${reason}`);
 }

@@ -1,63 +1,119 @@
 import fs from 'node:fs';
 import type http from 'node:http';
 import path from 'node:path';
-import readline from 'node:readline';
+import { pipeline } from 'node:stream/promises';
 import type { z } from 'zod';
 import { ErrorReport, type ReportAck } from '../app/common/reports.js';
+import { fsyncDirectory } from '../app/main/core/atomic-file.js';
+import type { OriginPolicy } from './origins.js';
+import { PerKeyRateLimit } from './rate-limit.js';
 
 /** The largest request body accepted (a report is at most REPORT_MAX_BYTES; this leaves room). */
 export const REPORT_BODY_MAX_BYTES = 64 * 1024;
 
+export const DEFAULT_MAX_REPORTS = 10_000;
+export const DEFAULT_MAX_REPORTS_BYTES = 64 * 1024 * 1024;
+/** An agent reports an error when one happens, not in a loop: a burst of 60, then one a second. */
+export const DEFAULT_REPORTS_PER_MINUTE = 60;
+/** The smallest byte bound: a quarter of it (what a trim frees, see #makeRoom) holds any stored line. */
+export const MIN_REPORTS_MAX_BYTES = 1024 * 1024;
+
+/** A stored line is a report (re-serialized, never longer than its body) in a small envelope. */
+const STORED_LINE_MAX_BYTES = REPORT_BODY_MAX_BYTES + 1024;
+/** A trim keeps the newest three quarters of each bound, so a full store is rewritten once per quarter, not per report. */
+const KEEP_AFTER_TRIM = 3 / 4;
+
 export interface ReportsIntakeOptions {
-  /** The append-only JSON Lines file: one `{"received_at":..., "report":{...}}` per line. */
+  /** The JSON Lines file: one `{"received_at":..., "report":{...}}` per line, oldest first. */
   readonly file: string;
   readonly log: (line: string) => void;
   readonly now: () => Date;
+  /** The store's bounds (reports, and bytes of the file): past either, the oldest reports are dropped. */
+  readonly maxReports: number;
+  readonly maxBytes: number;
+  /** Reports accepted per minute from one agent_id; more are answered 429 with Retry-After. */
+  readonly perAgentPerMinute: number;
+  /** Web pages whose requests are taken (agents send no Origin). */
+  readonly origins: OriginPolicy;
+}
+
+/** A report in the file: its id, and the byte offset its line starts at. */
+interface StoredReport {
+  readonly id: string;
+  start: number;
 }
 
 /**
  * `POST /reports`: validates an error report and appends it to the reports file, once per report
  * id (an agent re-sends what it could not confirm, so duplicates are normal and answered as such).
- * The file is only ever appended to; the ids already in it are loaded at start, so de-duplication
- * survives a restart.
+ * The ids in the file are loaded at start, so de-duplication survives a restart. What strangers can
+ * cost is bounded: web pages are refused (OriginPolicy), each agent_id gets perAgentPerMinute, and
+ * the file keeps at most maxReports reports and maxBytes bytes: beyond them the oldest are dropped
+ * (in batches, see #makeRoom), counted in `dropped`. A dropped report's id is forgotten with it: its
+ * agent deleted its copy when the report was acknowledged, so it does not come back.
  */
 export class ReportsIntake {
   readonly #options: ReportsIntakeOptions;
-  readonly #file: fs.promises.FileHandle;
+  /** Replaced by a trim (the file is then a new one); appended to otherwise. */
+  #file: fs.promises.FileHandle;
   readonly #ids: Set<string>;
+  /** Oldest first, as in the file. */
+  #reports: StoredReport[];
+  /** Bytes in the file (unreadable lines included). */
+  #size: number;
+  #dropped = 0;
+  readonly #rate: PerKeyRateLimit;
   /** Stores happen one at a time: lines never interleave, and a duplicate is decided after the first copy is on disk. */
   #queue: Promise<unknown> = Promise.resolve();
   /** The file ended in a torn line (a crash mid-write): the next line must start on a fresh line. */
   #needsNewline: boolean;
 
-  private constructor(options: ReportsIntakeOptions, file: fs.promises.FileHandle, ids: Set<string>, needsNewline: boolean) {
+  private constructor(options: ReportsIntakeOptions, file: fs.promises.FileHandle, loaded: LoadedStore) {
     this.#options = options;
     this.#file = file;
-    this.#ids = ids;
-    this.#needsNewline = needsNewline;
+    this.#ids = new Set(loaded.reports.map((report) => report.id));
+    this.#reports = loaded.reports;
+    this.#size = loaded.size;
+    this.#needsNewline = !loaded.endsWithNewline;
+    this.#rate = new PerKeyRateLimit({ perMinute: options.perAgentPerMinute, now: options.now });
   }
 
   static async open(options: ReportsIntakeOptions): Promise<ReportsIntake> {
+    if (!Number.isInteger(options.maxReports) || options.maxReports < 1) throw new RangeError(`maxReports must be a positive integer, got ${options.maxReports}`);
+    if (!Number.isInteger(options.maxBytes) || options.maxBytes < MIN_REPORTS_MAX_BYTES) throw new RangeError(`maxBytes must be an integer of at least ${MIN_REPORTS_MAX_BYTES}, got ${options.maxBytes}`);
     await fs.promises.mkdir(path.dirname(options.file), { recursive: true });
     // Reports name agents and their errors: readable by the server's user only.
     const file = await fs.promises.open(options.file, 'a+', 0o600);
+    let intake: ReportsIntake | undefined;
     try {
-      const { ids, skipped, endsWithNewline } = await loadIds(options.file, file);
-      if (skipped > 0) options.log(`reports: skipped ${skipped} unreadable line(s) in ${options.file} (a torn last line is left by a crash mid-write)`);
-      options.log(`reports: ${ids.size} report(s) already stored in ${options.file}`);
-      return new ReportsIntake(options, file, ids, !endsWithNewline);
+      const loaded = await loadStore(options.file, file);
+      if (loaded.skipped > 0) options.log(`reports: skipped ${loaded.skipped} unreadable line(s) in ${options.file} (a torn last line is left by a crash mid-write)`);
+      options.log(`reports: ${loaded.reports.length} report(s) already stored in ${options.file}`);
+      intake = new ReportsIntake(options, file, loaded);
+      // A file already past the bounds (they were lowered, or it predates them) is trimmed now.
+      await intake.#makeRoom(0);
+      return intake;
     } catch (error) {
-      await file.close();
+      await (intake ? intake.#file : file).close();
       throw error;
     }
   }
 
   /** How many distinct reports the file holds. */
   get stored(): number {
-    return this.#ids.size;
+    return this.#reports.length;
+  }
+
+  /** How many reports were dropped since start to keep the store within its bounds. */
+  get dropped(): number {
+    return this.#dropped;
   }
 
   async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    if (!this.#options.origins.allows(req.headers.origin)) {
+      refuseUnread(req, res, 403, 'reports from web pages are refused unless their origin is allowed (outpost-server --allow-origin)');
+      return;
+    }
     if (req.method !== 'POST') {
       res.setHeader('Allow', 'POST');
       replyJson(res, 405, { error: 'use POST' });
@@ -84,6 +140,16 @@ export class ReportsIntake {
       replyJson(res, 400, { error: parsed.problem });
       return;
     }
+    // Every valid report counts, duplicates too: the limit is on what an agent asks of the server.
+    const { agent_id: agent } = parsed.report;
+    const admission = this.#rate.take(agent);
+    if (!admission.admitted) {
+      const perMinute = this.#options.perAgentPerMinute;
+      if (admission.firstRefusal) this.#options.log(`reports: agent ${agent} sends more than ${perMinute} report(s) a minute: answering 429 until it slows down`);
+      res.setHeader('Retry-After', String(admission.retryAfterS));
+      replyJson(res, 429, { error: `more than ${perMinute} reports a minute from agent ${agent}: retry after ${admission.retryAfterS} s` });
+      return;
+    }
     const duplicate = await this.#enqueue(parsed.report);
     replyJson(res, 202, { accepted: true, duplicate } satisfies ReportAck);
   }
@@ -103,7 +169,11 @@ export class ReportsIntake {
   /** Appends the report unless its id is stored already; returns whether it was a duplicate. */
   async #store(report: ErrorReport): Promise<boolean> {
     if (this.#ids.has(report.id)) return true;
-    const line = `${this.#needsNewline ? '\n' : ''}${JSON.stringify({ received_at: this.#options.now().toISOString(), report })}\n`;
+    const record = JSON.stringify({ received_at: this.#options.now().toISOString(), report });
+    // Room for the line with both of its possible newlines; a trim may leave an empty file, which needs no first one.
+    await this.#makeRoom(Buffer.byteLength(record) + 2);
+    const line = `${this.#needsNewline ? '\n' : ''}${record}\n`;
+    const start = this.#size + (this.#needsNewline ? 1 : 0);
     try {
       await this.#file.appendFile(line, 'utf8');
       // On disk before the agent is told: it deletes its copy once acknowledged.
@@ -111,43 +181,147 @@ export class ReportsIntake {
     } catch (error) {
       // Part of the line may be on disk (disk full): start the next one on a fresh line.
       this.#needsNewline = true;
+      this.#size = await this.#file.stat().then((stat) => stat.size, () => this.#size);
       throw new Error(`cannot append to the reports file ${this.#options.file}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
     }
     this.#needsNewline = false;
+    this.#size += Buffer.byteLength(line);
     this.#ids.add(report.id);
+    this.#reports.push({ id: report.id, start });
     this.#options.log(`reports: stored ${report.id} (${report.code} from agent ${report.agent_id} ${report.agent_version})`);
     return false;
   }
+
+  /**
+   * Keeps the store within its bounds once `incoming` more bytes (a report's line, or 0 at start)
+   * are added: if they would pass a bound, the oldest reports are dropped down to KEEP_AFTER_TRIM of
+   * both bounds. The newest reports are the file's tail, so the trimmed file is that tail copied as
+   * it is, to a temporary file renamed over the store.
+   */
+  async #makeRoom(incoming: number): Promise<void> {
+    const { maxReports, maxBytes, file, log } = this.#options;
+    const adding = incoming > 0 ? 1 : 0;
+    if (this.#reports.length + adding <= maxReports && this.#size + incoming <= maxBytes) return;
+    const keepReports = maxReports - Math.max(1, Math.floor(maxReports * (1 - KEEP_AFTER_TRIM)));
+    const keepBytes = Math.floor(maxBytes * KEEP_AFTER_TRIM);
+    let first = Math.max(0, this.#reports.length - keepReports);
+    while (first < this.#reports.length && this.#size - (this.#reports[first]?.start ?? 0) > keepBytes) first++;
+    const from = this.#reports[first]?.start ?? this.#size;
+    try {
+      await this.#replaceWithTail(from);
+    } catch (error) {
+      throw new Error(`cannot trim the reports file ${file} to its bounds: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    }
+    const dropped = this.#reports.splice(0, first);
+    for (const report of dropped) this.#ids.delete(report.id);
+    for (const report of this.#reports) report.start -= from;
+    this.#size -= from;
+    if (this.#size === 0) this.#needsNewline = false;
+    this.#dropped += dropped.length;
+    log(
+      `reports: the store reached its bounds (${maxReports} reports, ${maxBytes} bytes): dropped the oldest ${dropped.length} report(s), ${this.#dropped} since start; ${this.#reports.length} kept`,
+    );
+  }
+
+  /** The file becomes its bytes from `from` on: written beside it and fsynced, then renamed over it. */
+  async #replaceWithTail(from: number): Promise<void> {
+    const { file } = this.#options;
+    const temp = `${file}.trim.tmp`;
+    try {
+      await pipeline(fs.createReadStream(file, { start: from }), fs.createWriteStream(temp, { mode: 0o600, flush: true }));
+    } catch (error) {
+      await fs.promises.rm(temp, { force: true });
+      throw error;
+    }
+    // Closed before the rename (Windows renames over an open file badly), reopened after: never an
+    // append handle left on the replaced file, where acknowledged reports would be lost.
+    await this.#file.close();
+    try {
+      await fs.promises.rename(temp, file);
+    } catch (error) {
+      await fs.promises.rm(temp, { force: true });
+      this.#file = await fs.promises.open(file, 'a+', 0o600);
+      throw error;
+    }
+    fsyncDirectory(path.dirname(file));
+    this.#file = await fs.promises.open(file, 'a+', 0o600);
+  }
 }
 
-/** The ids in the reports file; lines that are not a stored report (a torn last line) are counted and skipped. */
-async function loadIds(name: string, file: fs.promises.FileHandle): Promise<{ ids: Set<string>; skipped: number; endsWithNewline: boolean }> {
+interface LoadedStore {
+  readonly reports: StoredReport[];
+  readonly skipped: number;
+  readonly size: number;
+  readonly endsWithNewline: boolean;
+}
+
+/** The reports in the file, oldest first, each id once; lines that are not a stored report (a torn last line) are counted and skipped. */
+async function loadStore(name: string, file: fs.promises.FileHandle): Promise<LoadedStore> {
+  const reports: StoredReport[] = [];
   const ids = new Set<string>();
   let skipped = 0;
-  const { size } = await file.stat();
-  if (size === 0) return { ids, skipped, endsWithNewline: true };
-  // Its own stream (not the append handle), read line by line: the file may be large.
-  const lines = readline.createInterface({ input: fs.createReadStream(name, { encoding: 'utf8' }), crlfDelay: Number.POSITIVE_INFINITY });
-  for await (const line of lines) {
-    if (line.trim() === '') continue;
-    const id = storedId(line);
+  for await (const line of readJsonLines(name, STORED_LINE_MAX_BYTES)) {
+    const id = storedId(line.value);
     if (id === undefined) skipped++;
-    else ids.add(id);
+    else if (!ids.has(id)) {
+      ids.add(id);
+      reports.push({ id, start: line.start });
+    }
   }
+  const { size } = await file.stat();
+  if (size === 0) return { reports, skipped, size, endsWithNewline: true };
   const last = Buffer.alloc(1);
   await file.read(last, 0, 1, size - 1);
-  return { ids, skipped, endsWithNewline: last[0] === 0x0a };
+  return { reports, skipped, size, endsWithNewline: last[0] === 0x0a };
 }
 
-function storedId(line: string): string | undefined {
-  try {
-    const value: unknown = JSON.parse(line);
-    const report = typeof value === 'object' && value !== null && 'report' in value ? value.report : undefined;
-    const id = typeof report === 'object' && report !== null && 'id' in report ? report.id : undefined;
-    return typeof id === 'string' ? id : undefined;
-  } catch {
-    return undefined;
+/**
+ * The non-blank lines of a JSON Lines file, each with the byte offset it starts at and its parsed
+ * value: undefined for a line that is not JSON (the torn last line a crash mid-write leaves) or is
+ * longer than `maxLineBytes` (whose bytes are not kept: a damaged file cannot fill the memory).
+ * Read in chunks from its own stream: the file may be large.
+ */
+async function* readJsonLines(name: string, maxLineBytes: number): AsyncGenerator<{ value: unknown; start: number }> {
+  let parts: Buffer[] = [];
+  let length = 0;
+  let start = 0;
+  let offset = 0;
+  const endLine = (): { value: unknown; start: number } | undefined => {
+    const text = length > maxLineBytes ? undefined : Buffer.concat(parts, length).toString('utf8');
+    parts = [];
+    length = 0;
+    if (text?.trim() === '') return undefined;
+    try {
+      return { value: text === undefined ? undefined : JSON.parse(text), start };
+    } catch {
+      return { value: undefined, start };
+    }
+  };
+  const add = (part: Buffer) => {
+    length += part.length;
+    if (length <= maxLineBytes) parts.push(part);
+  };
+  for await (const data of fs.createReadStream(name)) {
+    const chunk: Buffer = data;
+    let from = 0;
+    for (let end = chunk.indexOf(0x0a); end !== -1; end = chunk.indexOf(0x0a, from)) {
+      add(chunk.subarray(from, end));
+      const line = endLine();
+      if (line) yield line;
+      from = end + 1;
+      start = offset + from;
+    }
+    add(chunk.subarray(from));
+    offset += chunk.length;
   }
+  const last = endLine();
+  if (last) yield last;
+}
+
+function storedId(value: unknown): string | undefined {
+  const report = typeof value === 'object' && value !== null && 'report' in value ? value.report : undefined;
+  const id = typeof report === 'object' && report !== null && 'id' in report ? report.id : undefined;
+  return typeof id === 'string' ? id : undefined;
 }
 
 /** The body as a Buffer; 'too large' as soon as it passes `limit` (the rest is never read). */

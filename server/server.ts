@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import http from 'node:http';
-import { FeedWatcher, PushHub } from './push.js';
-import { ReportsIntake } from './reports-intake.js';
+import { OriginPolicy } from './origins.js';
+import { DEFAULT_MAX_CONNECTIONS, FeedWatcher, PushHub } from './push.js';
+import { DEFAULT_MAX_REPORTS, DEFAULT_MAX_REPORTS_BYTES, DEFAULT_REPORTS_PER_MINUTE, ReportsIntake } from './reports-intake.js';
 import { FEED_PREFIX, FeedFiles } from './static-files.js';
 
 export interface FeedServerOptions {
@@ -18,6 +19,18 @@ export interface FeedServerOptions {
   readonly pingIntervalMs?: number;
   /** The fallback stat poll of timestamp.json, for when fs.watch misses a rename. Default 1 s. */
   readonly pollIntervalMs?: number;
+  /** Open WebSockets at /ws at most; more are refused with 503. Default DEFAULT_MAX_CONNECTIONS. */
+  readonly maxConnections?: number;
+  /**
+   * Origins of the web pages that may use /ws and POST /reports (e.g. https://console.example.com).
+   * A request with any other Origin header is refused with 403; agents send none. Default: none.
+   */
+  readonly allowedOrigins?: readonly string[];
+  /** Bounds of the reports file: past either, the oldest reports are dropped. Defaults DEFAULT_MAX_REPORTS, DEFAULT_MAX_REPORTS_BYTES. */
+  readonly maxReports?: number;
+  readonly maxReportsBytes?: number;
+  /** Reports accepted per minute from one agent_id; more get 429 with Retry-After. Default DEFAULT_REPORTS_PER_MINUTE. */
+  readonly reportsPerMinute?: number;
 }
 
 /** What `GET /health` answers. */
@@ -26,6 +39,8 @@ export interface Health {
   readonly feed_version: number | null;
   readonly agents_connected: number;
   readonly reports_stored: number;
+  /** Reports dropped since start to keep the store within its bounds (oldest first). */
+  readonly reports_dropped: number;
 }
 
 const DEFAULT_PING_INTERVAL_MS = 30_000;
@@ -78,8 +93,20 @@ export class FeedServer {
     });
     if (!(await fs.promises.stat(root)).isDirectory()) throw new Error(`The feed folder ${options.feedDir} is not a folder.`);
 
-    const reports = await ReportsIntake.open({ file: options.reportsFile, log, now: options.now ?? (() => new Date()) });
-    const push = new PushHub({ pingIntervalMs: options.pingIntervalMs ?? DEFAULT_PING_INTERVAL_MS, log });
+    const origins = new OriginPolicy(options.allowedOrigins ?? []);
+    const push = new PushHub({ pingIntervalMs: options.pingIntervalMs ?? DEFAULT_PING_INTERVAL_MS, maxConnections: options.maxConnections ?? DEFAULT_MAX_CONNECTIONS, origins, log });
+    const reports = await ReportsIntake.open({
+      file: options.reportsFile,
+      log,
+      now: options.now ?? (() => new Date()),
+      maxReports: options.maxReports ?? DEFAULT_MAX_REPORTS,
+      maxBytes: options.maxReportsBytes ?? DEFAULT_MAX_REPORTS_BYTES,
+      perAgentPerMinute: options.reportsPerMinute ?? DEFAULT_REPORTS_PER_MINUTE,
+      origins,
+    }).catch((error: unknown) => {
+      push.close();
+      throw error;
+    });
     let watcher: FeedWatcher | undefined;
     const server = http.createServer({ headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS, keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS });
     server.setTimeout(IDLE_SOCKET_TIMEOUT_MS);
@@ -128,7 +155,13 @@ export class FeedServer {
   }
 
   health(): Health {
-    return { status: 'ok', feed_version: this.#watcher.version, agents_connected: this.#push.connected, reports_stored: this.#reports.stored };
+    return {
+      status: 'ok',
+      feed_version: this.#watcher.version,
+      agents_connected: this.#push.connected,
+      reports_stored: this.#reports.stored,
+      reports_dropped: this.#reports.dropped,
+    };
   }
 
   /** Stops everything: no new connections, open ones (keep-alive, downloads, WebSockets) closed now. Idempotent. */

@@ -92,8 +92,9 @@ export class PushClient {
     });
   }
 
-  static connect(url: string, options: { autoPong?: boolean } = {}): Promise<PushClient> {
-    const socket = new WebSocket(url, { autoPong: options.autoPong ?? true });
+  /** `headers`: extra handshake headers (an Origin, as a browser sends). */
+  static connect(url: string, options: { autoPong?: boolean; headers?: Record<string, string> } = {}): Promise<PushClient> {
+    const socket = new WebSocket(url, { autoPong: options.autoPong ?? true, headers: options.headers ?? {} });
     return new Promise((resolve, reject) => {
       socket.once('open', () => resolve(new PushClient(socket)));
       socket.once('error', reject);
@@ -138,4 +139,21 @@ export async function connectMany(url: string, count: number, batch = 200): Prom
 
 export function wsUrl(server: FeedServer, pathname = '/ws'): string {
   return `${server.url.replace(/^http/, 'ws')}${pathname}`;
+}
+
+/** The HTTP answer to a WebSocket upgrade the server refuses (rejects if it is accepted instead). */
+export function upgradeRefusal(url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
+  const socket = new WebSocket(url, { headers });
+  return new Promise((resolve, reject) => {
+    socket.once('unexpected-response', (_req, res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+    });
+    socket.once('open', () => {
+      socket.terminate();
+      reject(new Error(`the upgrade to ${url} was accepted`));
+    });
+    socket.once('error', reject);
+  });
 }

@@ -14,7 +14,7 @@ import { REPORT_BODY_MAX_BYTES } from '../../server/reports-intake.js';
 import { FeedServer } from '../../server/server.js';
 import { REPO_ROOT, tempDir } from '../helpers/paths.js';
 import { Child } from '../helpers/processes.js';
-import { connectMany, json, lines, PushClient, postReport, publish, request, startServer, timestampJson, validReport, wsUrl } from './helpers.js';
+import { connectMany, json, lines, PushClient, postReport, publish, request, startServer, timestampJson, upgradeRefusal, validReport, wsUrl } from './helpers.js';
 
 const SERVER_BIN = path.join(REPO_ROOT, 'bin', 'outpost-server.js');
 const LISTENING = /^outpost-server listening on (http:\/\/\S+):(\d+) \(feed (.+)\)$/m;
@@ -252,13 +252,13 @@ test('GET /health: feed version, connected agents, stored reports', async (t) =>
   const health = await request(server.url, '/health');
   assert.equal(health.status, 200);
   assert.equal(health.headers['content-type'], 'application/json');
-  assert.deepEqual(json(health), { status: 'ok', feed_version: 3, agents_connected: 1, reports_stored: 1 });
+  assert.deepEqual(json(health), { status: 'ok', feed_version: 3, agents_connected: 1, reports_stored: 1, reports_dropped: 0 });
   assert.equal((await request(server.url, '/health', { method: 'POST' })).status, 405);
 
   const emptyFeed = path.join(path.dirname(feedDir), 'empty-feed');
   fs.mkdirSync(emptyFeed);
   const empty = await startServer(t, { feedDir: emptyFeed, reportsFile: path.join(path.dirname(feedDir), 'other.jsonl') });
-  assert.deepEqual(json(await request(empty.url, '/health')), { status: 'ok', feed_version: null, agents_connected: 0, reports_stored: 0 });
+  assert.deepEqual(json(await request(empty.url, '/health')), { status: 'ok', feed_version: null, agents_connected: 0, reports_stored: 0, reports_dropped: 0 });
   assert.ok(fs.statSync(path.join(emptyFeed, 'metadata')).isDirectory(), 'the watched folder is created');
 });
 
@@ -400,7 +400,7 @@ test('outpost-server: creates a missing feed, prints one listening line, serves,
     assert.equal(base, 'http://127.0.0.1');
     assert.ok(fs.statSync(path.join(feedDir, 'metadata')).isDirectory());
     if (signal === 'SIGTERM') assert.match(child.stderr, /did not exist: created it/);
-    assert.deepEqual(json(await request(`${base}:${port}`, '/health')), { status: 'ok', feed_version: null, agents_connected: 0, reports_stored: 0 });
+    assert.deepEqual(json(await request(`${base}:${port}`, '/health')), { status: 'ok', feed_version: null, agents_connected: 0, reports_stored: 0, reports_dropped: 0 });
     const ws = await PushClient.connect(`ws://127.0.0.1:${port}/ws`);
     child.kill(signal);
     const done = await child.finish(5_000);
@@ -432,6 +432,30 @@ test('outpost-server: the reports file defaults to reports.jsonl in the current 
   assert.equal(await exited, 0);
 });
 
+test('outpost-server: the limit flags reach the server: connections, origins, reports per minute, reports kept', async (t) => {
+  const root = tempDir(t, 'outpost-server-cli-');
+  const child = startCli([
+    ...['--feed', path.join(root, 'feed'), '--port', '0', '--reports', path.join(root, 'r.jsonl')],
+    ...['--max-connections', '1', '--allow-origin', 'http://localhost:3000', '--allow-origin', 'https://b.example'],
+    ...['--reports-per-minute', '1', '--reports-max-count', '2'],
+  ]);
+  t.after(() => child.kill('SIGKILL'));
+  const [, base, port] = await child.waitFor(LISTENING);
+  const url = `${base}:${port}`;
+  const page = await PushClient.connect(`ws://127.0.0.1:${port}/ws`, { headers: { Origin: 'http://localhost:3000' } });
+  t.after(() => page.terminate());
+  assert.deepEqual(await upgradeRefusal(`ws://127.0.0.1:${port}/ws`), { status: 503, body: 'server full: 1 connections' });
+  const foreign = await request(url, '/reports', { method: 'POST', headers: { 'Content-Type': 'application/json', Origin: 'https://c.example' }, body: JSON.stringify(validReport()) });
+  assert.equal(foreign.status, 403);
+  const fromB = await request(url, '/reports', { method: 'POST', headers: { 'Content-Type': 'application/json', Origin: 'https://b.example' }, body: JSON.stringify(validReport({ agent_id: 'a' })) });
+  assert.equal(fromB.status, 202);
+  assert.equal((await postReport(url, validReport({ agent_id: 'a' }))).status, 429);
+  for (const agent of ['b', 'c']) assert.equal((await postReport(url, validReport({ agent_id: agent }))).status, 202);
+  assert.deepEqual(json(await request(url, '/health')), { status: 'ok', feed_version: null, agents_connected: 1, reports_stored: 2, reports_dropped: 1 });
+  child.kill('SIGTERM');
+  assert.equal((await child.finish(5_000)).code, 0);
+});
+
 test('outpost-server: bad arguments exit 64 with usage; --help; a file as feed exits 66; a busy port exits 69', async (t) => {
   const root = tempDir(t, 'outpost-server-cli-');
   const feedDir = path.join(root, 'feed');
@@ -443,6 +467,11 @@ test('outpost-server: bad arguments exit 64 with usage; --help; a file as feed e
     [['--feed', feedDir, '--bogus'], /Unknown option '--bogus'/],
     [['--feed', feedDir, 'extra'], /positional argument/],
     [['--feed', feedDir, '--reports', path.join(feedDir, 'targets', 'r.jsonl')], /inside the feed folder/],
+    [['--feed', feedDir, '--max-connections', '0'], /--max-connections must be a whole number of at least 1 \(got "0"\)/],
+    [['--feed', feedDir, '--reports-max-count', 'ten'], /--reports-max-count must be a whole number/],
+    [['--feed', feedDir, '--reports-max-bytes', '1000'], /--reports-max-bytes must be a whole number of at least 1048576/],
+    [['--feed', feedDir, '--reports-per-minute', '1.5'], /--reports-per-minute must be a whole number/],
+    [['--feed', feedDir, '--allow-origin', 'https://console.example/app'], /--allow-origin must be an origin .* \(got "https:\/\/console\.example\/app"\)/],
   ];
   for (const [args, problem] of cases) {
     const done = await startCli(args).finish(5_000);
@@ -453,7 +482,10 @@ test('outpost-server: bad arguments exit 64 with usage; --help; a file as feed e
   }
   const help = await startCli(['--help']).finish(5_000);
   assert.equal(help.code, 0);
-  assert.match(help.stdout, /Usage: outpost-server --feed DIR \[--port N\] \[--host HOST\] \[--reports FILE\]/);
+  assert.match(help.stdout, /Usage: outpost-server --feed DIR \[--port N\] \[--host HOST\] \[--reports FILE\] \[LIMITS\]/);
+  for (const flag of ['--max-connections N', '--allow-origin URL', '--reports-max-count N', '--reports-max-bytes N', '--reports-per-minute N']) {
+    assert.match(help.stdout, new RegExp(`^  ${flag} +\\S`, 'm'), `--help documents ${flag}`);
+  }
 
   const notFolder = path.join(root, 'file');
   fs.writeFileSync(notFolder, '');
