@@ -4,7 +4,8 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { z } from 'zod';
 import { ErrorReport, type ReportAck } from '../app/common/reports.js';
-import { fsyncDirectory } from '../app/main/core/atomic-file.js';
+import { fsyncDirectory } from '../app/base/durable-file.js';
+import { streamJsonLines } from '../app/base/jsonl.js';
 import type { OriginPolicy } from './origins.js';
 import { PerKeyRateLimit } from './rate-limit.js';
 
@@ -260,7 +261,7 @@ async function loadStore(name: string, file: fs.promises.FileHandle): Promise<Lo
   const reports: StoredReport[] = [];
   const ids = new Set<string>();
   let skipped = 0;
-  for await (const line of readJsonLines(name, STORED_LINE_MAX_BYTES)) {
+  for await (const line of streamJsonLines(name, STORED_LINE_MAX_BYTES)) {
     const id = storedId(line.value);
     if (id === undefined) skipped++;
     else if (!ids.has(id)) {
@@ -273,49 +274,6 @@ async function loadStore(name: string, file: fs.promises.FileHandle): Promise<Lo
   const last = Buffer.alloc(1);
   await file.read(last, 0, 1, size - 1);
   return { reports, skipped, size, endsWithNewline: last[0] === 0x0a };
-}
-
-/**
- * The non-blank lines of a JSON Lines file, each with the byte offset it starts at and its parsed
- * value: undefined for a line that is not JSON (the torn last line a crash mid-write leaves) or is
- * longer than `maxLineBytes` (whose bytes are not kept: a damaged file cannot fill the memory).
- * Read in chunks from its own stream: the file may be large.
- */
-async function* readJsonLines(name: string, maxLineBytes: number): AsyncGenerator<{ value: unknown; start: number }> {
-  let parts: Buffer[] = [];
-  let length = 0;
-  let start = 0;
-  let offset = 0;
-  const endLine = (): { value: unknown; start: number } | undefined => {
-    const text = length > maxLineBytes ? undefined : Buffer.concat(parts, length).toString('utf8');
-    parts = [];
-    length = 0;
-    if (text?.trim() === '') return undefined;
-    try {
-      return { value: text === undefined ? undefined : JSON.parse(text), start };
-    } catch {
-      return { value: undefined, start };
-    }
-  };
-  const add = (part: Buffer) => {
-    length += part.length;
-    if (length <= maxLineBytes) parts.push(part);
-  };
-  for await (const data of fs.createReadStream(name)) {
-    const chunk: Buffer = data;
-    let from = 0;
-    for (let end = chunk.indexOf(0x0a); end !== -1; end = chunk.indexOf(0x0a, from)) {
-      add(chunk.subarray(from, end));
-      const line = endLine();
-      if (line) yield line;
-      from = end + 1;
-      start = offset + from;
-    }
-    add(chunk.subarray(from));
-    offset += chunk.length;
-  }
-  const last = endLine();
-  if (last) yield last;
 }
 
 function storedId(value: unknown): string | undefined {
