@@ -2,8 +2,8 @@
  * The agent during a real update, in each of its UPDATING_* states (enumerated from AGENT_STATES, so a
  * new state cannot be added without these tests): `--force` is refused and the update completes; a
  * SIGKILL leaves a state from which the next start completes the update. The agent is held in the
- * state for a while (OUTPOST_TEST_HOLD_STATE, a test-only switch) so the test acts while it really
- * is there; the hold is checked with `outpost status` first.
+ * state until the test releases it (OUTPOST_TEST_HOLD_STATE, a switch of development builds only), so
+ * the test acts while it really is there; the hold is checked with `outpost status` first.
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -17,7 +17,6 @@ import { logOf, statusOf, stopWhateverRuns, V1, V2 } from '../helpers/update-lab
 import { until } from '../helpers/wait.js';
 
 const UPDATING_STATES = AGENT_STATES.filter(isUpdatingState);
-const HOLD_MS = 4_000;
 
 /** A running 1.0.0 that will hold in `state` once 1.1.0 is published, and 1.1.0's tree. */
 async function updatingAgent(t: TestContext, state: string) {
@@ -26,7 +25,9 @@ async function updatingAgent(t: TestContext, state: string) {
   const home = lab.home({ update: { hand_off: true } });
   const install = lab.app('1.0.0', V1);
   lab.publish(install, '1.0.0');
-  const a = await startRunningAgent(home, { OUTPOST_INSTALL_DIR: install, OUTPOST_TEST_HOLD_STATE: `${state}:${HOLD_MS}` });
+  // The agent stays in `state` until this file exists.
+  const release = path.join(path.dirname(home), `release-${state}`);
+  const a = await startRunningAgent(home, { OUTPOST_INSTALL_DIR: install, OUTPOST_TEST_HOLD_STATE: `${state}:${release}` });
   t.after(() => a.kill('SIGKILL'));
   stopWhateverRuns(t, home, install);
   await until('the first check', () => logOf(home).includes('no update: 1.0.0 is the version'));
@@ -37,7 +38,7 @@ async function updatingAgent(t: TestContext, state: string) {
     return status?.state === state && status;
   });
   assert.equal(held.pid, a.pid);
-  return { lab, home, install, a, v2 };
+  return { lab, home, install, a, v2, release: () => fs.writeFileSync(release, '') };
 }
 
 async function updated(home: string, install: string, v2: string): Promise<StatusData> {
@@ -53,12 +54,13 @@ async function updated(home: string, install: string, v2: string): Promise<Statu
 
 for (const state of UPDATING_STATES) {
   test(`--force in ${state} during a real update is refused (busy_updating), and the update completes`, async (t) => {
-    const { home, install, a, v2 } = await updatingAgent(t, state);
+    const { home, install, a, v2, release } = await updatingAgent(t, state);
     const forced = await runOutpost(home, ['--force'], { OUTPOST_INSTALL_DIR: install });
     assert.equal(forced.code, 3, forced.stderr);
     assert.match(forced.stderr, new RegExp(`refused to restart: the agent is updating \\(${state}\\)`));
     assert.doesNotMatch(forced.stderr, /running \(pid/, 'no second instance started');
     assert.equal(a.process.exitCode, null, 'the agent still runs');
+    release();
     const old = await a.finish(60_000);
     assert.equal(old.code, 0, old.stderr);
     assert.match(old.stderr, /handed over to the updater for 1\.1\.0/);

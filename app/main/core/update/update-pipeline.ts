@@ -68,11 +68,11 @@ export class PipelineStopped extends Error {}
  */
 export class UpdatePipeline {
   readonly #options: UpdatePipelineOptions;
-  readonly status: PipelineStatus;
+  readonly status: PipelineStatus = { offered: null, staged: null, blocked: null };
 
   constructor(options: UpdatePipelineOptions) {
     this.#options = options;
-    this.status = { offered: null, staged: this.#stagedVersion(), blocked: null };
+    this.status.staged = this.#stagedVersion();
   }
 
   /** Runs one check to its end; throws an OutpostError on failure, PipelineStopped when the agent stops. */
