@@ -4,7 +4,12 @@ export type Fault =
   /** Sends this many bytes of the body, then cuts the connection. */
   | { readonly kind: 'drop'; readonly afterBytes: number }
   /** Sends this many bytes of the body, then sends nothing more (and keeps the connection open). */
-  | { readonly kind: 'stall'; readonly afterBytes: number };
+  | { readonly kind: 'stall'; readonly afterBytes: number }
+  /**
+   * Forwards this many bytes of the request body, then nothing more: a slow uplink, as the server
+   * sees it, a request still coming in. When the client goes away, so does the upstream request.
+   */
+  | { readonly kind: 'stall-request'; readonly afterBytes: number };
 
 export interface SeenRequest {
   readonly path: string;
@@ -13,7 +18,8 @@ export interface SeenRequest {
 
 /**
  * A test-only HTTP proxy in front of the real server, standing in for a bad network: requests whose
- * path matches a rule are forwarded but broken (cut or stalled part-way); everything else passes.
+ * path matches a rule are forwarded but broken (the answer cut or stalled part-way, or the request
+ * stalled on its way up); everything else passes.
  * Each rule fires once, so a retry goes through.
  */
 export class FaultProxy {
@@ -23,6 +29,7 @@ export class FaultProxy {
   readonly #server: http.Server;
   readonly #rules: Array<{ match: RegExp; fault: Fault }> = [];
   readonly #held = new Set<http.ServerResponse>();
+  readonly #heldUpstream = new Set<http.ClientRequest>();
 
   private constructor(server: http.Server) {
     this.#server = server;
@@ -48,6 +55,7 @@ export class FaultProxy {
 
   close(): Promise<void> {
     for (const res of this.#held) res.destroy();
+    for (const upstream of this.#heldUpstream) upstream.destroy();
     this.#server.closeAllConnections();
     return new Promise((resolve) => this.#server.close(() => resolve()));
   }
@@ -59,26 +67,45 @@ export class FaultProxy {
     const fault = index >= 0 ? this.#rules.splice(index, 1)[0]?.fault : undefined;
     const upstream = http.request({ hostname: target.hostname, port: target.port, path: urlPath, method: req.method, headers: { ...req.headers, host: target.host } }, (up) => {
       res.writeHead(up.statusCode ?? 502, up.headers);
-      if (!fault) {
+      if (!fault || fault.kind === 'stall-request') {
         up.on('data', (chunk: Buffer) => {
           this.bytesServed += chunk.length;
         });
         up.pipe(res);
         return;
       }
+      const { kind, afterBytes } = fault;
+      // A client that gives up on a stalled answer takes the upstream exchange with it.
+      res.once('close', () => up.destroy());
       let sent = 0;
       up.on('data', (chunk: Buffer) => {
-        if (sent >= fault.afterBytes) return;
-        const part = chunk.subarray(0, fault.afterBytes - sent);
+        if (sent >= afterBytes) return;
+        const part = chunk.subarray(0, afterBytes - sent);
         sent += part.length;
         res.write(part);
-        if (sent < fault.afterBytes) return;
+        if (sent < afterBytes) return;
         up.destroy();
-        if (fault.kind === 'drop') res.destroy();
+        if (kind === 'drop') res.destroy();
         else this.#held.add(res);
       });
     });
     upstream.on('error', () => res.destroy());
-    req.pipe(upstream);
+    if (fault?.kind === 'stall-request') this.#stallBody(req, upstream, fault.afterBytes);
+    else req.pipe(upstream);
+  }
+
+  #stallBody(req: http.IncomingMessage, upstream: http.ClientRequest, afterBytes: number): void {
+    this.#heldUpstream.add(upstream);
+    let sent = 0;
+    req.on('data', (chunk: Buffer) => {
+      const part = chunk.subarray(0, Math.max(0, afterBytes - sent));
+      sent += part.length;
+      if (part.length > 0) upstream.write(part);
+    });
+    // The client is gone (killed, or gave up): the server sees the request aborted.
+    req.socket.once('close', () => {
+      this.#heldUpstream.delete(upstream);
+      upstream.destroy();
+    });
   }
 }

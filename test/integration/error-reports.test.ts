@@ -10,9 +10,13 @@ import axios from 'axios';
 import { ErrorReport, REPORT_MAX_BYTES } from '../../app/common/reports.js';
 import { DROPS_KEY, ErrorReporter, type ErrorReporterOptions } from '../../app/main/core/error-reports.js';
 import { HttpReportSender, type ReportSender, ReportSendError } from '../../app/main/core/report-sender.js';
+import { type Fault, FaultProxy } from '../helpers/fault-proxy.js';
 import { memoryLogger } from '../helpers/memory-logger.js';
 import { DIST, tempDir } from '../helpers/paths.js';
-import { Child } from '../helpers/processes.js';
+import { Child, startRunningAgent } from '../helpers/processes.js';
+import { ReleaseLab } from '../helpers/release-lab.js';
+import { logOf, V1, V2 } from '../helpers/update-lab.js';
+import { until } from '../helpers/wait.js';
 
 /**
  * A stand-in for outpost-server's `POST /reports` until the reference server (server/) exists. It
@@ -29,6 +33,8 @@ class StandInBackend {
   /** Every request body as received, to look for secrets. */
   readonly bodies: string[] = [];
   readonly refuseIds = new Set<string>();
+  /** Called with each well-formed report as it arrives, before it is answered. */
+  onReceive: (report: ErrorReport) => void = () => {};
   /** Answer 503 once this many reports were taken (stored or duplicate). */
   failAfter = Number.POSITIVE_INFINITY;
   readonly #ids = new Set<string>();
@@ -98,6 +104,7 @@ class StandInBackend {
       if (!parsed.success) return answer(400, { error: `not an error report: ${parsed.error.issues[0]?.message}` });
       const report = parsed.data;
       this.requests.push(report.id);
+      this.onReceive(report);
       if (this.#taken >= this.failAfter) return answer(503, { error: 'unavailable' });
       if (this.refuseIds.has(report.id)) return answer(400, { error: 'refused by the stand-in backend' });
       this.#taken++;
@@ -152,7 +159,7 @@ function matching(lines: readonly string[], pattern: RegExp): string[] {
   return lines.filter((line) => pattern.test(line));
 }
 
-test('backend down: each report is an fsynced line, bounded by count, oldest dropped first; the drop count reaches the backend later', async (t) => {
+test('backend down: each report is an fsynced line, bounded by count; a full buffer drops its oldest tenth in one rewrite; the drop count reaches the backend later', async (t) => {
   const dir = tempDir(t);
   const file = path.join(dir, 'error_reports.jsonl');
   const port = await deadPort();
@@ -168,6 +175,8 @@ test('backend down: each report is an fsynced line, bounded by count, oldest dro
   // All at once: the reporter serialises them, in call order.
   await Promise.all(Array.from({ length: 50 }, (_, i) => reporter.report('ERR_TEST_DOWN', `report ${i}`, { i })));
   t.mock.restoreAll();
+  // report() resolves once the report is on disk; the send it started fails after that.
+  assert.deepEqual(await reporter.flush(), { sent: 0, dropped: 0, remaining: 20 });
 
   const buffered = bufferedReports(file);
   assert.deepEqual(
@@ -175,10 +184,12 @@ test('backend down: each report is an fsynced line, bounded by count, oldest dro
     Array.from({ length: 20 }, (_, i) => `report ${30 + i}`),
   );
   assert.equal(reporter.pending, 20);
-  assert.equal(synced.filter((p) => p === file).length, 20, 'each of the 20 appends fsynced the buffer');
+  // 20 appends fill it; then each rewrite drops 3 (down to 17, a tenth free after the new one), and 2 appends follow.
+  assert.equal(synced.filter((p) => p === file).length, 20 + 10 * 2, 'each append fsynced the buffer');
+  assert.equal(synced.filter((p) => p.startsWith(`${file}.tmp-`)).length, 10, 'one rewrite per 3 reports into the full buffer, not one per report');
   assert.equal(fs.statSync(file).mode & 0o777, 0o600);
   assert.equal(matching(lines, /^warn .*backend unreachable.*connection refused/).length, 1, 'the outage is logged once');
-  assert.equal(matching(lines, /^warn .*buffer full.*dropped the 1 oldest/).length, 30, 'each drop is logged once');
+  assert.equal(matching(lines, /^warn .*buffer full.*dropped the 3 oldest/).length, 10, 'each drop is logged once');
   assert.equal(reporter.unreportedDrops, 30);
   assert.deepEqual(dropsFile(dir), { unreported: 30 });
 
@@ -199,6 +210,7 @@ test('backend down: each report is an fsynced line, bounded by count, oldest dro
   assert.deepEqual(bufferedReports(file), []);
 
   await restarted.reporter.report('ERR_TEST_DOWN', 'after the outage');
+  await restarted.reporter.flush();
   assert.equal(backend.stored.length, 21);
   assert.deepEqual(backend.stored[20]?.context, {}, 'the drops were told once');
 });
@@ -302,6 +314,92 @@ test('report() and flush() may overlap: nothing is lost, nothing is sent twice',
   assert.equal(reporter.pending, 0);
 });
 
+test('write-ahead: each report is in the buffer file while the backend receives it, and the file is emptied in place (same inode) once it is taken', async (t) => {
+  const dir = tempDir(t);
+  const file = path.join(dir, 'error_reports.jsonl');
+  const backend = await backendFor(t);
+  const onDiskAtReceipt: boolean[] = [];
+  backend.onReceive = (report) => onDiskAtReceipt.push(bufferedReports(file).some((r) => r.id === report.id));
+  const { reporter } = makeReporter(file, sender(backend.url));
+  await reporter.report('ERR_TEST_AHEAD', 'first');
+  const inode = fs.statSync(file).ino;
+  for (let i = 0; i < 4; i++) await reporter.report('ERR_TEST_AHEAD', `more ${i}`);
+  assert.equal((await reporter.flush()).remaining, 0);
+  assert.equal(backend.stored.length, 5);
+  assert.deepEqual(onDiskAtReceipt, [true, true, true, true, true]);
+  assert.equal(fs.readFileSync(file, 'utf8'), '');
+  assert.equal(fs.statSync(file).ino, inode, 'emptied, not replaced');
+});
+
+test('a full buffer takes new reports as appends: one rewrite per 11 reports (limit 100), never over the limit; a flush removes delivered reports every 100, not one by one', async (t) => {
+  const dir = tempDir(t);
+  const file = path.join(dir, 'error_reports.jsonl');
+  const port = await deadPort();
+  const { reporter } = makeReporter(file, sender(`http://127.0.0.1:${port}`), { limits: { maxBytes: 1024 * 1024, maxCount: 100 } });
+  let rewrites = 0;
+  let previous: fs.Stats | undefined;
+  for (let i = 0; i < 400; i++) {
+    await reporter.report('ERR_TEST_FULL', `report ${i}`, { i });
+    const stat = fs.statSync(file);
+    const lines = bufferedReports(file).length;
+    assert.ok(lines <= 100, `${lines} lines after report ${i}`);
+    if (previous && stat.ino !== previous.ino) rewrites++;
+    else if (previous) assert.ok(stat.size > previous.size, `report ${i} was appended to the same file`);
+    previous = stat;
+  }
+  // 100 appends fill it; each rewrite leaves 90 lines (the new one included), then 10 appends follow.
+  assert.equal(rewrites, Math.ceil(300 / 11));
+  const kept = bufferedReports(file);
+  assert.equal(reporter.unreportedDrops + kept.length, 400, 'every report is buffered or counted as dropped');
+  assert.equal(kept.at(-1)?.message, 'report 399');
+
+  const backend = await backendFor(t, port);
+  const inodes = new Set<number>();
+  backend.onReceive = () => inodes.add(fs.statSync(file).ino);
+  assert.deepEqual(await reporter.flush(), { sent: kept.length, dropped: 0, remaining: 0 });
+  assert.ok(inodes.size <= Math.ceil(kept.length / 100), `${inodes.size} versions of the file during the flush of ${kept.length}`);
+  assert.equal(fs.readFileSync(file, 'utf8'), '');
+});
+
+test('close(300): the send in flight to a backend that never answers is cut within the limit, the report stays on disk; after it, reports are only written and flush sends nothing', async (t) => {
+  const dir = tempDir(t);
+  const file = path.join(dir, 'error_reports.jsonl');
+  const received: string[] = [];
+  const hanging = http.createServer((request) => {
+    received.push(request.url ?? '');
+    request.resume(); // and never answer
+  });
+  await new Promise<void>((resolve) => hanging.listen(0, '127.0.0.1', resolve));
+  t.after(() => {
+    hanging.closeAllConnections();
+    hanging.close();
+  });
+  const url = `http://127.0.0.1:${(hanging.address() as AddressInfo).port}`;
+  const { reporter, lines } = makeReporter(file, sender(url, 10_000));
+  await reporter.report('ERR_TEST_CLOSE', 'in flight at shutdown');
+  await until('the POST at the backend', () => received.length === 1);
+
+  const started = Date.now();
+  await reporter.close(300);
+  const tookMs = Date.now() - started;
+  assert.ok(tookMs >= 290 && tookMs < 2_000, `close took ${tookMs} ms`);
+  assert.deepEqual(
+    bufferedReports(file).map((r) => r.message),
+    ['in flight at shutdown'],
+  );
+  assert.equal(reporter.pending, 1);
+  assert.equal(matching(lines, /^warn .*stopped sending error reports: the 300 ms allowed at shutdown ran out/).length, 1);
+  assert.equal(matching(lines, /^info .*1 error report\(s\) stay buffered for the next start/).length, 1);
+
+  await reporter.report('ERR_TEST_CLOSE', 'after close');
+  assert.deepEqual(await reporter.flush(), { sent: 0, dropped: 0, remaining: 2 });
+  assert.equal(received.length, 1, 'nothing was sent after close');
+  assert.deepEqual(
+    bufferedReports(file).map((r) => r.message),
+    ['in flight at shutdown', 'after close'],
+  );
+});
+
 test('SIGKILL while appending: every complete line is a report; a torn last line is skipped and logged; flush delivers the rest', async (t) => {
   const dir = tempDir(t);
   const file = path.join(dir, 'error_reports.jsonl');
@@ -385,6 +483,7 @@ test('damaged lines are skipped and logged once with their numbers, never sent, 
   assert.match(warned[0] as string, /skipped 3 line\(s\).*line 2, 4, 6; line 6 was torn/);
 
   await second.reporter.report('ERR_TEST_DAMAGE', 'after the damage');
+  assert.deepEqual(await second.reporter.flush(), { sent: 0, dropped: 0, remaining: 4 }, 'its send failed: the backend is down');
   assert.deepEqual(
     bufferedReports(file).map((r) => r.message),
     ['report 0', 'report 1', 'report 2', 'after the damage'],
@@ -413,6 +512,7 @@ test('no secret in a report: context keys that may hold one are left out, and th
   };
   const { reporter, lines } = makeReporter(file, sender(backend.url));
   await reporter.report('ERR_TEST_SECRET', 'IPC authentication failed', { ...secrets, attempts: 3, endpoint: '/run/outpost.sock', ok: false, peer: null, absent: undefined });
+  await reporter.flush();
   assert.equal(backend.stored.length, 1);
   assert.deepEqual(backend.stored[0]?.context, { attempts: 3, endpoint: '/run/outpost.sock', ok: false, peer: null });
   const scrub = matching(lines, /left out context keys that may hold secrets/);
@@ -422,6 +522,7 @@ test('no secret in a report: context keys that may hold one are left out, and th
   // The same when the report goes to the buffer instead.
   await backend.down();
   await reporter.report('ERR_TEST_SECRET', 'buffered', secrets);
+  await reporter.flush();
   assert.equal(reporter.pending, 1);
   const everything = [...backend.bodies, fs.readFileSync(file, 'utf8'), ...lines].join('\n');
   assert.doesNotMatch(everything, /S3CRET/);
@@ -576,4 +677,91 @@ test('HttpReportSender goes direct to a loopback backend even with HTTP_PROXY se
   // A backend elsewhere is reached through the proxy (no name is resolved: the proxy answers).
   assert.deepEqual(await sender('http://reports.outpost.invalid/base/').send(report()), { outcome: 'accepted' });
   assert.deepEqual(proxied.slice(1), ['http://reports.outpost.invalid/base/reports']);
+});
+
+/**
+ * The real reference server, a FaultProxy in front of it for the agent's HTTP (the WebSocket goes
+ * direct), 1.1.0 published over the installed 1.0.0, and a disk "too small" for it: every update
+ * check fails with ERR_UPDATE_DISK_SPACE, whose report is the one the faults hit.
+ */
+async function reportingAgentLab(t: TestContext, fault: Fault) {
+  const lab = new ReleaseLab(t);
+  const install = lab.app('1.0.0', V1);
+  lab.publish(install, '1.0.0');
+  lab.publish(lab.app('1.1.0', V2), '1.1.0');
+  await lab.startServer();
+  const proxy = await FaultProxy.start(lab.url);
+  t.after(() => proxy.close());
+  proxy.once(/^\/reports$/, fault);
+  const home = lab.home({ url: proxy.url, wsUrl: `${lab.url.replace('http', 'ws')}/ws`, update: { min_free_mb: 1_000_000_000 } });
+  const buffer = path.join(home, 'error_reports.jsonl');
+  const start = async () => {
+    const agent = await startRunningAgent(home, { OUTPOST_INSTALL_DIR: install });
+    t.after(() => agent.kill('SIGKILL'));
+    return agent;
+  };
+  const reportPosts = () => proxy.seen.filter((r) => r.path === '/reports').length;
+  return { lab, home, buffer, start, reportPosts };
+}
+
+async function sigkill(agent: Child): Promise<void> {
+  agent.kill('SIGKILL');
+  assert.equal((await agent.finish()).signal, 'SIGKILL');
+}
+
+test('real agent SIGKILLed while its report is on its way up (the POST trickling through a proxy): the report was on disk, and the next start delivers it once', async (t) => {
+  const { lab, buffer, start, reportPosts } = await reportingAgentLab(t, { kind: 'stall-request', afterBytes: 100 });
+  const first = await start();
+  await until('the report POST held in the proxy', () => reportPosts() === 1);
+  await sigkill(first);
+
+  const onDisk = bufferedReports(buffer);
+  assert.equal(onDisk.length, 1, 'the report in flight is in error_reports.jsonl');
+  const [report] = onDisk as [ErrorReport];
+  assert.equal(report.code, 'ERR_UPDATE_DISK_SPACE');
+  assert.equal(lab.reports().length, 0, 'the server never got the whole request');
+
+  const second = await start();
+  await until('the report at the server', () => lab.reports().some((r) => r.id === report.id));
+  await until('the report gone from the buffer', () => !bufferedReports(buffer).some((r) => r.id === report.id));
+  assert.equal(lab.reports().filter((r) => r.id === report.id).length, 1, 'stored once');
+  second.kill('SIGTERM');
+  assert.equal((await second.finish()).code, 0);
+});
+
+test('real agent SIGKILLed after the server stored its report but before the answer came: the next start sends it again, the server keeps one copy, the buffer lets it go', async (t) => {
+  const { lab, buffer, start, reportPosts } = await reportingAgentLab(t, { kind: 'stall', afterBytes: 0 });
+  const first = await start();
+  const stored = await until('the report at the server', () => lab.reports()[0]);
+  await sigkill(first);
+  assert.deepEqual(
+    bufferedReports(buffer).map((r) => r.id),
+    [stored.id],
+    'the unconfirmed report stays on disk',
+  );
+
+  const second = await start();
+  await until('the report gone from the buffer', () => !bufferedReports(buffer).some((r) => r.id === stored.id));
+  assert.ok(reportPosts() >= 2, 'sent again after the restart');
+  assert.equal(lab.reports().filter((r) => r.id === stored.id).length, 1, 'the server de-duplicated it');
+  second.kill('SIGTERM');
+  assert.equal((await second.finish()).code, 0);
+});
+
+test('real agent stopped (SIGTERM) while its report hangs on a backend that never answers: it exits 0 within 3.5 s (2 s flush limit; the sender alone would wait 10 s), the report kept on disk', async (t) => {
+  const { home, buffer, start, reportPosts } = await reportingAgentLab(t, { kind: 'stall-request', afterBytes: 0 });
+  const agent = await start();
+  await until('the report POST held in the proxy', () => reportPosts() === 1);
+  const asked = Date.now();
+  agent.kill('SIGTERM');
+  const finished = await agent.finish();
+  const tookMs = Date.now() - asked;
+  t.diagnostic(`shutdown took ${tookMs} ms`);
+  assert.equal(finished.code, 0, finished.stderr);
+  assert.ok(tookMs < 3_500, `shutdown took ${tookMs} ms`);
+  assert.deepEqual(
+    bufferedReports(buffer).map((r) => r.code),
+    ['ERR_UPDATE_DISK_SPACE'],
+  );
+  assert.match(logOf(home), /1 error report\(s\) stay buffered for the next start/);
 });

@@ -26,6 +26,9 @@ import type { TestHold } from './update/update-pipeline.js';
 import type { UpdateService } from './update/update-service.js';
 import { recordVersion } from './version-record.js';
 
+/** How long shutdown may spend sending the error reports still buffered (a dead backend must not hold it). */
+const REPORTS_FLUSH_AT_SHUTDOWN_MS = 2_000;
+
 export interface AgentOptions {
   readonly platform: Platform;
   readonly env: NodeJS.ProcessEnv;
@@ -229,6 +232,9 @@ export class Agent {
       log: this.log.child('reports'),
       now: this.#options.now,
     });
+    const reporter = this.#reporter;
+    // Closed after everything that reports through it; what it cannot send in time waits on disk for the next start.
+    this.#lifetime.add('error reports', () => reporter.close(REPORTS_FLUSH_AT_SHUTDOWN_MS));
     if (this.#reporter.pending > 0) {
       this.log.info(`${this.#reporter.pending} error report(s) buffered from before (or queued by the updater); sending them now`);
       void this.#reporter.flush();
@@ -253,7 +259,6 @@ export class Agent {
       this.log.info(`updates are off: ${!installDir ? 'no installation folder' : 'no trusted root built in and none configured'}`);
       return;
     }
-    const reporter = this.#reporter;
     const updates = new UpdateService({
       state: this.state,
       log: this.log.child('update'),

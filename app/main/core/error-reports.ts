@@ -67,8 +67,10 @@ const SECRET_KEY = /secret|token|password|key|proof|nonce|authorization|cookie/i
 export const DROPS_KEY = 'reports_dropped';
 const MAX_CONTEXT_ENTRIES = 50;
 const MAX_TEXT_CHARS = 2_000;
-/** During a long flush, persist the progress this often, so a crash re-sends few (harmless) duplicates. */
+/** During a long flush, remove the delivered reports from the file this often, so a crash re-sends few (harmless) duplicates. */
 const FLUSH_CHECKPOINT_EVERY = 100;
+/** A full buffer drops its oldest reports until this fraction of each limit is free: one rewrite makes room for many appends. */
+const ROOM_MADE_WHEN_FULL = 0.1;
 /** How many damaged line numbers a log line lists. */
 const LISTED_LINES = 20;
 
@@ -82,15 +84,27 @@ interface Entry {
 type Delivery = 'delivered' | 'refused' | 'retry';
 
 /**
- * The one way the agent reports an error to the backend. `report()` sends at once; if the backend
- * cannot be reached, the report goes to a bounded buffer file that `flush()` (called by the agent's
- * timer) drains, oldest first, one at a time.
+ * The one way the agent reports an error to the backend. Every report is written ahead: appended to a
+ * bounded buffer file before its first send, and taken out of it only once the backend has stored it
+ * (or refused it for good). A kill at any moment loses no report the caller was told about; the worst
+ * it does is send one again, which the backend answers as a duplicate (it de-duplicates by id).
  *
- * The buffer is JSON lines, each appended with open('a') + write + fsync, so a SIGKILL leaves at most
- * one torn last line, which the next reader skips (and logs). Every other change (dropping the
- * oldest when full, removing delivered reports) rewrites the kept lines atomically. An in-memory
+ * The buffer is JSON lines, one report per line, each appended with open('a') + write + fsync, so a
+ * SIGKILL leaves at most one torn last line, which the next reader skips (and logs). The updater
+ * appends its reports the same way; the agent sends them at start. An in-memory
  * copy of the valid lines mirrors the file, read once at construction (and again after a failed
  * read), so an append costs one small write and `pending` is always known.
+ *
+ * No report costs a rewrite of the whole file:
+ * - Delivered reports stay in the file, marked delivered in memory only, until the next compaction:
+ *   every FLUSH_CHECKPOINT_EVERY deliveries and when a run of sends ends. When nothing undelivered is
+ *   left, which is the usual case (the backend up, one report at a time), the file is emptied in
+ *   place (truncate + fsync); otherwise the undelivered lines are rewritten atomically. A crash before
+ *   a compaction re-sends delivered reports as duplicates, never loses one.
+ * - A full buffer drops its oldest reports until a tenth of both limits is free again, in one atomic
+ *   rewrite: the next reports are plain appends, so a buffer that stays full (the backend down for
+ *   days) is rewritten once per tenth of its size, not once per report. Dropping early loses a few
+ *   old reports sooner; keeping them would need a second file that every reader must understand.
  *
  * Reports dropped because the buffer was full are counted in a sidecar file next to the buffer
  * (`error_reports.dropped`, `{"unreported":N}`, written atomically), not in a header line: the
@@ -98,17 +112,21 @@ type Delivery = 'delivered' | 'refused' | 'retry';
  * written before the buffer is trimmed, and cleared only after the backend accepted the report that
  * carried the count as `context.reports_dropped`: a crash in between over-counts, never hides a loss.
  *
- * All file work and all sending run one at a time on a promise chain: report() and flush() may
- * overlap, and the drop count must ride on exactly one delivered report. Once a send fails for a
- * retryable reason, report() buffers without trying until a flush gets through: no point waiting
- * for a timeout per report while the backend is down.
+ * File work is synchronous, so report() writes ahead at once and its caller never waits for the
+ * network. Sending runs one report at a time, oldest first, on a promise chain, and the drop count
+ * rides on exactly one delivered report. Once a send fails for a retryable reason, report() only
+ * writes until a flush gets through: no point waiting for a timeout per report while the backend is
+ * down. close() stops sending after a bounded flush; what is left waits in the file for the next start.
  */
 export class ErrorReporter {
   readonly #options: ErrorReporterOptions;
   readonly #limits: ReportLimits;
   readonly #newId: () => string;
   readonly #dropsFile: string;
+  /** The valid lines of the file, in order: delivered ones too, until the next compaction. */
   #entries: readonly Entry[] = [];
+  /** The entries the backend has not taken yet. */
+  readonly #undelivered = new Set<Entry>();
   #bytes = 0;
   /** Whether #entries mirrors the file; false after a read failed (tried again at the next use). */
   #loaded = false;
@@ -117,6 +135,11 @@ export class ErrorReporter {
   #unreportedDrops = 0;
   #backendDown = false;
   #chain: Promise<unknown> = Promise.resolve();
+  /** A run of sends that is queued and has not started: at most one waits, later requests share it. */
+  #queuedSend: Promise<FlushResult> | undefined;
+  /** Aborted when close() runs out of time: the send in flight is cut, and no other starts. */
+  readonly #stopSending = new AbortController();
+  #closing: Promise<void> | undefined;
 
   constructor(options: ErrorReporterOptions) {
     const limits = options.limits ?? DEFAULT_REPORT_LIMITS;
@@ -131,9 +154,9 @@ export class ErrorReporter {
     this.#load();
   }
 
-  /** How many reports wait in the buffer. */
+  /** How many reports wait for the backend. */
   get pending(): number {
-    return this.#entries.length;
+    return this.#undelivered.size;
   }
 
   /** How many reports were dropped from a full buffer without the backend having been told yet. */
@@ -142,8 +165,10 @@ export class ErrorReporter {
   }
 
   /**
-   * Reports an error: sends it now or buffers it. Never rejects; whatever goes wrong is logged. The
-   * report's time and state are taken now, not when it is finally sent.
+   * Reports an error: writes it to the buffer, then sends it (after any older ones) unless the
+   * backend is known to be down or the reporter is closing. Resolves once the report is on disk
+   * (or, if it cannot be written, once its one send is over); never rejects, whatever goes wrong is
+   * logged. The report's time and state are taken now, not when it is finally sent.
    */
   report(code: string, message: string, context: ReportContext = {}): Promise<void> {
     let report: ErrorReport | null;
@@ -154,19 +179,54 @@ export class ErrorReporter {
       return Promise.resolve();
     }
     if (report === null) return Promise.resolve();
-    const built = report;
-    return this.#serial(async () => {
-      if (!this.#backendDown && (await this.#deliver(built)) !== 'retry') return;
-      this.#append(built);
-    }, () => undefined);
+    const unwritten = this.#writeAhead(report);
+    if (unwritten !== null) return this.#sendUnwritten(report, unwritten);
+    if (!this.#backendDown && !this.#closing) void this.#sendPending();
+    return Promise.resolve();
   }
 
-  /** Sends the buffered reports, oldest first; stops at the first retryable failure. Never rejects. */
+  /**
+   * Sends the buffered reports, oldest first, after the sends queued before; stops at the first
+   * retryable failure. Never rejects.
+   */
   flush(): Promise<FlushResult> {
-    return this.#serial(
-      () => this.#flush(),
+    return this.#sendPending();
+  }
+
+  /**
+   * Stops sending: report() only writes from now on, and the reports still buffered get one last
+   * flush of at most `timeoutMs` (the send in flight then is cut). Whatever is not delivered stays in
+   * the file for the next start. Never rejects; calling it again returns the same promise.
+   */
+  close(timeoutMs: number): Promise<void> {
+    this.#closing ??= (async () => {
+      const timer = setTimeout(() => this.#stopSending.abort(), timeoutMs);
+      let result: FlushResult;
+      try {
+        result = await this.#sendPending();
+      } finally {
+        clearTimeout(timer);
+      }
+      const { log } = this.#options;
+      if (this.#stopSending.signal.aborted) log.warn(`stopped sending error reports: the ${timeoutMs} ms allowed at shutdown ran out`);
+      else this.#stopSending.abort();
+      if (result.remaining > 0) log.info(`${result.remaining} error report(s) stay buffered for the next start`);
+    })();
+    return this.#closing;
+  }
+
+  /** The queued run of sends, or a new one at the end of the chain. */
+  #sendPending(): Promise<FlushResult> {
+    if (this.#queuedSend) return this.#queuedSend;
+    const run = this.#serial(
+      () => {
+        this.#queuedSend = undefined;
+        return this.#sendAll();
+      },
       () => ({ sent: 0, dropped: 0, remaining: this.pending }),
     );
+    this.#queuedSend = run;
+    return run;
   }
 
   /** Runs `task` after everything queued before it; a bug in it is logged and `fallback()` returned. */
@@ -215,12 +275,18 @@ export class ErrorReporter {
   /** One send; the drop count rides along when there is one. */
   async #deliver(report: ErrorReport): Promise<Delivery> {
     const { log, send } = this.#options;
+    const stop = this.#stopSending.signal;
+    if (stop.aborted) return 'retry';
     const drops = this.#unreportedDrops;
     const carrying = drops > 0 ? withDrops(report, drops) : null;
     let result: SendResult;
     try {
-      result = await send.send(carrying ?? report);
+      result = await send.send(carrying ?? report, stop);
     } catch (error) {
+      if (stop.aborted) {
+        log.info(`sending error report ${report.id} cut short by shutdown; it stays buffered`);
+        return 'retry';
+      }
       if (!this.#backendDown) log.warn(`backend unreachable, buffering error reports until a flush gets through: ${describeError(error)}`);
       else log.debug(`backend still unreachable: ${describeError(error)}`);
       this.#backendDown = true;
@@ -242,75 +308,113 @@ export class ErrorReporter {
     return 'delivered';
   }
 
-  async #flush(): Promise<FlushResult> {
-    if (!this.#ensureLoaded()) return { sent: 0, dropped: 0, remaining: 0 };
-    const entries = this.#entries;
+  /** Sends the undelivered reports oldest first, including those written while it runs. */
+  async #sendAll(): Promise<FlushResult> {
+    this.#ensureLoaded();
     let sent = 0;
     let refused = 0;
-    let done = 0;
-    for (const entry of entries) {
+    let sinceCompaction = 0;
+    for (let entry = this.#oldestUndelivered(); entry; entry = this.#oldestUndelivered()) {
       const outcome = await this.#deliver(entry.report);
       if (outcome === 'retry') break;
       if (outcome === 'refused') refused++;
       else sent++;
-      done++;
-      if (done % FLUSH_CHECKPOINT_EVERY === 0) this.#tryRewrite(entries.slice(done));
+      this.#undelivered.delete(entry);
+      if (++sinceCompaction === FLUSH_CHECKPOINT_EVERY) {
+        this.#compact();
+        sinceCompaction = 0;
+      }
     }
-    if (done > 0) this.#tryRewrite(entries.slice(done));
+    if (sinceCompaction > 0) this.#compact();
     return { sent, dropped: refused, remaining: this.pending };
   }
 
-  #append(report: ErrorReport): void {
+  #oldestUndelivered(): Entry | undefined {
+    return this.#entries.find((entry) => this.#undelivered.has(entry));
+  }
+
+  /** A report that could not be written: one try to send it, else it is lost (and logged so). */
+  #sendUnwritten(report: ErrorReport, why: string): Promise<void> {
     const { log, file } = this.#options;
-    const lost = (why: string) =>
-      log.error(`error report ${report.id} (${report.code}) lost: ${why}`, { code: ReportBufferCode.BUFFER_IO, file, message: report.message });
-    if (!this.#ensureLoaded()) {
-      lost(`the buffer ${file} cannot be read`);
-      return;
+    const lost = () => log.error(`error report ${report.id} (${report.code}) lost: ${why}`, { code: ReportBufferCode.BUFFER_IO, file, message: report.message });
+    if (this.#backendDown || this.#closing) {
+      lost();
+      return Promise.resolve();
     }
+    return this.#serial(async () => {
+      if ((await this.#deliver(report)) === 'retry') lost();
+      else log.warn(`error report ${report.id} (${report.code}) went to the backend without a copy on disk: ${why}`, { code: ReportBufferCode.BUFFER_IO, file });
+    }, () => undefined);
+  }
+
+  /** Appends the report to the buffer (making room first if it is full); returns why it could not, or null. */
+  #writeAhead(report: ErrorReport): string | null {
+    const { file } = this.#options;
+    if (!this.#ensureLoaded()) return `the buffer ${file} cannot be read`;
     const line = `${JSON.stringify(report)}\n`;
     const entry: Entry = { report, line, bytes: Buffer.byteLength(line) };
     const { maxBytes, maxCount } = this.#limits;
     if (entry.bytes > maxBytes) {
       // Dropping everything else would not make room: drop this one alone.
       this.#countDrops(1, `a ${entry.bytes}-byte report does not fit a buffer of ${maxBytes} bytes`);
-      return;
+      return null;
     }
-    let first = 0;
-    let count = this.#entries.length;
-    let bytes = this.#bytes;
-    while (count + 1 > maxCount || bytes + entry.bytes > maxBytes) {
-      bytes -= (this.#entries[first] as Entry).bytes;
-      count--;
-      first++;
-    }
-    const next = [...this.#entries.slice(first), entry];
     try {
-      if (first > 0) {
-        const before = this.#unreportedDrops;
-        // Count first: a crash between the two writes over-counts; the other order would hide drops.
-        this.#setDrops(before + first);
-        try {
-          this.#rewrite(next);
-        } catch (error) {
-          this.#setDrops(before);
-          throw error;
-        }
-        log.warn(
-          `error report buffer full (${maxCount} reports, ${maxBytes} bytes): dropped the ${first} oldest; ${this.#unreportedDrops} dropped report(s) not yet told to the backend`,
-          { code: ReportBufferCode.DROPPED, dropped: first },
-        );
+      if (this.#entries.length + 1 > maxCount || this.#bytes + entry.bytes > maxBytes) {
+        this.#makeRoom(entry);
       } else if (this.#damaged) {
-        this.#rewrite(next);
+        this.#rewrite([...this.#entries, entry]);
+        this.#undelivered.add(entry);
       } else {
         appendLineDurable(file, line);
-        this.#entries = next;
+        this.#entries = [...this.#entries, entry];
         this.#bytes += entry.bytes;
+        this.#undelivered.add(entry);
       }
+      return null;
     } catch (error) {
       // A failed append may have left a partial line: rewrite before the next append.
       this.#damaged = true;
-      lost(`cannot write ${file}: ${errnoCode(error) ?? describeError(error)}`);
+      return `cannot write ${file}: ${errnoCode(error) ?? describeError(error)}`;
+    }
+  }
+
+  /**
+   * The buffer is full: one rewrite without the delivered reports and, if that is not room enough,
+   * without the oldest undelivered ones until a tenth of each limit is free. The oldest may be the one
+   * being sent: if the backend takes it after all, it was counted as dropped (an over-count of one).
+   */
+  #makeRoom(entry: Entry): void {
+    const { log } = this.#options;
+    const { maxBytes, maxCount } = this.#limits;
+    const kept = this.#entries.filter((e) => this.#undelivered.has(e));
+    let bytes = kept.reduce((sum, e) => sum + e.bytes, 0);
+    let dropped = 0;
+    if (kept.length + 1 > maxCount || bytes + entry.bytes > maxBytes) {
+      const countGoal = maxCount - Math.floor(maxCount * ROOM_MADE_WHEN_FULL);
+      const bytesGoal = maxBytes - Math.floor(maxBytes * ROOM_MADE_WHEN_FULL);
+      while (dropped < kept.length && (kept.length - dropped + 1 > countGoal || bytes + entry.bytes > bytesGoal)) {
+        bytes -= (kept[dropped] as Entry).bytes;
+        dropped++;
+      }
+    }
+    const next = [...kept.slice(dropped), entry];
+    const before = this.#unreportedDrops;
+    // Count first: a crash between the two writes over-counts; the other order would hide drops.
+    if (dropped > 0) this.#setDrops(before + dropped);
+    try {
+      this.#rewrite(next);
+    } catch (error) {
+      if (dropped > 0) this.#setDrops(before);
+      throw error;
+    }
+    this.#undelivered.clear();
+    for (const e of next) this.#undelivered.add(e);
+    if (dropped > 0) {
+      log.warn(
+        `error report buffer full (${maxCount} reports, ${maxBytes} bytes): dropped the ${dropped} oldest, leaving a tenth free; ${this.#unreportedDrops} dropped report(s) not yet told to the backend`,
+        { code: ReportBufferCode.DROPPED, dropped },
+      );
     }
   }
 
@@ -341,14 +445,24 @@ export class ErrorReporter {
     this.#damaged = false;
   }
 
-  /** After a flush: a failure keeps the delivered reports on disk, and they are re-sent as duplicates. */
-  #tryRewrite(entries: readonly Entry[]): void {
+  /**
+   * Takes the delivered reports out of the file: emptied in place when none is left undelivered, else
+   * rewritten. A failure keeps them on disk (marked delivered here, re-sent as duplicates after a restart).
+   */
+  #compact(): void {
+    const { file, log } = this.#options;
+    const kept = this.#entries.filter((entry) => this.#undelivered.has(entry));
     try {
-      this.#rewrite(entries);
+      if (kept.length === 0) {
+        emptyInPlace(file);
+        this.#entries = [];
+        this.#bytes = 0;
+        this.#damaged = false;
+      } else {
+        this.#rewrite(kept);
+      }
     } catch (error) {
-      this.#options.log.error(`cannot remove delivered error reports from ${this.#options.file}: ${errnoCode(error) ?? describeError(error)}`, {
-        code: ReportBufferCode.BUFFER_IO,
-      });
+      log.error(`cannot remove delivered error reports from ${file}: ${errnoCode(error) ?? describeError(error)}`, { code: ReportBufferCode.BUFFER_IO });
     }
   }
 
@@ -392,9 +506,28 @@ export class ErrorReporter {
       );
     }
     this.#entries = entries;
+    this.#undelivered.clear();
+    for (const entry of entries) this.#undelivered.add(entry);
     this.#bytes = entries.reduce((sum, entry) => sum + entry.bytes, 0);
     this.#damaged = bad.length > 0;
     this.#loaded = true;
+  }
+}
+
+/** Truncates the file to nothing and fsyncs it: its name and inode stay, no temp file, no folder sync. */
+function emptyInPlace(file: string): void {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, 'r+');
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT') return;
+    throw error;
+  }
+  try {
+    fs.ftruncateSync(fd, 0);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
   }
 }
 

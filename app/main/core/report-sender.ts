@@ -19,9 +19,9 @@ export interface ReportSender {
   /**
    * Delivers one report. Resolves with accepted/duplicate (stored, now or before) or refused (the
    * backend will never take this report: drop it); throws a ReportSendError when it is worth trying
-   * again later (connection refused, timeout, HTTP 5xx, a garbled acknowledgement).
+   * again later (connection refused, timeout, HTTP 5xx, a garbled acknowledgement, `signal` aborted).
    */
-  send(report: ErrorReport): Promise<SendResult>;
+  send(report: ErrorReport, signal?: AbortSignal): Promise<SendResult>;
 }
 
 /** A delivery that failed for now; the message says what happened, e.g. "connection refused". */
@@ -91,7 +91,7 @@ export class HttpReportSender implements ReportSender {
     return this.#where;
   }
 
-  async send(report: ErrorReport): Promise<SendResult> {
+  async send(report: ErrorReport, signal?: AbortSignal): Promise<SendResult> {
     const body = JSON.stringify(report);
     const bytes = Buffer.byteLength(body);
     // The backend answers 413 to this; say so without the round trip.
@@ -101,9 +101,9 @@ export class HttpReportSender implements ReportSender {
     try {
       response = await axios.post(this.#url, body, {
         headers: { 'Content-Type': 'application/json', Accept: 'application/json', 'User-Agent': userAgent },
-        // `timeout` is a socket idle timeout; the signal bounds the whole exchange.
+        // `timeout` is a socket idle timeout; the signal bounds the whole exchange (and the caller may cut it).
         timeout: timeoutMs,
-        signal: AbortSignal.timeout(timeoutMs),
+        signal: signal ? AbortSignal.any([AbortSignal.timeout(timeoutMs), signal]) : AbortSignal.timeout(timeoutMs),
         maxBodyLength: REPORT_MAX_BYTES,
         maxContentLength: ANSWER_MAX_BYTES,
         // A redirect means a misconfigured URL; following it would turn the POST into a GET.
@@ -114,7 +114,8 @@ export class HttpReportSender implements ReportSender {
         ...(this.#direct ? { proxy: false as const } : {}),
       });
     } catch (error) {
-      throw new ReportSendError(`Report ${report.id} not delivered to ${this.#where}: ${describeFailure(error, timeoutMs)}.`, {
+      const why = signal?.aborted ? 'cancelled by the caller' : describeFailure(error, timeoutMs);
+      throw new ReportSendError(`Report ${report.id} not delivered to ${this.#where}: ${why}.`, {
         cause: error,
         details: { url: this.#where },
       });
