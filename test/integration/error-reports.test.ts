@@ -1,3 +1,5 @@
+import type { ReportCode } from '../../app/common/codes.js';
+import { testCode } from '../helpers/report-codes.js';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
@@ -173,7 +175,7 @@ test('backend down: each report is an fsynced line, bounded by count; a full buf
   const { reporter, lines } = makeReporter(file, sender(`http://127.0.0.1:${port}`), { limits: { maxBytes: 1024 * 1024, maxCount: 20 } });
 
   // All at once: the reporter serialises them, in call order.
-  await Promise.all(Array.from({ length: 50 }, (_, i) => reporter.report('ERR_TEST_DOWN', `report ${i}`, { i })));
+  await Promise.all(Array.from({ length: 50 }, (_, i) => reporter.report(testCode('ERR_TEST_DOWN'), `report ${i}`, { i })));
   t.mock.restoreAll();
   // report() resolves once the report is on disk; the send it started fails after that.
   assert.deepEqual(await reporter.flush(), { sent: 0, dropped: 0, remaining: 20 });
@@ -209,7 +211,7 @@ test('backend down: each report is an fsynced line, bounded by count; a full buf
   assert.equal(restarted.reporter.unreportedDrops, 0);
   assert.deepEqual(bufferedReports(file), []);
 
-  await restarted.reporter.report('ERR_TEST_DOWN', 'after the outage');
+  await restarted.reporter.report(testCode('ERR_TEST_DOWN'), 'after the outage');
   await restarted.reporter.flush();
   assert.equal(backend.stored.length, 21);
   assert.deepEqual(backend.stored[20]?.context, {}, 'the drops were told once');
@@ -221,7 +223,7 @@ test('backend down: the buffer is bounded by bytes, oldest first; a report bigge
   const port = await deadPort();
   const maxBytes = 8 * 1024;
   const { reporter, lines } = makeReporter(file, sender(`http://127.0.0.1:${port}`), { limits: { maxBytes, maxCount: 1_000 } });
-  for (let i = 0; i < 30; i++) await reporter.report('ERR_TEST_BYTES', `report ${i}`, { pad: 'x'.repeat(1_000) });
+  for (let i = 0; i < 30; i++) await reporter.report(testCode('ERR_TEST_BYTES'), `report ${i}`, { pad: 'x'.repeat(1_000) });
 
   const buffered = bufferedReports(file);
   assert.ok(fs.statSync(file).size <= maxBytes, `${fs.statSync(file).size} bytes`);
@@ -232,7 +234,7 @@ test('backend down: the buffer is bounded by bytes, oldest first; a report bigge
   );
   assert.equal(reporter.unreportedDrops, 30 - buffered.length);
 
-  await reporter.report('ERR_TEST_BYTES', 'too big', { a: 'y'.repeat(2_000), b: 'y'.repeat(2_000), c: 'y'.repeat(2_000), d: 'y'.repeat(2_000), e: 'y'.repeat(2_000) });
+  await reporter.report(testCode('ERR_TEST_BYTES'), 'too big', { a: 'y'.repeat(2_000), b: 'y'.repeat(2_000), c: 'y'.repeat(2_000), d: 'y'.repeat(2_000), e: 'y'.repeat(2_000) });
   assert.deepEqual(
     bufferedReports(file).map((r) => r.message),
     buffered.map((r) => r.message),
@@ -247,7 +249,7 @@ test('backend back: flush delivers each report once, in order; a duplicate is re
   const file = path.join(dir, 'error_reports.jsonl');
   const port = await deadPort();
   const { reporter, lines } = makeReporter(file, sender(`http://127.0.0.1:${port}`));
-  for (let i = 0; i < 10; i++) await reporter.report('ERR_TEST_FLUSH', `report ${i}`, { i });
+  for (let i = 0; i < 10; i++) await reporter.report(testCode('ERR_TEST_FLUSH'), `report ${i}`, { i });
   const ids = bufferedReports(file).map((r) => r.id);
   assert.equal(ids.length, 10);
 
@@ -278,7 +280,7 @@ test('a flush that fails half-way (503 after 2 reports) keeps exactly the unsent
   const file = path.join(dir, 'error_reports.jsonl');
   const port = await deadPort();
   const { reporter, lines } = makeReporter(file, sender(`http://127.0.0.1:${port}`));
-  for (let i = 0; i < 6; i++) await reporter.report('ERR_TEST_HALF', `report ${i}`);
+  for (let i = 0; i < 6; i++) await reporter.report(testCode('ERR_TEST_HALF'), `report ${i}`);
   const ids = bufferedReports(file).map((r) => r.id);
 
   const backend = await backendFor(t, port);
@@ -304,10 +306,10 @@ test('report() and flush() may overlap: nothing is lost, nothing is sent twice',
   const file = path.join(dir, 'error_reports.jsonl');
   const port = await deadPort();
   const { reporter } = makeReporter(file, sender(`http://127.0.0.1:${port}`));
-  for (let i = 0; i < 10; i++) await reporter.report('ERR_TEST_OVERLAP', `buffered ${i}`);
+  for (let i = 0; i < 10; i++) await reporter.report(testCode('ERR_TEST_OVERLAP'), `buffered ${i}`);
   const backend = await backendFor(t, port);
   const calls: Promise<unknown>[] = [reporter.flush()];
-  for (let i = 0; i < 5; i++) calls.push(reporter.report('ERR_TEST_OVERLAP', `live ${i}`), reporter.flush());
+  for (let i = 0; i < 5; i++) calls.push(reporter.report(testCode('ERR_TEST_OVERLAP'), `live ${i}`), reporter.flush());
   await Promise.all(calls);
   assert.equal(backend.stored.length, 15);
   assert.equal(new Set(backend.requests).size, backend.requests.length, 'no report was sent twice');
@@ -321,9 +323,9 @@ test('write-ahead: each report is in the buffer file while the backend receives 
   const onDiskAtReceipt: boolean[] = [];
   backend.onReceive = (report) => onDiskAtReceipt.push(bufferedReports(file).some((r) => r.id === report.id));
   const { reporter } = makeReporter(file, sender(backend.url));
-  await reporter.report('ERR_TEST_AHEAD', 'first');
+  await reporter.report(testCode('ERR_TEST_AHEAD'), 'first');
   const inode = fs.statSync(file).ino;
-  for (let i = 0; i < 4; i++) await reporter.report('ERR_TEST_AHEAD', `more ${i}`);
+  for (let i = 0; i < 4; i++) await reporter.report(testCode('ERR_TEST_AHEAD'), `more ${i}`);
   assert.equal((await reporter.flush()).remaining, 0);
   assert.equal(backend.stored.length, 5);
   assert.deepEqual(onDiskAtReceipt, [true, true, true, true, true]);
@@ -339,7 +341,7 @@ test('a full buffer takes new reports as appends: one rewrite per 11 reports (li
   let rewrites = 0;
   let previous: fs.Stats | undefined;
   for (let i = 0; i < 400; i++) {
-    await reporter.report('ERR_TEST_FULL', `report ${i}`, { i });
+    await reporter.report(testCode('ERR_TEST_FULL'), `report ${i}`, { i });
     const stat = fs.statSync(file);
     const lines = bufferedReports(file).length;
     assert.ok(lines <= 100, `${lines} lines after report ${i}`);
@@ -376,7 +378,7 @@ test('close(300): the send in flight to a backend that never answers is cut with
   });
   const url = `http://127.0.0.1:${(hanging.address() as AddressInfo).port}`;
   const { reporter, lines } = makeReporter(file, sender(url, 10_000));
-  await reporter.report('ERR_TEST_CLOSE', 'in flight at shutdown');
+  await reporter.report(testCode('ERR_TEST_CLOSE'), 'in flight at shutdown');
   await until('the POST at the backend', () => received.length === 1);
 
   const started = Date.now();
@@ -391,7 +393,7 @@ test('close(300): the send in flight to a backend that never answers is cut with
   assert.equal(matching(lines, /^warn .*stopped sending error reports: the 300 ms allowed at shutdown ran out/).length, 1);
   assert.equal(matching(lines, /^info .*1 error report\(s\) stay buffered for the next start/).length, 1);
 
-  await reporter.report('ERR_TEST_CLOSE', 'after close');
+  await reporter.report(testCode('ERR_TEST_CLOSE'), 'after close');
   assert.deepEqual(await reporter.flush(), { sent: 0, dropped: 0, remaining: 2 });
   assert.equal(received.length, 1, 'nothing was sent after close');
   assert.deepEqual(
@@ -472,7 +474,7 @@ test('damaged lines are skipped and logged once with their numbers, never sent, 
   const file = path.join(dir, 'error_reports.jsonl');
   const port = await deadPort();
   const first = makeReporter(file, sender(`http://127.0.0.1:${port}`));
-  for (let i = 0; i < 3; i++) await first.reporter.report('ERR_TEST_DAMAGE', `report ${i}`);
+  for (let i = 0; i < 3; i++) await first.reporter.report(testCode('ERR_TEST_DAMAGE'), `report ${i}`);
   const [a, b, c] = fs.readFileSync(file, 'utf8').split('\n') as [string, string, string];
   fs.writeFileSync(file, `${a}\nnot json\n${b}\n{"id":"not a report"}\n${c}\n${c.slice(0, 40)}`);
 
@@ -482,7 +484,7 @@ test('damaged lines are skipped and logged once with their numbers, never sent, 
   assert.equal(warned.length, 1);
   assert.match(warned[0] as string, /skipped 3 line\(s\).*line 2, 4, 6; line 6 was torn/);
 
-  await second.reporter.report('ERR_TEST_DAMAGE', 'after the damage');
+  await second.reporter.report(testCode('ERR_TEST_DAMAGE'), 'after the damage');
   assert.deepEqual(await second.reporter.flush(), { sent: 0, dropped: 0, remaining: 4 }, 'its send failed: the backend is down');
   assert.deepEqual(
     bufferedReports(file).map((r) => r.message),
@@ -511,7 +513,7 @@ test('no secret in a report: context keys that may hold one are left out, and th
     db_password: 'S3CRET-password',
   };
   const { reporter, lines } = makeReporter(file, sender(backend.url));
-  await reporter.report('ERR_TEST_SECRET', 'IPC authentication failed', { ...secrets, attempts: 3, endpoint: '/run/outpost.sock', ok: false, peer: null, absent: undefined });
+  await reporter.report(testCode('ERR_TEST_SECRET'), 'IPC authentication failed', { ...secrets, attempts: 3, endpoint: '/run/outpost.sock', ok: false, peer: null, absent: undefined });
   await reporter.flush();
   assert.equal(backend.stored.length, 1);
   assert.deepEqual(backend.stored[0]?.context, { attempts: 3, endpoint: '/run/outpost.sock', ok: false, peer: null });
@@ -521,7 +523,7 @@ test('no secret in a report: context keys that may hold one are left out, and th
 
   // The same when the report goes to the buffer instead.
   await backend.down();
-  await reporter.report('ERR_TEST_SECRET', 'buffered', secrets);
+  await reporter.report(testCode('ERR_TEST_SECRET'), 'buffered', secrets);
   await reporter.flush();
   assert.equal(reporter.pending, 1);
   const everything = [...backend.bodies, fs.readFileSync(file, 'utf8'), ...lines].join('\n');
@@ -537,7 +539,7 @@ test('report() never rejects: unwritable buffer, identity that throws, a report 
 
   // The parent of the buffer is a file (as root, a read-only folder would not stop the write).
   const unwritable = makeReporter(file, sender(`http://127.0.0.1:${port}`));
-  await assert.doesNotReject(unwritable.reporter.report('ERR_TEST_NEVER', 'nowhere to go', { n: 1 }));
+  await assert.doesNotReject(unwritable.reporter.report(testCode('ERR_TEST_NEVER'), 'nowhere to go', { n: 1 }));
   assert.equal(unwritable.reporter.pending, 0);
   assert.match(unwritable.lines.join('\n'), /cannot read the error report buffer .*ENOTDIR/);
   assert.match(unwritable.lines.join('\n'), /^error .*error report .* \(ERR_TEST_NEVER\) lost: /m);
@@ -549,7 +551,7 @@ test('report() never rejects: unwritable buffer, identity that throws, a report 
   const later = makeReporter(path.join(blocked, 'error_reports.jsonl'), sender(`http://127.0.0.1:${port}`));
   fs.rmSync(blocked, { recursive: true });
   fs.writeFileSync(blocked, 'now a file');
-  await assert.doesNotReject(later.reporter.report('ERR_TEST_NEVER', 'write fails'));
+  await assert.doesNotReject(later.reporter.report(testCode('ERR_TEST_NEVER'), 'write fails'));
   assert.match(later.lines.join('\n'), /lost: cannot write .*ENOTDIR/);
 
   const backend = await backendFor(t);
@@ -559,12 +561,13 @@ test('report() never rejects: unwritable buffer, identity that throws, a report 
       throw new Error('state machine not ready');
     },
   });
-  await assert.doesNotReject(throwing.reporter.report('ERR_TEST_NEVER', 'identity fails'));
+  await assert.doesNotReject(throwing.reporter.report(testCode('ERR_TEST_NEVER'), 'identity fails'));
   assert.match(throwing.lines.join('\n'), /not made: state machine not ready/);
 
   const { reporter, lines } = makeReporter(good, sender(backend.url));
-  await assert.doesNotReject(reporter.report('not-a-code', 'bad code'));
-  await assert.doesNotReject(reporter.report('ERR_TEST_NEVER', ''));
+  // What an untyped caller (JavaScript, a plugin) could pass: checked at run time too.
+  await assert.doesNotReject(reporter.report('not-a-code' as ReportCode, 'bad code'));
+  await assert.doesNotReject(reporter.report(testCode('ERR_TEST_NEVER'), ''));
   assert.equal(matching(lines, /^error .*does not match the report schema/).length, 2);
   assert.equal(backend.requests.length, 0, 'an invalid report is never sent');
 
@@ -573,7 +576,7 @@ test('report() never rejects: unwritable buffer, identity that throws, a report 
       throw new Error('thrown before any promise');
     },
   });
-  await assert.doesNotReject(rude.reporter.report('ERR_TEST_NEVER', 'sender throws'));
+  await assert.doesNotReject(rude.reporter.report(testCode('ERR_TEST_NEVER'), 'sender throws'));
   assert.equal(rude.reporter.pending, 1, 'buffered: a throw is a retryable failure');
 });
 
@@ -595,7 +598,7 @@ test('HttpReportSender: outcomes, retryable failures thrown with what happened, 
     id: randomUUID(),
     time: new Date().toISOString(),
     ...IDENTITY,
-    code: 'ERR_TEST_SENDER',
+    code: testCode('ERR_TEST_SENDER'),
     message: 'hello',
     context: {},
   });
@@ -662,7 +665,7 @@ test('HttpReportSender goes direct to a loopback backend even with HTTP_PROXY se
   delete process.env.NO_PROXY;
   delete process.env.no_proxy;
   const report = () =>
-    ErrorReport.parse({ id: randomUUID(), time: new Date().toISOString(), ...IDENTITY, code: 'ERR_TEST_PROXY', message: 'm', context: {} });
+    ErrorReport.parse({ id: randomUUID(), time: new Date().toISOString(), ...IDENTITY, code: testCode('ERR_TEST_PROXY'), message: 'm', context: {} });
 
   // What plain axios does, and why the sender has a rule for loopback.
   await axios.post(`${backend.url}reports`, report(), { validateStatus: () => true });

@@ -4,24 +4,11 @@ import path from 'node:path';
 import { ErrorReport, REPORT_MAX_BYTES } from '../../common/reports.js';
 import { appendLineDurable, removeStaleTempFiles, writeFileAtomic } from '../../base/durable-file.js';
 import { describeError, ErrorCode, errnoCode, OutpostError } from '../../base/errors.js';
+import { redactSecrets } from '../../base/redact.js';
+import type { ReportCode } from '../../common/codes.js';
 import type { Logger } from '../../base/logger.js';
 import type { ReportSender, SendResult } from './report-sender.js';
 
-/**
- * Codes the reporter logs under. They live here until errors.ts takes them over (never rename one).
- */
-export const ReportBufferCode = {
-  /** A report that fails its own schema: a bug in the code that reported it. Logged, never sent. */
-  INVALID: 'ERR_REPORT_INVALID',
-  /** The buffer file (or its drop counter) could not be read or written. */
-  BUFFER_IO: 'ERR_REPORT_BUFFER_IO',
-  /** Lines of the buffer that are not reports (torn by a kill, or damaged): skipped. */
-  BUFFER_DAMAGED: 'ERR_REPORT_BUFFER_DAMAGED',
-  /** The buffer was full: the oldest reports were dropped (counted, and told to the backend later). */
-  DROPPED: 'ERR_REPORT_DROPPED',
-  /** The backend refused a report for good (HTTP 4xx): dropped. */
-  REFUSED: 'ERR_REPORT_REFUSED',
-} as const;
 
 export type ReportScalar = string | number | boolean | null;
 /** Short facts about the error. `undefined` entries are left out (so `{ pid: maybePid }` works). */
@@ -170,12 +157,12 @@ export class ErrorReporter {
    * (or, if it cannot be written, once its one send is over); never rejects, whatever goes wrong is
    * logged. The report's time and state are taken now, not when it is finally sent.
    */
-  report(code: string, message: string, context: ReportContext = {}): Promise<void> {
+  report(code: ReportCode, message: string, context: ReportContext = {}): Promise<void> {
     let report: ErrorReport | null;
     try {
       report = this.#build(code, message, context);
     } catch (error) {
-      this.#options.log.error(`error report ${code} not made: ${describeError(error)}`, { code: ReportBufferCode.INVALID });
+      this.#options.log.error(`error report ${code} not made: ${describeError(error)}`, { code: ErrorCode.REPORT_INVALID });
       return Promise.resolve();
     }
     if (report === null) return Promise.resolve();
@@ -240,7 +227,7 @@ export class ErrorReporter {
     return run;
   }
 
-  #build(code: string, message: string, context: ReportContext): ErrorReport | null {
+  #build(code: ReportCode, message: string, context: ReportContext): ErrorReport | null {
     const { log } = this.#options;
     const kept: Record<string, ReportScalar> = {};
     const scrubbed: string[] = [];
@@ -266,7 +253,7 @@ export class ErrorReporter {
     };
     const problem = problemWith(candidate);
     if (problem !== null) {
-      log.error(`error report ${code} not sent: ${problem} (a bug in the code that reported it)`, { code: ReportBufferCode.INVALID });
+      log.error(`error report ${code} not sent: ${problem} (a bug in the code that reported it)`, { code: ErrorCode.REPORT_INVALID });
       return null;
     }
     return candidate;
@@ -296,7 +283,7 @@ export class ErrorReporter {
     this.#backendDown = false;
     if (result.outcome === 'refused') {
       log.warn(`the backend refused error report ${report.id} (${report.code}) for good, dropping it: ${result.reason}`, {
-        code: ReportBufferCode.REFUSED,
+        code: ErrorCode.REPORT_REFUSED,
       });
       return 'refused';
     }
@@ -336,14 +323,14 @@ export class ErrorReporter {
   /** A report that could not be written: one try to send it, else it is lost (and logged so). */
   #sendUnwritten(report: ErrorReport, why: string): Promise<void> {
     const { log, file } = this.#options;
-    const lost = () => log.error(`error report ${report.id} (${report.code}) lost: ${why}`, { code: ReportBufferCode.BUFFER_IO, file, message: report.message });
+    const lost = () => log.error(`error report ${report.id} (${report.code}) lost: ${why}`, { code: ErrorCode.REPORT_BUFFER_IO, file, message: report.message });
     if (this.#backendDown || this.#closing) {
       lost();
       return Promise.resolve();
     }
     return this.#serial(async () => {
       if ((await this.#deliver(report)) === 'retry') lost();
-      else log.warn(`error report ${report.id} (${report.code}) went to the backend without a copy on disk: ${why}`, { code: ReportBufferCode.BUFFER_IO, file });
+      else log.warn(`error report ${report.id} (${report.code}) went to the backend without a copy on disk: ${why}`, { code: ErrorCode.REPORT_BUFFER_IO, file });
     }, () => undefined);
   }
 
@@ -413,7 +400,7 @@ export class ErrorReporter {
     if (dropped > 0) {
       log.warn(
         `error report buffer full (${maxCount} reports, ${maxBytes} bytes): dropped the ${dropped} oldest, leaving a tenth free; ${this.#unreportedDrops} dropped report(s) not yet told to the backend`,
-        { code: ReportBufferCode.DROPPED, dropped },
+        { code: ErrorCode.REPORT_DROPPED, dropped },
       );
     }
   }
@@ -421,7 +408,7 @@ export class ErrorReporter {
   #countDrops(count: number, why: string): void {
     this.#setDrops(this.#unreportedDrops + count);
     this.#options.log.warn(`dropped ${count} error report(s): ${why}; ${this.#unreportedDrops} dropped report(s) not yet told to the backend`, {
-      code: ReportBufferCode.DROPPED,
+      code: ErrorCode.REPORT_DROPPED,
       dropped: count,
     });
   }
@@ -433,7 +420,7 @@ export class ErrorReporter {
       writeFileAtomic(this.#dropsFile, `${JSON.stringify({ unreported: this.#unreportedDrops })}\n`);
     } catch (error) {
       this.#options.log.error(`cannot save the dropped-report count to ${this.#dropsFile}: ${errnoCode(error) ?? describeError(error)}`, {
-        code: ReportBufferCode.BUFFER_IO,
+        code: ErrorCode.REPORT_BUFFER_IO,
       });
     }
   }
@@ -462,7 +449,7 @@ export class ErrorReporter {
         this.#rewrite(kept);
       }
     } catch (error) {
-      log.error(`cannot remove delivered error reports from ${file}: ${errnoCode(error) ?? describeError(error)}`, { code: ReportBufferCode.BUFFER_IO });
+      log.error(`cannot remove delivered error reports from ${file}: ${errnoCode(error) ?? describeError(error)}`, { code: ErrorCode.REPORT_BUFFER_IO });
     }
   }
 
@@ -482,7 +469,7 @@ export class ErrorReporter {
       text = fs.readFileSync(file, 'utf8');
     } catch (error) {
       if (errnoCode(error) !== 'ENOENT') {
-        log.error(`cannot read the error report buffer ${file}: ${errnoCode(error) ?? describeError(error)}`, { code: ReportBufferCode.BUFFER_IO });
+        log.error(`cannot read the error report buffer ${file}: ${errnoCode(error) ?? describeError(error)}`, { code: ErrorCode.REPORT_BUFFER_IO });
         return;
       }
       text = '';
@@ -502,7 +489,7 @@ export class ErrorReporter {
       const listed = bad.slice(0, LISTED_LINES).join(', ') + (bad.length > LISTED_LINES ? ', …' : '');
       log.warn(
         `skipped ${bad.length} line(s) of ${file} that are not valid error reports (line ${listed}${tail !== '' ? `; line ${lines.length + 1} was torn by an interrupted write` : ''}); they are not sent and go at the next rewrite`,
-        { code: ReportBufferCode.BUFFER_DAMAGED, lines: bad.slice(0, LISTED_LINES) },
+        { code: ErrorCode.REPORT_BUFFER_DAMAGED, lines: bad.slice(0, LISTED_LINES) },
       );
     }
     this.#entries = entries;
@@ -550,7 +537,7 @@ function readDrops(file: string, log: Logger): number {
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch (error) {
-    if (errnoCode(error) !== 'ENOENT') log.error(`cannot read ${file}: ${errnoCode(error) ?? describeError(error)}`, { code: ReportBufferCode.BUFFER_IO });
+    if (errnoCode(error) !== 'ENOENT') log.error(`cannot read ${file}: ${errnoCode(error) ?? describeError(error)}`, { code: ErrorCode.REPORT_BUFFER_IO });
     return 0;
   }
   try {
@@ -559,7 +546,7 @@ function readDrops(file: string, log: Logger): number {
   } catch {
     // garbage: fall through
   }
-  log.warn(`ignored the damaged dropped-report count in ${file}`, { code: ReportBufferCode.BUFFER_DAMAGED });
+  log.warn(`ignored the damaged dropped-report count in ${file}`, { code: ErrorCode.REPORT_BUFFER_DAMAGED });
   return 0;
 }
 
@@ -581,6 +568,8 @@ function withDrops(report: ErrorReport, drops: number): ErrorReport | null {
 }
 
 /** Long texts are cut rather than the whole report refused: the start of a message says the most. */
-function clip(text: string): string {
+function clip(raw: string): string {
+  // Texts that leave the machine carry no credential (a backend URL with user:password in a message).
+  const text = redactSecrets(raw);
   return text.length > MAX_TEXT_CHARS ? `${text.slice(0, MAX_TEXT_CHARS - 1)}…` : text;
 }

@@ -3,14 +3,6 @@ import axios, { type AxiosResponse, isAxiosError } from 'axios';
 import { type ErrorReport, REPORT_MAX_BYTES, ReportAck } from '../../common/reports.js';
 import { ErrorCode, errnoCode, OutpostError } from '../../base/errors.js';
 
-/**
- * Error codes of report delivery. They live here until errors.ts takes them over (never rename one:
- * they appear in logs).
- */
-export const ReportSendCode = {
-  /** The backend could not be reached or did not accept the report now: try again later. */
-  SEND_FAILED: 'ERR_REPORT_SEND_FAILED',
-} as const;
 
 /** What the backend made of one report. A retryable failure is not a result: `send` throws it. */
 export type SendResult = { readonly outcome: 'accepted' | 'duplicate' } | { readonly outcome: 'refused'; readonly reason: string };
@@ -26,7 +18,7 @@ export interface ReportSender {
 
 /** A delivery that failed for now; the message says what happened, e.g. "connection refused". */
 export class ReportSendError extends Error {
-  readonly code = ReportSendCode.SEND_FAILED;
+  readonly code = ErrorCode.REPORT_SEND_FAILED;
   readonly details: Readonly<Record<string, unknown>>;
 
   constructor(message: string, options: { cause?: unknown; details?: Record<string, unknown> } = {}) {
