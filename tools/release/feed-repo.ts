@@ -17,7 +17,7 @@ import {
   storedTargetPath,
 } from '../../app/common/release.js';
 import { writeFileAtomic } from '../../app/main/core/atomic-file.js';
-import { type KeySet, type RoleName, signerFor } from './keys.js';
+import { type KeySet, type OnlineKeys, type RoleName, signerFor } from './keys.js';
 
 const SPEC_VERSION = '1.0.31';
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -26,8 +26,8 @@ export const DEFAULT_EXPIRY_DAYS: Readonly<Record<RoleName, number>> = { root: 3
 
 export interface FeedOptions {
   readonly feedDir: string;
-  /** null: read only (`list`). */
-  readonly keys: KeySet | null;
+  /** The online roles' keys (root's is not needed to publish); null: read only (`list`). */
+  readonly keys: OnlineKeys | null;
   readonly now: () => Date;
   /** Overrides every non-root expiry (tests and drills: an already expired feed). */
   readonly expires?: Date;
