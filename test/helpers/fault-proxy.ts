@@ -4,7 +4,9 @@ export type Fault =
   /** Sends this many bytes of the body, then cuts the connection. */
   | { readonly kind: 'drop'; readonly afterBytes: number }
   /** Sends this many bytes of the body, then sends nothing more (and keeps the connection open). */
-  | { readonly kind: 'stall'; readonly afterBytes: number };
+  | { readonly kind: 'stall'; readonly afterBytes: number }
+  /** Sends the whole body, then more bytes for as long as the client reads (endless data). */
+  | { readonly kind: 'endless' };
 
 export interface SeenRequest {
   readonly path: string;
@@ -13,7 +15,8 @@ export interface SeenRequest {
 
 /**
  * A test-only HTTP proxy in front of the real server, standing in for a bad network: requests whose
- * path matches a rule are forwarded but broken (cut or stalled part-way); everything else passes.
+ * path matches a rule are forwarded but broken (cut or stalled part-way, or never ending); everything
+ * else passes.
  * Each rule fires once, so a retry goes through.
  */
 export class FaultProxy {
@@ -57,7 +60,18 @@ export class FaultProxy {
     this.seen.push({ path: urlPath, range: req.headers.range });
     const index = this.#rules.findIndex((r) => r.match.test(urlPath));
     const fault = index >= 0 ? this.#rules.splice(index, 1)[0]?.fault : undefined;
-    const upstream = http.request({ hostname: target.hostname, port: target.port, path: urlPath, method: req.method, headers: { ...req.headers, host: target.host } }, (up) => {
+    // Filler after a compressed body would be a decoding error, not endless data: ask for it plain.
+    const { 'accept-encoding': encoding, ...plain } = req.headers;
+    const headers = fault?.kind === 'endless' ? plain : req.headers;
+    const upstream = http.request({ hostname: target.hostname, port: target.port, path: urlPath, method: req.method, headers: { ...headers, host: target.host } }, (up) => {
+      if (fault?.kind === 'endless') {
+        const { 'content-length': _, ...headers } = up.headers;
+        res.writeHead(up.statusCode ?? 502, headers);
+        this.#held.add(res);
+        up.pipe(res, { end: false });
+        up.on('end', () => this.#flood(res));
+        return;
+      }
       res.writeHead(up.statusCode ?? 502, up.headers);
       if (!fault) {
         up.on('data', (chunk: Buffer) => {
@@ -80,5 +94,15 @@ export class FaultProxy {
     });
     upstream.on('error', () => res.destroy());
     req.pipe(upstream);
+  }
+
+  /** Writes filler as fast as the client takes it, until it hangs up. */
+  #flood(res: http.ServerResponse): void {
+    const filler = Buffer.alloc(64 * 1024, ' ');
+    const more = () => {
+      while (!res.destroyed && res.write(filler));
+      if (!res.destroyed) res.once('drain', more);
+    };
+    more();
   }
 }

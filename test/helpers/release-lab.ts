@@ -94,13 +94,13 @@ export class ReleaseLab {
 
   /**
    * The agent's side of the feed, on its own: TUF verification of what `url` (the lab's server, or a
-   * proxy in front of it) serves, trusting `trustedRootFile` (the keys folder's root.json), with a
-   * fresh metadata cache.
+   * proxy in front of it) serves, trusting `trustedRootFile` (the keys folder's root.json), with its
+   * metadata cache in `cacheDir` (a fresh one if not given).
    */
-  agentFeed(options: { url?: string; trustedRootFile?: string } = {}): Feed {
+  agentFeed(options: { url?: string; trustedRootFile?: string; cacheDir?: string } = {}): Feed {
     return new Feed({
       baseUrl: new URL('feed/', `${options.url ?? this.url}/`).toString(),
-      cacheDir: fs.mkdtempSync(path.join(this.root, 'agent-cache-')),
+      cacheDir: options.cacheDir ?? fs.mkdtempSync(path.join(this.root, 'agent-cache-')),
       trustedRootFile: options.trustedRootFile ?? path.join(this.keys, 'root.json'),
       http: axios.create(),
       timeoutMs: 10_000,

@@ -189,6 +189,25 @@ export class FeedRepo {
     this.#commit(targets);
   }
 
+  /**
+   * Drills and tests only: re-signs the feed with a published target described by the hashes
+   * `describe` gives for its bytes instead of its SHA-256 (other algorithms, wrong values), the bytes
+   * also stored under the first hash listed (where a client that knows it looks): to see that agents
+   * check every hash listed.
+   */
+  describeTargetUnchecked(targetPath: string, describe: (bytes: Buffer) => Record<string, string>): void {
+    const info = this.#target(targetPath);
+    const bytes = fs.readFileSync(this.#stored(info));
+    const hashes = describe(bytes);
+    const first = Object.values(hashes)[0];
+    if (first !== undefined) {
+      const file = path.join(this.#options.feedDir, storedTargetPath(targetPath, first));
+      fs.mkdirSync(path.dirname(file), { recursive: true });
+      if (!fs.existsSync(file)) writeBytes(file, bytes);
+    }
+    this.#commit({ ...this.#targets?.signed.targets, [targetPath]: new TargetFile({ path: targetPath, length: bytes.length, hashes }) });
+  }
+
   /** Points a channel at a published version, or widens/narrows its rollout. */
   setChannel(pointer: ChannelPointer, allowOlder: boolean): void {
     const targets = { ...(this.#targets?.signed.targets ?? {}) };

@@ -235,7 +235,7 @@ export class UpdateService {
         url: this.#feed.url(info),
         file: blobFile(sha),
         length: info.length,
-        sha256: info.hashes.sha256 as string,
+        hashes: info.hashes,
         stallMs: this.#options.settings.stall_timeout_s * 1000,
         signal: this.#abort.signal,
         onBytes: (bytes) => {
