@@ -27,7 +27,8 @@ export interface DownloadResult {
 
 /**
  * Downloads one target to `file`, verified: the length may not exceed the signed length, and every
- * hash the metadata lists is computed while the bytes stream in (no second read). A transfer that breaks off keeps its
+ * hash the metadata lists is computed while the bytes stream in (no second read; the bytes of a
+ * resumed transfer's `.part` go through the same hashes first). A transfer that breaks off keeps its
  * `.part` file, and the next attempt asks only for the rest (HTTP Range); a part whose bytes cannot be
  * right (too long, wrong hash) is deleted. The file appears under its final name only when verified.
  */

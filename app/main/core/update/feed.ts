@@ -170,15 +170,16 @@ async function fetchBytes(http: AxiosInstance, url: string, maxLength: number, t
       response.data.destroy();
       throw new DownloadHTTPError(`GET ${url}: HTTP ${response.status}`, response.status);
     }
+    const body: AsyncIterable<Buffer> = response.data;
     const chunks: Buffer[] = [];
     let received = 0;
-    for await (const chunk of response.data) {
-      received += (chunk as Buffer).length;
+    for await (const chunk of body) {
+      received += chunk.length;
       if (received > maxLength) {
         response.data.destroy();
-        throw new OutpostError(ErrorCode.UPDATE_VERIFY, `Update refused: the answer for ${url} was longer than the ${maxLength} bytes allowed for it, and was refused (endless data).`);
+        throw new OutpostError(ErrorCode.UPDATE_VERIFY, `Update refused: the answer for ${url} was longer than the ${maxLength} bytes allowed for it (endless data?), so it was cut off there and not used.`);
       }
-      chunks.push(chunk as Buffer);
+      chunks.push(chunk);
     }
     return Buffer.concat(chunks);
   } catch (error) {
