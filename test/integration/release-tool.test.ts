@@ -103,3 +103,17 @@ test('--key given a key file instead of the keys folder: one line saying a folde
     assert.deepEqual(lines(result.stderr), [`outpost-release: --key ${keyFile} is a file; --key takes the keys folder (made by keygen), which must hold ${files}`], args[0]);
   }
 });
+
+test('rotate --role timestamp replaces a lost timestamp key, and the agent that trusts the first root verifies the re-signed feed', async (t) => {
+  const lab = new ReleaseLab(t);
+  const firstRoot = path.join(lab.root, 'first-root.json');
+  fs.copyFileSync(path.join(lab.keys, 'root.json'), firstRoot);
+  lab.publish(lab.app('1.0.0', { 'main.js': 'v1' }), '1.0.0');
+  fs.rmSync(path.join(lab.keys, 'timestamp.key'));
+
+  const out = lab.release(['rotate', '--feed', lab.feed, '--key', lab.keys, '--role', 'timestamp']);
+  assert.equal(out, "the timestamp key was replaced; the feed's root is now version 2\n");
+  await lab.startServer();
+
+  assert.equal((await offered(lab, 'stable', firstRoot)).manifestVersion, '1.0.0');
+});
