@@ -126,7 +126,7 @@ export const updatePipeline: Benchmark = {
         plainMs.push(Number(process.hrtime.bigint() - t) / 1e6);
         fs.rmSync(out);
         t = process.hrtime.bigint();
-        await downloadVerified(http, { url: bigUrl, file: path.join(lab, `verified-${i}`), length: fs.statSync(big).size, sha256: sha, stallMs: 30_000 });
+        await downloadVerified(http, { url: bigUrl, file: path.join(lab, `verified-${i}`), length: fs.statSync(big).size, hashes: { sha256: sha }, stallMs: 30_000 });
         verifiedMs.push(Number(process.hrtime.bigint() - t) / 1e6);
         fs.rmSync(path.join(lab, `verified-${i}`));
       }

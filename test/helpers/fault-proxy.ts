@@ -9,7 +9,9 @@ export type Fault =
    * Forwards this many bytes of the request body, then nothing more: a slow uplink, as the server
    * sees it, a request still coming in. When the client goes away, so does the upstream request.
    */
-  | { readonly kind: 'stall-request'; readonly afterBytes: number };
+  | { readonly kind: 'stall-request'; readonly afterBytes: number }
+  /** Sends the whole body, then more bytes for as long as the client reads (endless data). */
+  | { readonly kind: 'endless' };
 
 export interface SeenRequest {
   readonly path: string;
@@ -18,7 +20,7 @@ export interface SeenRequest {
 
 /**
  * A test-only HTTP proxy in front of the real server, standing in for a bad network: requests whose
- * path matches a rule are forwarded but broken (the answer cut or stalled part-way, or the request
+ * path matches a rule are forwarded but broken (the answer cut, stalled or never ending, or the request
  * stalled on its way up); everything else passes.
  * Each rule fires once, so a retry goes through.
  */
@@ -65,7 +67,18 @@ export class FaultProxy {
     this.seen.push({ path: urlPath, range: req.headers.range });
     const index = this.#rules.findIndex((r) => r.match.test(urlPath));
     const fault = index >= 0 ? this.#rules.splice(index, 1)[0]?.fault : undefined;
-    const upstream = http.request({ hostname: target.hostname, port: target.port, path: urlPath, method: req.method, headers: { ...req.headers, host: target.host } }, (up) => {
+    // Filler after a compressed body would be a decoding error, not endless data: ask for it plain.
+    const { 'accept-encoding': encoding, ...plain } = req.headers;
+    const headers = fault?.kind === 'endless' ? plain : req.headers;
+    const upstream = http.request({ hostname: target.hostname, port: target.port, path: urlPath, method: req.method, headers: { ...headers, host: target.host } }, (up) => {
+      if (fault?.kind === 'endless') {
+        const { 'content-length': _, ...headers } = up.headers;
+        res.writeHead(up.statusCode ?? 502, headers);
+        this.#held.add(res);
+        up.pipe(res, { end: false });
+        up.on('end', () => this.#flood(res));
+        return;
+      }
       res.writeHead(up.statusCode ?? 502, up.headers);
       if (!fault || fault.kind === 'stall-request') {
         up.on('data', (chunk: Buffer) => {
@@ -107,5 +120,15 @@ export class FaultProxy {
       this.#heldUpstream.delete(upstream);
       upstream.destroy();
     });
+  }
+
+  /** Writes filler as fast as the client takes it, until it hangs up. */
+  #flood(res: http.ServerResponse): void {
+    const filler = Buffer.alloc(64 * 1024, ' ');
+    const more = () => {
+      while (!res.destroyed && res.write(filler));
+      if (!res.destroyed) res.once('drain', more);
+    };
+    more();
   }
 }

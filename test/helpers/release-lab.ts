@@ -1,8 +1,11 @@
-import { spawnSync } from 'node:child_process';
+import { type SpawnSyncReturns, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { ErrorReport } from '../../app/common/reports.js';
 import { DEFAULT_CONFIG } from '../../app/main/core/config-schema.js';
+import { Feed } from '../../app/main/core/update/feed.js';
+import axios from 'axios';
+import { memoryLogger } from './memory-logger.js';
 import { REPO_ROOT, tempDir } from './paths.js';
 import { Child } from './processes.js';
 
@@ -90,6 +93,22 @@ export class ReleaseLab {
   }
 
   /**
+   * The agent's side of the feed, on its own: TUF verification of what `url` (the lab's server, or a
+   * proxy in front of it) serves, trusting `trustedRootFile` (the keys folder's root.json), with its
+   * metadata cache in `cacheDir` (a fresh one if not given).
+   */
+  agentFeed(options: { url?: string; trustedRootFile?: string; cacheDir?: string } = {}): Feed {
+    return new Feed({
+      baseUrl: new URL('feed/', `${options.url ?? this.url}/`).toString(),
+      cacheDir: options.cacheDir ?? fs.mkdtempSync(path.join(this.root, 'agent-cache-')),
+      trustedRootFile: options.trustedRootFile ?? path.join(this.keys, 'root.json'),
+      http: axios.create(),
+      timeoutMs: 10_000,
+      log: memoryLogger(),
+    });
+  }
+
+  /**
    * An agent home following this lab: config.json with the backend, the trusted root and a poll
    * interval; `installed` is the folder the agent runs as (OUTPOST_INSTALL_DIR). The pipeline stops
    * at the staged version (update.hand_off off) unless `update` turns the hand-off on. It is made in
@@ -109,8 +128,13 @@ export class ReleaseLab {
   }
 }
 
+/** `outpost-release` with these arguments, run to its end, whatever its exit code. */
+export function runReleaseTool(args: readonly string[]): SpawnSyncReturns<string> {
+  return spawnSync(process.execPath, [RELEASE_BIN, ...args], { encoding: 'utf8' });
+}
+
 function release(args: readonly string[]): string {
-  const result = spawnSync(process.execPath, [RELEASE_BIN, ...args], { encoding: 'utf8' });
+  const result = runReleaseTool(args);
   if (result.status !== 0) throw new Error(`outpost-release ${args.join(' ')} exited ${result.status}: ${result.stderr}`);
   return result.stdout;
 }

@@ -289,12 +289,12 @@ for (const [name, bad] of [
       t,
       async (lab) => {
         const { FeedRepo } = await import('../../tools/release/feed-repo.js');
-        const { loadKeys } = await import('../../tools/release/keys.js');
+        const { loadKeys, ONLINE_ROLES } = await import('../../tools/release/keys.js');
         const manifest = {
           version: '1.1.0',
           files: [{ path: bad, size: content.length, sha256: createHash('sha256').update(content).digest('hex'), mode: 0o644 }],
         };
-        FeedRepo.open({ feedDir: lab.feed, keys: loadKeys(lab.keys), now: () => new Date() }, null).publishUnchecked(manifest, [content], 'stable');
+        FeedRepo.open({ feedDir: lab.feed, keys: loadKeys(lab.keys, ONLINE_ROLES, 'the test'), now: () => new Date() }, null).publishUnchecked(manifest, [content], 'stable');
       },
       { code: 'ERR_UPDATE_VERIFY', message: /is not a valid document/ },
       { publishV2: false },

@@ -17,7 +17,7 @@ import {
   storedTargetPath,
 } from '../../app/common/release.js';
 import { writeFileAtomic } from '../../app/base/durable-file.js';
-import { type KeySet, type RoleName, signerFor } from './keys.js';
+import { type KeySet, type OnlineKeys, type RoleName, signerFor } from './keys.js';
 
 const SPEC_VERSION = '1.0.31';
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -26,8 +26,8 @@ export const DEFAULT_EXPIRY_DAYS: Readonly<Record<RoleName, number>> = { root: 3
 
 export interface FeedOptions {
   readonly feedDir: string;
-  /** null: read only (`list`). */
-  readonly keys: KeySet | null;
+  /** The online roles' keys (root's is not needed to publish); null: read only (`list`). */
+  readonly keys: OnlineKeys | null;
   readonly now: () => Date;
   /** Overrides every non-root expiry (tests and drills: an already expired feed). */
   readonly expires?: Date;
@@ -187,6 +187,25 @@ export class FeedRepo {
     const pointer: ChannelPointer = { channel, version: manifest.version, rollout_percent: 100, min_version: null };
     targets[channelTarget(channel)] = this.#storeTarget(channelTarget(channel), jsonBytes(pointer));
     this.#commit(targets);
+  }
+
+  /**
+   * Drills and tests only: re-signs the feed with a published target described by the hashes
+   * `describe` gives for its bytes instead of its SHA-256 (other algorithms, wrong values), the bytes
+   * also stored under the first hash listed (where a client that knows it looks): to see that agents
+   * check every hash listed.
+   */
+  describeTargetUnchecked(targetPath: string, describe: (bytes: Buffer) => Record<string, string>): void {
+    const info = this.#target(targetPath);
+    const bytes = fs.readFileSync(this.#stored(info));
+    const hashes = describe(bytes);
+    const first = Object.values(hashes)[0];
+    if (first !== undefined) {
+      const file = path.join(this.#options.feedDir, storedTargetPath(targetPath, first));
+      fs.mkdirSync(path.dirname(file), { recursive: true });
+      if (!fs.existsSync(file)) writeBytes(file, bytes);
+    }
+    this.#commit({ ...this.#targets?.signed.targets, [targetPath]: new TargetFile({ path: targetPath, length: bytes.length, hashes }) });
   }
 
   /** Points a channel at a published version, or widens/narrows its rollout. */

@@ -14,7 +14,12 @@ export interface RoleKey {
   readonly privateKey: KeyObject;
 }
 
+/** The roles that sign every publication (publish, channel, refresh): their keys stay on the publishing machine. */
+export const ONLINE_ROLES = ['targets', 'snapshot', 'timestamp'] as const;
+export type OnlineRole = (typeof ONLINE_ROLES)[number];
+
 export type KeySet = Readonly<Record<RoleName, RoleKey>>;
+export type OnlineKeys = Readonly<Record<OnlineRole, RoleKey>>;
 
 const keyFile = (dir: string, role: RoleName) => path.join(dir, `${role}.key`);
 
@@ -27,20 +32,30 @@ export function generateRoleKey(dir: string, role: RoleName): RoleKey {
   return { role, key: tufKey(createPublicKey(privateKey)), privateKey };
 }
 
-export function loadKeys(dir: string): KeySet {
-  const entries = ROLES.map((role) => {
+/**
+ * The keys of `roles` from the keys folder `dir`, and no others: root.key may be kept offline while
+ * the online roles publish. `command` and `why` go into the error that names a missing key.
+ */
+export function loadKeys<R extends RoleName>(dir: string, roles: readonly R[], command: string, why = ''): Readonly<Record<R, RoleKey>> {
+  const keys: Partial<Record<R, RoleKey>> = {};
+  for (const role of roles) {
     const file = keyFile(dir, role);
     let pem: string;
     try {
       pem = fs.readFileSync(file, 'utf8');
     } catch (error) {
-      throw new Error(`cannot read the ${role} key ${file} (${(error as NodeJS.ErrnoException).code ?? error}); make keys with "outpost-release keygen --out ${dir}"`);
+      throw new Error(`${command} needs the ${role} key ${file}, which cannot be read (${(error as NodeJS.ErrnoException).code ?? error})${why}`);
     }
-    const privateKey = createPrivateKey(pem);
+    let privateKey: KeyObject;
+    try {
+      privateKey = createPrivateKey(pem);
+    } catch {
+      throw new Error(`${file} is not a private key (PEM); ${command} needs the ${role} key there`);
+    }
     if (privateKey.asymmetricKeyType !== 'ed25519') throw new Error(`${file} is not an Ed25519 key`);
-    return [role, { role, key: tufKey(createPublicKey(privateKey)), privateKey }] as const;
-  });
-  return Object.fromEntries(entries) as unknown as KeySet;
+    keys[role] = { role, key: tufKey(createPublicKey(privateKey)), privateKey };
+  }
+  return keys as Readonly<Record<R, RoleKey>>;
 }
 
 /** TUF's key object and key id: SHA-256 over the canonical JSON of the public key. */

@@ -3,14 +3,14 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Metadata, MetadataKind } from '@tufjs/models';
 import { FeedRepo, newRoot } from './feed-repo.js';
-import { generateRoleKey, loadKeys, ROLES, type RoleName } from './keys.js';
+import { generateRoleKey, loadKeys, ONLINE_ROLES, ROLES, type RoleName } from './keys.js';
 import { rotateKey } from './rotate.js';
 
 export const USAGE = `Usage:
   outpost-release keygen --out DIR
       New Ed25519 keys, one per TUF role (DIR/root.key, targets.key, snapshot.key, timestamp.key;
       mode 0600), and DIR/root.json: the file an agent trusts to verify the feed. Keep root.key
-      offline; publishing needs the other three.
+      offline: publish, channel and refresh need only the other three; rotate needs root.key too.
   outpost-release publish --app DIR --version X --key KEYDIR --feed FEED
                           [--channel stable] [--rollout 100] [--min-version V] [--allow-older]
       Signs and publishes every file of DIR as version X and points the channel at it.
@@ -21,10 +21,13 @@ export const USAGE = `Usage:
       Re-signs the feed with fresh expiry dates (the timestamp lasts 7 days: run this daily).
   outpost-release rotate --feed FEED --key KEYDIR --role root|targets|snapshot|timestamp
       Replaces a role's key: a new root version trusts the new key (signed by the old root key),
-      and the feed is re-signed. Agents follow the chain of roots by themselves.
+      and the feed is re-signed. Agents follow the chain of roots by themselves. Any rotation needs
+      root.key in KEYDIR (with the other three): root.json lists every role's key, and only the
+      root key signs a new root.json.
   outpost-release list --feed FEED
       The published releases and what each channel offers.
 
+KEYDIR is the keys folder made by keygen, not a key file.
 Options for drills and tests: --expires ISO-DATE signs with that expiry (e.g. one in the past).
 Exit codes: 0 ok, 1 the operation was refused or failed (the reason on stderr), 64 usage.`;
 
@@ -58,16 +61,17 @@ export async function main(argv: readonly string[]): Promise<number> {
         fs.mkdirSync(out, { recursive: true, mode: 0o700 });
         if (ROLES.some((role) => fs.existsSync(path.join(out, `${role}.key`)))) throw new Error(`${out} already holds keys; refusing to overwrite them`);
         for (const role of ROLES) generateRoleKey(out, role);
-        const root = newRoot(loadKeys(out), now());
+        const root = newRoot(loadKeys(out, ROLES, 'keygen'), now());
         fs.writeFileSync(path.join(out, 'root.json'), `${JSON.stringify(root.toJSON(), null, 1)}\n`);
         process.stdout.write(`keys written to ${out}; agents trust ${path.join(out, 'root.json')}\n`);
         return 0;
       }
       case 'publish': {
-        const keyDir = need('key');
+        const keyDir = keyFolder(need('key'), ONLINE_ROLES);
         const feedDir = need('feed');
+        const keys = loadKeys(keyDir, ONLINE_ROLES, command);
         const result = FeedRepo.withLock(feedDir, () =>
-          FeedRepo.open({ feedDir, keys: loadKeys(keyDir), now, ...(expires && { expires }) }, trustedRoot(keyDir)).publish({
+          FeedRepo.open({ feedDir, keys, now, ...(expires && { expires }) }, trustedRoot(keyDir)).publish({
             appDir: need('app'),
             version: need('version'),
             channel: values.channel ?? 'stable',
@@ -82,27 +86,29 @@ export async function main(argv: readonly string[]): Promise<number> {
         return 0;
       }
       case 'channel': {
-        const keyDir = need('key');
+        const keyDir = keyFolder(need('key'), ONLINE_ROLES);
         const feedDir = need('feed');
         const pointer = { channel: need('channel'), version: need('version'), rollout_percent: rollout, min_version: values['min-version'] ?? null };
-        FeedRepo.withLock(feedDir, () => FeedRepo.open({ feedDir, keys: loadKeys(keyDir), now, ...(expires && { expires }) }, null).setChannel(pointer, values['allow-older'] === true));
+        const keys = loadKeys(keyDir, ONLINE_ROLES, command);
+        FeedRepo.withLock(feedDir, () => FeedRepo.open({ feedDir, keys, now, ...(expires && { expires }) }, null).setChannel(pointer, values['allow-older'] === true));
         process.stdout.write(`channel ${pointer.channel} now offers ${pointer.version} to ${pointer.rollout_percent}% of agents\n`);
         return 0;
       }
       case 'refresh': {
-        const keyDir = need('key');
+        const keyDir = keyFolder(need('key'), ONLINE_ROLES);
         const feedDir = need('feed');
-        FeedRepo.withLock(feedDir, () => FeedRepo.open({ feedDir, keys: loadKeys(keyDir), now, ...(expires && { expires }) }, null).refresh());
+        const keys = loadKeys(keyDir, ONLINE_ROLES, command);
+        FeedRepo.withLock(feedDir, () => FeedRepo.open({ feedDir, keys, now, ...(expires && { expires }) }, null).refresh());
         process.stdout.write(`feed ${feedDir} re-signed\n`);
         return 0;
       }
       case 'rotate': {
-        const keyDir = need('key');
+        const keyDir = keyFolder(need('key'), ROLES);
         const feedDir = need('feed');
         const role = need('role');
         if (!(ROLES as readonly string[]).includes(role)) throw new UsageError(`--role must be one of ${ROLES.join(', ')}`);
-        const version = FeedRepo.withLock(feedDir, () => rotateKey(feedDir, keyDir, role as RoleName, now));
-        process.stdout.write(`the ${role} key was replaced; the feed's root is now version ${version} (old key kept as ${role}.key.retired-*)\n`);
+        const { version, retired } = FeedRepo.withLock(feedDir, () => rotateKey(feedDir, keyDir, role as RoleName, now));
+        process.stdout.write(`the ${role} key was replaced; the feed's root is now version ${version}${retired ? ` (old key kept as ${retired})` : ''}\n`);
         return 0;
       }
       case 'list': {
@@ -119,12 +125,26 @@ export async function main(argv: readonly string[]): Promise<number> {
     }
   } catch (error) {
     if (error instanceof UsageError) return usage(error.message);
+    if (error instanceof ArgumentError) {
+      process.stderr.write(`outpost-release: ${error.message}\n`);
+      return 64;
+    }
     process.stderr.write(`outpost-release: ${(error as Error).message}\n`);
     return 1;
   }
 }
 
 class UsageError extends Error {}
+/** A usage mistake one line explains (the whole usage would bury it). */
+class ArgumentError extends Error {}
+
+/** `--key` names the keys folder; a key file given instead is the usual slip. */
+function keyFolder(dir: string, roles: readonly RoleName[]): string {
+  if (fs.statSync(dir, { throwIfNoEntry: false })?.isFile()) {
+    throw new ArgumentError(`--key ${dir} is a file; --key takes the keys folder (made by keygen), which must hold ${roles.map((r) => `${r}.key`).join(', ')}`);
+  }
+  return dir;
+}
 
 function usage(problem: string): number {
   process.stderr.write(`outpost-release: ${problem}\n\n${USAGE}\n`);

@@ -1,8 +1,8 @@
-import { createHash, type Hash } from 'node:crypto';
 import fs from 'node:fs';
 import type { Readable } from 'node:stream';
 import axios, { type AxiosInstance } from 'axios';
 import { describeError, ErrorCode, OutpostError } from '../../../base/errors.js';
+import { TargetHashes } from './target-hashes.js';
 
 export interface DownloadRequest {
   readonly url: string;
@@ -10,7 +10,8 @@ export interface DownloadRequest {
   readonly file: string;
   /** From the signed metadata: the download may not be one byte longer (endless data). */
   readonly length: number;
-  readonly sha256: string;
+  /** From the signed metadata: algorithm -> hex; every known one listed is checked (see TargetHashes). */
+  readonly hashes: Readonly<Record<string, string>>;
   /** No byte for this long: the transfer is abandoned (slow retrieval) and resumed next time. */
   readonly stallMs: number;
   readonly onBytes?: (bytes: number) => void;
@@ -25,15 +26,16 @@ export interface DownloadResult {
 }
 
 /**
- * Downloads one target to `file`, verified: the length may not exceed the signed length, and the
- * SHA-256 is computed while the bytes stream in (no second read). A transfer that breaks off keeps its
+ * Downloads one target to `file`, verified: the length may not exceed the signed length, and every
+ * hash the metadata lists is computed while the bytes stream in (no second read; the bytes of a
+ * resumed transfer's `.part` go through the same hashes first). A transfer that breaks off keeps its
  * `.part` file, and the next attempt asks only for the rest (HTTP Range); a part whose bytes cannot be
  * right (too long, wrong hash) is deleted. The file appears under its final name only when verified.
  */
 export async function downloadVerified(http: AxiosInstance, request: DownloadRequest): Promise<DownloadResult> {
-  const { url, file, length, sha256 } = request;
+  const { url, file, length } = request;
   const part = `${file}.part`;
-  const hash = createHash('sha256');
+  const hash = TargetHashes.for(url, request.hashes);
   let have = await hashExisting(part, hash, length);
   const resumedFrom = have;
   let transferred = 0;
@@ -56,7 +58,6 @@ export async function downloadVerified(http: AxiosInstance, request: DownloadReq
       });
     if (response.status === 200 && have > 0) {
       // The server ignored the Range: start again from the first byte.
-      hash.destroy();
       return downloadAfresh(http, request, part);
     }
     if (response.status !== 200 && response.status !== 206) {
@@ -110,9 +111,11 @@ export async function downloadVerified(http: AxiosInstance, request: DownloadReq
     }
   }
   if (have !== length) throw downloadError(url, `the transfer ended at ${have} of ${length} bytes; it will resume from there`, null);
-  if (hash.digest('hex') !== sha256) {
+  try {
+    hash.verify();
+  } catch (error) {
     fs.rmSync(part, { force: true });
-    throw new OutpostError(ErrorCode.UPDATE_VERIFY, `Update refused: ${url} does not match its signed SHA-256 (tampered, or corrupted on the way).`);
+    throw error;
   }
   fs.renameSync(part, file);
   return { transferred, resumedFrom };
@@ -123,8 +126,8 @@ async function downloadAfresh(http: AxiosInstance, request: DownloadRequest, par
   return downloadVerified(http, request);
 }
 
-/** Feeds the bytes of an earlier, interrupted transfer to the hash; returns how many there are. */
-async function hashExisting(part: string, hash: Hash, length: number): Promise<number> {
+/** Feeds the bytes of an earlier, interrupted transfer to the hashes; returns how many there are. */
+async function hashExisting(part: string, hash: TargetHashes, length: number): Promise<number> {
   let size: number;
   try {
     size = fs.statSync(part).size;

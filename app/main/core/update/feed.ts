@@ -1,13 +1,19 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { Metadata, MetadataKind } from '@tufjs/models';
 import axios, { type AxiosInstance } from 'axios';
 import { type Fetcher, type TargetFile, Updater } from 'tuf-js';
 import { DownloadHTTPError } from 'tuf-js/dist/error.js';
-import type { z } from 'zod';
+import { z } from 'zod';
 import { FEED_METADATA_DIR, storedTargetPath } from '../../../common/release.js';
-import { describeError, ErrorCode, OutpostError } from '../../../base/errors.js';
+import { describeError, ErrorCode, isOutpostError, OutpostError } from '../../../base/errors.js';
 import type { Logger } from '../../../base/logger.js';
+import { storageHash, TargetHashes } from './target-hashes.js';
+
+/** What a push names: the version of the signed timestamp metadata. */
+const SignedVersion = z.object({ signed: z.object({ version: z.number().int().nonnegative() }) });
 
 /** Small targets (channel pointers, manifests) are read into memory; anything bigger is refused. */
 const MAX_DOCUMENT_BYTES = 8 * 1024 * 1024;
@@ -40,27 +46,26 @@ export class Feed {
 
   /** Fetches and verifies the latest metadata. */
   async refresh(): Promise<void> {
-    this.#updater = this.#newUpdater();
+    this.#updater = undefined;
+    const fetcher = new AxiosFetcher(this.#options.http, this.#options.timeoutMs);
+    const updater = this.#newUpdater(fetcher);
     try {
-      await this.#updater.refresh();
+      await updater.refresh();
     } catch (error) {
-      this.#updater = undefined;
-      if (axios.isAxiosError(error) && !error.response) {
-        throw new OutpostError(ErrorCode.UPDATE_DOWNLOAD, `Cannot reach the release feed at ${this.#options.baseUrl}: ${error.code ?? error.message}.`, { cause: error });
-      }
-      throw verifyError('the feed metadata did not verify', error);
+      // tuf-js wraps a failed snapshot or targets download in an error of its own that keeps only
+      // the text: the fetcher's own account (unreachable, or an answer too long) is the one to give.
+      throw fetcher.failure ?? verifyError('the feed metadata did not verify', error);
     }
+    this.#updater = updater;
   }
 
   /** The version of the timestamp metadata the last refresh verified (what a push names), or null before one. */
   timestampVersion(): number | null {
-    try {
-      const version: unknown = JSON.parse(fs.readFileSync(path.join(this.#options.cacheDir, 'timestamp.json'), 'utf8'))?.signed?.version;
-      return typeof version === 'number' ? version : null;
-    } catch {
-      return null;
-    }
+    const cached = readJsonFile(path.join(this.#options.cacheDir, 'timestamp.json'));
+    const parsed = SignedVersion.safeParse(cached);
+    return parsed.success ? parsed.data.signed.version : null;
   }
+
 
   /** The verified description (length, hashes) of a target, or null if the feed has none by that name. */
   async target(targetPath: string): Promise<TargetFile | null> {
@@ -74,16 +79,24 @@ export class Feed {
 
   /** Where a target's bytes are served (TUF consistent-snapshot naming, content-addressed). */
   url(info: TargetFile): string {
-    return new URL(storedTargetPath(info.path, sha256Of(info)), this.#options.baseUrl).toString();
+    return new URL(storedTargetPath(info.path, storageHash(info.path, info.hashes)), this.#options.baseUrl).toString();
   }
 
-  /** Downloads a small JSON target, checks its length and hash, then its shape. */
+  /** Downloads a small JSON target, checks its length and every hash listed, then its shape. */
   async document<S extends z.ZodType>(info: TargetFile, schema: S): Promise<z.infer<S>> {
     if (info.length > MAX_DOCUMENT_BYTES) throw verifyError(`${info.path} is ${info.length} bytes, more than a document may be`, null);
-    const bytes = await fetchBytes(this.#options.http, this.url(info), info.length, this.#options.timeoutMs);
-    if (bytes.length !== info.length || createHash('sha256').update(bytes).digest('hex') !== sha256Of(info)) {
-      throw verifyError(`${info.path} does not match its signed length and hash`, null);
+    const hashes = TargetHashes.for(info.path, info.hashes);
+    const url = this.url(info);
+    let bytes: Buffer;
+    try {
+      bytes = await fetchBytes(this.#options.http, url, info.length, this.#options.timeoutMs);
+    } catch (error) {
+      if (error instanceof DownloadHTTPError) throw new OutpostError(ErrorCode.UPDATE_DOWNLOAD, `Download of ${url} failed: HTTP ${error.statusCode}.`, { cause: error });
+      throw error;
     }
+    if (bytes.length !== info.length) throw verifyError(`${info.path} is ${bytes.length} bytes, not its signed length of ${info.length}`, null);
+    hashes.update(bytes);
+    hashes.verify();
     let json: unknown;
     try {
       json = JSON.parse(bytes.toString('utf8'));
@@ -95,20 +108,15 @@ export class Feed {
     return parsed.data;
   }
 
-  #newUpdater(): Updater {
+  #newUpdater(fetcher: Fetcher): Updater {
     const { cacheDir, trustedRootFile, baseUrl, log } = this.#options;
     fs.mkdirSync(cacheDir, { recursive: true, mode: 0o700 });
     const cachedRoot = path.join(cacheDir, 'root.json');
-    if (!isJsonFile(cachedRoot)) {
+    if (!fs.existsSync(cachedRoot) || rootProblem(fs.readFileSync(cachedRoot)) !== null) {
       // First check, or a cache damaged by a crash mid-write (tuf-js writes in place): start again
       // from the trust anchor. The feed's newer roots are fetched and verified from it.
       if (fs.existsSync(cachedRoot)) log.warn('the cached TUF root is damaged; starting again from the trusted root', { file: cachedRoot });
-      let anchor: Buffer;
-      try {
-        anchor = fs.readFileSync(trustedRootFile);
-      } catch (error) {
-        throw new OutpostError(ErrorCode.UPDATE_VERIFY, `Cannot read the trusted root ${trustedRootFile}: ${describeError(error)}.`, { cause: error });
-      }
+      const anchor = readTrustedRoot(trustedRootFile);
       const temp = `${cachedRoot}.${randomBytes(4).toString('hex')}`;
       fs.writeFileSync(temp, anchor, { mode: 0o600 });
       fs.renameSync(temp, cachedRoot);
@@ -120,7 +128,7 @@ export class Feed {
     return new Updater({
       metadataDir: cacheDir,
       metadataBaseUrl: new URL(`${FEED_METADATA_DIR}/`, baseUrl).toString(),
-      fetcher: new AxiosFetcher(this.#options.http, this.#options.timeoutMs),
+      fetcher,
     });
   }
 }
@@ -129,54 +137,102 @@ export class Feed {
 class AxiosFetcher implements Fetcher {
   readonly #http: AxiosInstance;
   readonly #timeoutMs: number;
+  /** The last download that failed other than by an HTTP status (tuf-js handles those itself). */
+  failure: OutpostError | undefined;
 
   constructor(http: AxiosInstance, timeoutMs: number) {
     this.#http = http;
     this.#timeoutMs = timeoutMs;
   }
 
-  downloadBytes(url: string, maxLength: number): Promise<Buffer> {
-    return fetchBytes(this.#http, url, maxLength, this.#timeoutMs);
-  }
-
-  async downloadFile<T>(url: string, maxLength: number, handler: (file: string) => Promise<T>): Promise<T> {
-    const bytes = await this.downloadBytes(url, maxLength);
-    const dir = fs.mkdtempSync(path.join(fs.realpathSync(process.env.TMPDIR ?? '/tmp'), 'outpost-tuf-'));
+  async downloadBytes(url: string, maxLength: number): Promise<Buffer> {
     try {
-      const file = path.join(dir, 'download');
-      fs.writeFileSync(file, bytes, { mode: 0o600 });
-      return await handler(file);
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
+      return await fetchBytes(this.#http, url, maxLength, this.#timeoutMs);
+    } catch (error) {
+      if (isOutpostError(error)) this.failure = error;
+      throw error;
     }
   }
+
+  /** Part of tuf-js's interface for its downloadTarget, which Outpost never calls: targets go through download.ts (resumable, hashed while streaming, in updates/). */
+  downloadFile(): Promise<never> {
+    return Promise.reject(new Error('targets are not downloaded through tuf-js'));
+  }
 }
 
-/** GET into memory, never more than `maxLength` bytes (endless data); HTTP errors as tuf-js expects. */
+/**
+ * GET into memory, refusing the answer as soon as it is longer than `maxLength` bytes (endless data),
+ * within one deadline for the whole answer, body included (slow retrieval). A non-2xx status is a
+ * DownloadHTTPError, as tuf-js expects (a 404 for the next root means there is none).
+ */
 async function fetchBytes(http: AxiosInstance, url: string, maxLength: number, timeoutMs: number): Promise<Buffer> {
-  const response = await http.get<ArrayBuffer>(url, {
-    responseType: 'arraybuffer',
-    maxContentLength: maxLength,
-    timeout: timeoutMs,
-    validateStatus: () => true,
-  });
-  if (response.status < 200 || response.status > 299) throw new DownloadHTTPError(`GET ${url}: HTTP ${response.status}`, response.status);
-  return Buffer.from(response.data);
+  const controller = new AbortController();
+  const deadline = setTimeout(() => controller.abort(), timeoutMs);
+  try {
+    const response = await http.get<Readable>(url, { responseType: 'stream', maxContentLength: -1, signal: controller.signal, validateStatus: () => true });
+    if (response.status < 200 || response.status > 299) {
+      response.data.destroy();
+      throw new DownloadHTTPError(`GET ${url}: HTTP ${response.status}`, response.status);
+    }
+    const body: AsyncIterable<Buffer> = response.data;
+    const chunks: Buffer[] = [];
+    let received = 0;
+    for await (const chunk of body) {
+      received += chunk.length;
+      if (received > maxLength) {
+        response.data.destroy();
+        throw new OutpostError(ErrorCode.UPDATE_VERIFY, `Update refused: the answer for ${url} was longer than the ${maxLength} bytes allowed for it (endless data?), so it was cut off there and not used.`);
+      }
+      chunks.push(chunk);
+    }
+    return Buffer.concat(chunks);
+  } catch (error) {
+    if (isOutpostError(error) || error instanceof DownloadHTTPError) throw error;
+    const why = controller.signal.aborted ? `no complete answer within ${timeoutMs} ms` : axios.isAxiosError(error) ? (error.code ?? error.message) : describeError(error);
+    throw new OutpostError(ErrorCode.UPDATE_DOWNLOAD, `Cannot reach the release feed: GET ${url} failed (${why}).`, { cause: error });
+  } finally {
+    clearTimeout(deadline);
+  }
 }
 
-function sha256Of(info: TargetFile): string {
-  const hash = info.hashes.sha256;
-  if (!hash) throw verifyError(`${info.path} has no SHA-256 in the signed metadata`, null);
-  return hash;
+/**
+ * The trust anchor, checked as tuf-js will load it (root metadata, signed by its own keys), so that a
+ * file that is not one is reported as such, naming it, rather than as whatever tuf-js throws.
+ */
+function readTrustedRoot(file: string): Buffer {
+  let bytes: Buffer;
+  try {
+    bytes = fs.readFileSync(file);
+  } catch (error) {
+    throw new OutpostError(ErrorCode.UPDATE_VERIFY, `Cannot read the trusted root ${file}: ${describeError(error)}.`, { cause: error });
+  }
+  const problem = rootProblem(bytes);
+  if (problem !== null) throw new OutpostError(ErrorCode.UPDATE_VERIFY, `Update refused: the trusted root ${file} is not valid TUF root metadata (${problem}).`);
+  return bytes;
+}
+
+/** Why `bytes` is not root metadata signed by its own keys, or null if it is. */
+function rootProblem(bytes: Buffer): string | null {
+  try {
+    const root = Metadata.fromJSON(MetadataKind.Root, JSON.parse(bytes.toString('utf8')));
+    root.verifyDelegate(MetadataKind.Root, root);
+    return null;
+  } catch (error) {
+    return describeError(error);
+  }
+}
+
+/** A file's JSON, or undefined when it is missing or not JSON. */
+function readJsonFile(file: string): unknown {
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch {
+    return undefined;
+  }
 }
 
 function isJsonFile(file: string): boolean {
-  try {
-    JSON.parse(fs.readFileSync(file, 'utf8'));
-    return true;
-  } catch {
-    return false;
-  }
+  return readJsonFile(file) !== undefined;
 }
 
 function verifyError(what: string, cause: unknown): OutpostError {

@@ -147,7 +147,7 @@ export class UpdatePipeline {
         url: feed.url(info),
         file: blobFile(sha),
         length: info.length,
-        sha256: info.hashes.sha256 as string,
+        hashes: info.hashes,
         stallMs: settings.stall_timeout_s * 1000,
         signal: this.#options.signal,
         onBytes: (bytes) => {
