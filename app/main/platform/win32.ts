@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { ErrorCode, OutpostError, errnoCode } from '../core/errors.js';
 import type { CredentialStore } from '../core/ipc-secret.js';
+import { cannotCreateStorage } from '../core/storage.js';
 import { keyringStore } from './keyring-store.js';
 import type { HeldFile, IpcEndpoint, Platform, StorageSecurity } from './platform.js';
 import { findHeldFilesWin32 } from './win32-held-files.js';
@@ -76,10 +77,7 @@ export class Win32Platform implements Platform {
     try {
       created = fs.mkdirSync(dir, { recursive: true }) !== undefined;
     } catch (error) {
-      throw new OutpostError(ErrorCode.STORAGE_CREATE, `Cannot create the storage folder ${dir}: ${errnoCode(error) ?? error}.`, {
-        cause: error,
-        details: { dir },
-      });
+      throw cannotCreateStorage(dir, error);
     }
     if (!fs.statSync(dir).isDirectory()) {
       throw new OutpostError(ErrorCode.STORAGE_UNSAFE, `The storage path ${dir} is not a folder. Remove it or set OUTPOST_HOME to a folder.`, {

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { UpdaterJob } from '../../../common/updater-job.js';
 import type { Platform } from '../../platform/index.js';
-import { describeError } from '../errors.js';
+import { describeError, describeFsError, errnoCode } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { startRecovery, type UpdaterProgram, updaterCopyDir } from './handoff.js';
 import { healthRecordFile, jobOwner, outcomeOf, readJob, readJournal } from './job-journal.js';
@@ -36,13 +36,15 @@ export class JobFollower {
   readonly #options: JobFollowerOptions;
   #timer: NodeJS.Timeout | undefined;
   #recoveryStarted = false;
+  /** Set while ticks fail: the failure is logged when it begins, not at every tick. */
+  #failing = false;
 
   constructor(options: JobFollowerOptions) {
     this.#options = options;
   }
 
   start(): void {
-    this.#timer = setInterval(() => this.#tick(), this.#options.intervalMs ?? 500);
+    this.#timer = setInterval(() => this.#tick(), this.#intervalMs);
     this.#timer.unref();
     this.#tick();
   }
@@ -52,13 +54,34 @@ export class JobFollower {
     this.#timer = undefined;
   }
 
+  /**
+   * A tick that fails (its folder removed, unreadable) is tried again at the next one: thrown from a
+   * timer, it would end the agent.
+   */
   #tick(): void {
+    try {
+      this.#follow();
+      if (this.#failing) this.#options.log.info(`following update job ${this.#options.job.job_id} works again`);
+      this.#failing = false;
+    } catch (error) {
+      if (!this.#failing) {
+        this.#options.log.warn(`cannot follow update job ${this.#options.job.job_id} (trying again every ${this.#intervalMs} ms): ${describeFsError(error)}`);
+      }
+      this.#failing = true;
+    }
+  }
+
+  get #intervalMs(): number {
+    return this.#options.intervalMs ?? 500;
+  }
+
+  #follow(): void {
     const { job, platform, log } = this.#options;
     const outcome = outcomeOf(job);
     const owner = jobOwner(job, platform);
     if (outcome === null && owner === null && readJournal(job.journal).length === 0) {
       // Its updater never began (the hand-off failed): nothing to finish, only to remove.
-      this.#cleanUp();
+      this.#finish(false);
       return;
     }
     if (outcome === null) {
@@ -70,7 +93,19 @@ export class JobFollower {
       return;
     }
     if (owner !== null) return; // the updater is on its way out
-    if (outcome === 'committed' && job.new_version === this.#options.version) {
+    this.#finish(outcome === 'committed' && job.new_version === this.#options.version);
+  }
+
+  /**
+   * Stops following, reports the success if `succeeded`, and removes what the job left. What to
+   * remove is listed first: a folder that cannot be read throws before anything is done, and the
+   * next tick tries again (the success is reported once).
+   */
+  #finish(succeeded: boolean): void {
+    const { job, log } = this.#options;
+    const leftovers = this.#leftovers();
+    this.dispose();
+    if (succeeded) {
       log.info(`update ${job.old_version} -> ${job.new_version} committed; reporting it`);
       void this.#options.report('EVT_UPDATE_SUCCEEDED', `Updated from ${job.old_version} to ${job.new_version}.`, {
         from_version: job.old_version,
@@ -78,26 +113,37 @@ export class JobFollower {
         job_id: job.job_id,
       });
     }
-    this.#cleanUp();
-  }
-
-  #cleanUp(): void {
-    const { job, log, jobFile } = this.#options;
-    this.dispose();
-    // Journals of earlier jobs go too: this one's is the record kept (and a newer job's, should this
-    // agent have handed over again meanwhile, is left alone). job.json last, and only if it is still
-    // this job's: while it exists, a later start finishes this one.
-    const dir = path.dirname(job.journal);
-    const current = readJob(path.dirname(jobFile))?.job;
-    const keep = new Set([job.journal, current?.journal]);
-    const earlier = fs.readdirSync(dir).filter((name) => /^journal-.*\.jsonl$/.test(name) && !keep.has(path.join(dir, name)));
-    const stillThisJob = current?.job_id === job.job_id;
-    for (const leftover of [updaterCopyDir(job), job.ready_file, healthRecordFile(job), ...earlier.map((name) => path.join(dir, name)), ...(stillThisJob ? [jobFile] : [])]) {
+    for (const leftover of leftovers) {
       try {
         fs.rmSync(leftover, { recursive: true, force: true });
       } catch (error) {
         log.warn(`could not remove ${leftover} (tried again at the next start): ${describeError(error)}`);
       }
     }
+  }
+
+  /**
+   * Journals of earlier jobs go too: this one's is the record kept (and a newer job's, should this
+   * agent have handed over again meanwhile, is left alone). job.json last, and only if it is still
+   * this job's: while it exists, a later start finishes this one.
+   */
+  #leftovers(): string[] {
+    const { job, jobFile } = this.#options;
+    const dir = path.dirname(job.journal);
+    const current = readJob(path.dirname(jobFile))?.job;
+    const keep = new Set([job.journal, current?.journal]);
+    const earlier = namesIn(dir).filter((name) => /^journal-.*\.jsonl$/.test(name) && !keep.has(path.join(dir, name)));
+    const stillThisJob = current?.job_id === job.job_id;
+    return [updaterCopyDir(job), job.ready_file, healthRecordFile(job), ...earlier.map((name) => path.join(dir, name)), ...(stillThisJob ? [jobFile] : [])];
+  }
+}
+
+/** The names in a folder; none when it is gone (removed with everything that was to be removed). */
+function namesIn(dir: string): string[] {
+  try {
+    return fs.readdirSync(dir);
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT') return [];
+    throw error;
   }
 }
