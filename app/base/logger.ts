@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import electronLog from 'electron-log/node';
+import { describeFsError, ErrorCode, errnoCode, OutpostError } from './errors.js';
 import { redactSecrets } from './redact.js';
 
 export const LOG_LEVELS = ['error', 'warn', 'info', 'debug'] as const;
@@ -43,8 +44,20 @@ export const LOG_FILE_NAME = 'outpost.log';
  * line logged just before a crash is on disk and there is never a buffer left to flush at shutdown.
  */
 export function createFileLogger(options: FileLoggerOptions): RootLogger {
-  fs.mkdirSync(options.dir, { recursive: true, mode: 0o700 });
   const file = path.join(options.dir, LOG_FILE_NAME);
+  try {
+    fs.mkdirSync(options.dir, { recursive: true, mode: 0o700 });
+    // electron-log, given a file it cannot open, prints a stack trace and drops every line: an agent
+    // must not run without its log, so the file is opened once here, where the failure can be named.
+    fs.closeSync(fs.openSync(file, 'a', 0o600));
+  } catch (error) {
+    // mkdir -p says EEXIST for a file where the folder should be.
+    const problem = errnoCode(error) === 'EEXIST' ? `${options.dir} is a file, not a folder` : describeFsError(error);
+    throw new OutpostError(ErrorCode.STORAGE_CREATE, `Cannot write the log file ${file}: ${problem}. Make ${options.dir} a folder this user can write.`, {
+      cause: error,
+      details: { file, errno: errnoCode(error) },
+    });
+  }
   const keepFiles = options.keepFiles ?? 3;
   const base = electronLog.create({ logId: `outpost-${process.pid}-${Math.random().toString(36).slice(2)}` });
 

@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import { loadConfig, readConfig } from '../../app/main/core/config.js';
 import { CURRENT_CONFIG_VERSION, DEFAULT_CONFIG } from '../../app/main/core/config-schema.js';
 import { isOutpostError } from '../../app/base/errors.js';
+import { findJsonSyntaxError } from '../../app/main/core/json-syntax.js';
 import { memoryLogger } from '../helpers/memory-logger.js';
 import { tempDir } from '../helpers/paths.js';
 
@@ -64,6 +65,29 @@ test('a file without config_version is taken as v1 and migrated', (t) => {
 
 test('corrupt JSON: exit 78, one line naming the file, file untouched', (t) => {
   expectRefused(t, '{"config_version": 2, "backend": {', 'ERR_CONFIG_PARSE', /not valid JSON/);
+});
+
+test('corrupt JSON is located by line and column, quoting none of it (V8 quotes the text it could not parse)', (t) => {
+  expectRefused(t, '{\n  "config_version": 3,\n  "token": hunter2\n}', 'ERR_CONFIG_PARSE', /: not valid JSON: unexpected character at line 3, column 12\. Fix it/);
+  expectRefused(t, '{"token": "hunter2', 'ERR_CONFIG_PARSE', /: not valid JSON: it ends too early, at line 1, column 19\./);
+  const { file } = setup(t, '{"token": hunter2}');
+  assert.throws(() => readConfig(file), (error) => isOutpostError(error) && !error.message.includes('hunter2') && !error.message.includes('"token"'));
+});
+
+test('findJsonSyntaxError agrees with JSON.parse on what is JSON, and points at the first bad character', () => {
+  const samples = ['{}', '[]', ' 0 ', '"x"', '{"a":[1,-2.5e+3,true,false,null,"\\u00e9\\n\\/"]}', '', ' ', '{', '{"a":1,}', '[1 2]', '01', '1.', '-', '1e', 'tru', 'nul', '"\\x"', '"\\u12"', '"a\nb"', '{"a" 1}', '{a:1}', '[1]]', "{'a':1}", '\u00a0{}', '{"a":1}\n\n  x'];
+  for (const text of samples) {
+    let valid = true;
+    try {
+      JSON.parse(text);
+    } catch {
+      valid = false;
+    }
+    assert.equal(findJsonSyntaxError(text) === null, valid, JSON.stringify(text));
+  }
+  assert.deepEqual(findJsonSyntaxError('{\n  "a": 1,\n  oops: 2\n}'), { line: 3, column: 3, atEnd: false });
+  assert.deepEqual(findJsonSyntaxError('{"a": [1, 2'), { line: 1, column: 12, atEnd: true });
+  assert.deepEqual(findJsonSyntaxError(`${'['.repeat(600)}${']'.repeat(600)}`), { line: 1, column: 513, atEnd: false }, 'deeper than any config: reported, not a stack overflow');
 });
 
 test('schema-invalid file: exit 78 naming the key, file untouched', (t) => {

@@ -39,6 +39,8 @@ export class AgentClient {
       endpoint: this.address.endpoint,
       command,
       timeoutMs,
+      // A flood of connections makes the agent drop the oldest, maybe this one: try again in time.
+      retryDropped: true,
       secret: () =>
         readIpcSecret({
           storageRoot: this.address.storageRoot,

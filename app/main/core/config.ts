@@ -3,8 +3,9 @@ import type { z } from 'zod';
 import { removeStaleTempFiles, writeFileAtomic } from '../../base/durable-file.js';
 import { MIGRATIONS } from './config-migrations.js';
 import { CURRENT_CONFIG_VERSION, type Config, CurrentConfig, DEFAULT_CONFIG } from './config-schema.js';
-import { ErrorCode, OutpostError, errnoCode } from '../../base/errors.js';
+import { describeFsError, ErrorCode, errnoCode, OutpostError } from '../../base/errors.js';
 import type { Logger } from '../../base/logger.js';
+import { findJsonSyntaxError } from './json-syntax.js';
 
 export interface LoadedConfig {
   readonly config: Config;
@@ -41,8 +42,11 @@ export function readConfig(file: string): ConfigRead {
   let raw: unknown;
   try {
     raw = JSON.parse(text);
-  } catch (error) {
-    throw new OutpostError(ErrorCode.CONFIG_PARSE, `${file}: not valid JSON (${(error as Error).message}). Fix it, or move it away to start from defaults. ${UNTOUCHED}`);
+  } catch {
+    // Not V8's message: it quotes the text, and config.json may be a link to someone's secrets.
+    const where = findJsonSyntaxError(text);
+    const problem = where === null ? 'not valid JSON' : `not valid JSON: ${where.atEnd ? 'it ends too early, at' : 'unexpected character at'} line ${where.line}, column ${where.column}`;
+    throw new OutpostError(ErrorCode.CONFIG_PARSE, `${file}: ${problem}. Fix it, or move it away to start from defaults. ${UNTOUCHED}`);
   }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     throw new OutpostError(ErrorCode.CONFIG_INVALID, `${file}: must hold a JSON object. ${UNTOUCHED}`);
@@ -51,7 +55,7 @@ export function readConfig(file: string): ConfigRead {
   // Files from before config_version existed are version 1.
   const declared = (raw as { config_version?: unknown }).config_version ?? 1;
   if (!Number.isInteger(declared) || (declared as number) < 1) {
-    throw new OutpostError(ErrorCode.CONFIG_INVALID, `${file}: config_version must be a whole number from 1 up, not ${JSON.stringify(declared)}. ${UNTOUCHED}`);
+    throw new OutpostError(ErrorCode.CONFIG_INVALID, `${file}: config_version must be a whole number from 1 up, not ${kindOf(declared)}. ${UNTOUCHED}`);
   }
   const version = declared as number;
   if (version > CURRENT_CONFIG_VERSION) {
@@ -84,8 +88,18 @@ export function loadConfig(file: string, log: Logger, now: () => Date): LoadedCo
   if (found.version === CURRENT_CONFIG_VERSION) return { config, created: false, migrated: null };
 
   const backup = `${file}.v${found.version}-${now().toISOString().replaceAll(':', '-')}.bak`;
-  writeFileAtomic(backup, found.text);
-  writeConfig(file, config);
+  try {
+    writeFileAtomic(backup, found.text);
+  } catch (error) {
+    throw cannotWrite(backup, error);
+  }
+  try {
+    writeConfig(file, config);
+  } catch (error) {
+    // The original is still in place: its copy would only pile up, one per start that fails so.
+    fs.rmSync(backup, { force: true });
+    throw error;
+  }
   for (const step of migrationsFrom(found.version)) {
     log.info(`config migrated v${step.from} -> v${step.from + 1} (${step.describe})`, { file });
   }
@@ -97,8 +111,26 @@ function migrationsFrom(version: number) {
   return MIGRATIONS.filter((m) => m.from >= version);
 }
 
+/** Throws ERR_STORAGE_CREATE (exit 73) when the file cannot be replaced; it is then left as it was. */
 export function writeConfig(file: string, config: Config): void {
-  writeFileAtomic(file, `${JSON.stringify(config, null, 2)}\n`);
+  try {
+    writeFileAtomic(file, `${JSON.stringify(config, null, 2)}\n`);
+  } catch (error) {
+    throw cannotWrite(file, error);
+  }
+}
+
+function cannotWrite(file: string, error: unknown): OutpostError {
+  return new OutpostError(ErrorCode.STORAGE_CREATE, `${file}: cannot be written: ${describeFsError(error)}. ${UNTOUCHED}`, { cause: error, details: { file, errno: errnoCode(error) } });
+}
+
+/** What a value is, without its content: a config error names the problem, never the file's bytes. */
+function kindOf(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'number') return Number.isInteger(value) ? 'a whole number below 1' : 'a fraction';
+  if (typeof value === 'object') return 'an object';
+  return `a ${typeof value}`;
 }
 
 function parseOrThrow<S extends z.ZodType>(schema: S, value: unknown, file: string, version: number): z.infer<S> {

@@ -1,4 +1,5 @@
 import net from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Challenge, IPC_MAX_MESSAGE_BYTES, IPC_PROTOCOL_VERSION, type IpcCommand, Reply } from '../../common/ipc.js';
 import { errnoCode, ErrorCode, OutpostError } from '../../base/errors.js';
 import { clientProof, newNonce, proofsEqual, serverProof } from './ipc-auth.js';
@@ -12,9 +13,20 @@ export interface SendOptions {
    */
   readonly secret: () => Buffer;
   readonly command: IpcCommand;
-  /** The whole exchange, connect to reply. */
+  /** The whole exchange, connect to reply, retries included. */
   readonly timeoutMs: number;
+  /**
+   * Connect again, until the deadline, when the connection is dropped before the reply (closed,
+   * EPIPE, ECONNRESET, EAGAIN): what the agent does to its oldest connections when a flood of them
+   * fills its limit (IpcServer). Every command may be sent again: none does harm twice (a repeated
+   * force_restart finds the agent already stopping). Off, a drop is ERR_IPC_PROTOCOL at once (the
+   * agent's own probe of the endpoint, for which a peer that hangs up is a stranger, not a busy agent).
+   */
+  readonly retryDropped?: boolean;
 }
+
+/** How long to wait before connecting again after a drop: doubling from the first, up to the last. */
+const RETRY_DELAY_MS = { first: 20, max: 200 } as const;
 
 /**
  * Sends one authenticated command to the running agent and returns its reply. The server must prove
@@ -23,29 +35,59 @@ export interface SendOptions {
  * - ERR_IPC_NOT_RUNNING: nothing listens on the endpoint;
  * - ERR_IPC_AUTH (exit 4): the other side could not prove the secret (a squatter, or our secret
  *   differs from the agent's), or it refused ours;
- * - ERR_IPC_TIMEOUT (exit 5): no complete reply in time;
- * - ERR_IPC_PROTOCOL: the other side does not speak this protocol.
+ * - ERR_IPC_TIMEOUT (exit 5): no complete reply in time (with `retryDropped`, also: every
+ *   connection until then was dropped);
+ * - ERR_IPC_PROTOCOL: the other side does not speak this protocol, or (without `retryDropped`)
+ *   dropped the connection.
  */
-export function sendCommand(options: SendOptions): Promise<Reply> {
-  const { endpoint, secret, command, timeoutMs } = options;
+export async function sendCommand(options: SendOptions): Promise<Reply> {
+  const deadline = performance.now() + options.timeoutMs;
+  let delay: number = RETRY_DELAY_MS.first;
+  for (let drops = 1; ; drops++) {
+    const attempt = await exchange(options, deadline - performance.now());
+    if ('reply' in attempt) return attempt.reply;
+    if (!options.retryDropped) throw attempt.dropped;
+    const left = deadline - performance.now();
+    if (left <= delay) {
+      throw new OutpostError(
+        ErrorCode.IPC_TIMEOUT,
+        `The agent did not answer "${options.command}" within ${options.timeoutMs} ms (${options.endpoint}): the connection was dropped ${drops} time${drops > 1 ? 's' : ''} (${attempt.dropped.message}); something may be flooding its endpoint with connections.`,
+        { cause: attempt.dropped, details: { drops } },
+      );
+    }
+    await sleep(delay);
+    delay = Math.min(delay * 2, RETRY_DELAY_MS.max);
+  }
+}
+
+/** Connection errors that mean "dropped": the server closed this connection (or had no room for it yet). */
+const DROPPED_ERRNOS = new Set(['EPIPE', 'ECONNRESET', 'EAGAIN']);
+
+/**
+ * One connection's exchange. Resolves with the reply, or with `dropped` (the error to report if it is
+ * not retried) when the connection was lost before a reply; rejects with every other error.
+ */
+function exchange(options: SendOptions, timeoutMs: number): Promise<{ reply: Reply } | { dropped: OutpostError }> {
+  const { endpoint, secret, command } = options;
   return new Promise((resolve, reject) => {
     const socket = net.connect(endpoint);
     const clientNonce = newNonce();
     let challenged = false;
     let settled = false;
-    /** Ends the exchange with an error or the reply; returns false: read nothing more. */
-    const settle = (error: OutpostError | null, reply?: Reply): false => {
+    /** Ends the exchange (once); returns false: read nothing more. */
+    const end = (outcome: () => void): false => {
       if (settled) return false;
       settled = true;
       clearTimeout(timer);
       socket.destroy();
-      if (error) reject(error);
-      else resolve(reply as Reply);
+      outcome();
       return false;
     };
+    const settle = (error: OutpostError | null, reply?: Reply) => end(() => (error ? reject(error) : resolve({ reply: reply as Reply })));
+    const drop = (error: OutpostError) => end(() => resolve({ dropped: error }));
     const timer = setTimeout(
-      () => settle(new OutpostError(ErrorCode.IPC_TIMEOUT, `The agent did not answer "${command}" within ${timeoutMs} ms (${endpoint}).`)),
-      timeoutMs,
+      () => settle(new OutpostError(ErrorCode.IPC_TIMEOUT, `The agent did not answer "${command}" within ${options.timeoutMs} ms (${endpoint}).`)),
+      Math.max(0, timeoutMs),
     );
 
     socket.once('connect', () => writeLine(socket, { v: IPC_PROTOCOL_VERSION, type: 'hello', nonce: clientNonce, client_pid: process.pid }));
@@ -53,12 +95,14 @@ export function sendCommand(options: SendOptions): Promise<Reply> {
       const code = errnoCode(error);
       if (code === 'ENOENT' || code === 'ECONNREFUSED') {
         settle(new OutpostError(ErrorCode.IPC_NOT_RUNNING, `No Outpost agent is listening on ${endpoint}.`));
-      } else {
-        settle(new OutpostError(ErrorCode.IPC_PROTOCOL, `IPC connection to ${endpoint} failed: ${code ?? error.message}.`, { cause: error }));
+        return;
       }
+      const failure = new OutpostError(ErrorCode.IPC_PROTOCOL, `IPC connection to ${endpoint} failed: ${code ?? error.message}.`, { cause: error });
+      if (code !== undefined && DROPPED_ERRNOS.has(code)) drop(failure);
+      else settle(failure);
     });
     socket.on('close', () =>
-      settle(
+      drop(
         challenged
           ? new OutpostError(ErrorCode.IPC_PROTOCOL, `The agent closed the connection without a reply (${endpoint}).`)
           : new OutpostError(ErrorCode.IPC_PROTOCOL, `The process on ${endpoint} closed the connection before proving it is the agent.`),

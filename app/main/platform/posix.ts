@@ -3,8 +3,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { describeFsError, ErrorCode, errnoCode, OutpostError } from '../../base/errors.js';
 import { waitUntilGone } from '../../base/process-liveness.js';
-import { ErrorCode, OutpostError, errnoCode } from '../../base/errors.js';
+import { cannotCreateStorage } from '../../base/storage-errors.js';
 import type { HeldFile, IpcEndpoint, StorageSecurity } from './platform.js';
 
 /** What Linux and macOS share: euid 0 means elevated, folders are 0700 and owned by us. */
@@ -55,10 +56,7 @@ export function posixSecureDirectory(dir: string): StorageSecurity {
   try {
     created = fs.mkdirSync(dir, { recursive: true, mode: 0o700 }) !== undefined;
   } catch (error) {
-    throw new OutpostError(ErrorCode.STORAGE_CREATE, `Cannot create the storage folder ${dir}: ${errnoCode(error) ?? error}.`, {
-      cause: error,
-      details: { dir },
-    });
+    throw cannotCreateStorage(dir, error);
   }
   const stat = fs.statSync(dir);
   const uid = process.geteuid?.() ?? -1;
@@ -83,13 +81,35 @@ export function posixSecureDirectory(dir: string): StorageSecurity {
       { details: { dir, mode: octal(mode) } },
     );
   }
+  // Only others' bits are taken away: an owner who made the folder read-only (0500) meant it, and
+  // is told below that the agent cannot run there, rather than overruled.
+  const closed = mode & 0o700;
   const tightened: string[] = [];
-  if (mode !== 0o700) {
+  if (closed !== mode) {
     // Readable by others but not writable: nothing can have been planted, so closing it is safe.
-    fs.chmodSync(dir, 0o700);
-    tightened.push(`mode ${octal(mode)} -> 0700`);
+    try {
+      fs.chmodSync(dir, closed);
+    } catch (error) {
+      throw cannotWrite(dir, `closed to other users (chmod ${octal(closed)})`, error);
+    }
+    tightened.push(`mode ${octal(mode)} -> ${octal(closed)}`);
   }
-  return { created, permissions: `mode 0700, owner uid ${uid}`, tightened };
+  try {
+    // Checked before anything is written in it: root passes permission bits, but not an immutable
+    // folder (chattr +i: EPERM) nor a read-only mount (EROFS), which must be named, not hit later.
+    fs.accessSync(dir, fs.constants.W_OK | fs.constants.X_OK);
+  } catch (error) {
+    throw cannotWrite(dir, 'written', error);
+  }
+  return { created, permissions: `mode ${octal(closed)}, owner uid ${uid}`, tightened };
+}
+
+function cannotWrite(dir: string, what: string, error: unknown): OutpostError {
+  return new OutpostError(
+    ErrorCode.STORAGE_CREATE,
+    `The storage folder ${dir} cannot be ${what}: ${describeFsError(error)}. Make it writable for this user (chmod 700 '${dir}'), or set OUTPOST_HOME to another folder.`,
+    { cause: error, details: { dir, errno: errnoCode(error) } },
+  );
 }
 
 /**

@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ErrorCode, OutpostError, errnoCode } from '../../base/errors.js';
+import { cannotCreateStorage } from '../../base/storage-errors.js';
 import type { CredentialStore } from './platform.js';
 import { keyringStore } from './keyring-store.js';
 import { waitUntilGone } from '../../base/process-liveness.js';
@@ -77,10 +78,7 @@ export class Win32Platform implements Platform {
     try {
       created = fs.mkdirSync(dir, { recursive: true }) !== undefined;
     } catch (error) {
-      throw new OutpostError(ErrorCode.STORAGE_CREATE, `Cannot create the storage folder ${dir}: ${errnoCode(error) ?? error}.`, {
-        cause: error,
-        details: { dir },
-      });
+      throw cannotCreateStorage(dir, error);
     }
     if (!fs.statSync(dir).isDirectory()) {
       throw new OutpostError(ErrorCode.STORAGE_UNSAFE, `The storage path ${dir} is not a folder. Remove it or set OUTPOST_HOME to a folder.`, {

@@ -1,11 +1,11 @@
 import fs from 'node:fs';
-import type { UpdaterJob } from '../../../common/update-files.js';
-import type { Platform } from '../../platform/index.js';
-import { describeError } from '../../../base/errors.js';
+import { describeError, describeFsError, errnoCode } from '../../../base/errors.js';
 import type { Logger } from '../../../base/logger.js';
 import { journalJobId } from '../../../base/storage-layout.js';
 import { jobOwner, jobPaths, outcomeOf, readJob, readJournal } from '../../../base/update-records.js';
 import { EventCode, type ReportCode } from '../../../common/codes.js';
+import type { UpdaterJob } from '../../../common/update-files.js';
+import type { Platform } from '../../platform/index.js';
 import { startRecovery, type UpdaterProgram } from './handoff.js';
 
 export interface JobFollowerOptions {
@@ -18,6 +18,14 @@ export interface JobFollowerOptions {
   readonly updater: UpdaterProgram | undefined;
   readonly report: (code: ReportCode, message: string, context: Record<string, string>) => Promise<void>;
   readonly intervalMs?: number;
+  /** Runs `tick` every `ms` until the returned function is called; a real timer unless a test drives the ticks itself. */
+  readonly every?: (ms: number, tick: () => void) => () => void;
+}
+
+function everyInterval(ms: number, tick: () => void): () => void {
+  const timer = setInterval(tick, ms);
+  timer.unref();
+  return () => clearInterval(timer);
 }
 
 /**
@@ -34,31 +42,53 @@ export interface JobFollowerOptions {
  */
 export class JobFollower {
   readonly #options: JobFollowerOptions;
-  #timer: NodeJS.Timeout | undefined;
+  #cancel: (() => void) | undefined;
   #recoveryStarted = false;
+  /** Set while ticks fail: the failure is logged when it begins, not at every tick. */
+  #failing = false;
 
   constructor(options: JobFollowerOptions) {
     this.#options = options;
   }
 
   start(): void {
-    this.#timer = setInterval(() => this.#tick(), this.#options.intervalMs ?? 500);
-    this.#timer.unref();
+    this.#cancel = (this.#options.every ?? everyInterval)(this.#intervalMs, () => this.#tick());
     this.#tick();
   }
 
   dispose(): void {
-    clearInterval(this.#timer);
-    this.#timer = undefined;
+    this.#cancel?.();
+    this.#cancel = undefined;
   }
 
+  /**
+   * A tick that fails (its folder removed, unreadable) is tried again at the next one: thrown from a
+   * timer, it would end the agent.
+   */
   #tick(): void {
+    try {
+      this.#follow();
+      if (this.#failing) this.#options.log.info(`following update job ${this.#options.job.job_id} works again`);
+      this.#failing = false;
+    } catch (error) {
+      if (!this.#failing) {
+        this.#options.log.warn(`cannot follow update job ${this.#options.job.job_id} (trying again every ${this.#intervalMs} ms): ${describeFsError(error)}`);
+      }
+      this.#failing = true;
+    }
+  }
+
+  get #intervalMs(): number {
+    return this.#options.intervalMs ?? 500;
+  }
+
+  #follow(): void {
     const { job, platform, log } = this.#options;
     const outcome = outcomeOf(job);
     const owner = jobOwner(job, platform);
     if (outcome === null && owner === null && readJournal(jobPaths(job).journal(job.job_id)).steps.length === 0) {
       // Its updater never began (the hand-off failed): nothing to finish, only to remove.
-      this.#cleanUp();
+      this.#finish(false);
       return;
     }
     if (outcome === null) {
@@ -70,7 +100,19 @@ export class JobFollower {
       return;
     }
     if (owner !== null) return; // the updater is on its way out
-    if (outcome === 'committed' && job.new_version === this.#options.version) {
+    this.#finish(outcome === 'committed' && job.new_version === this.#options.version);
+  }
+
+  /**
+   * Stops following, reports the success if `succeeded`, and removes what the job left. What to
+   * remove is listed first: a folder that cannot be read throws before anything is done, and the
+   * next tick tries again (the success is reported once).
+   */
+  #finish(succeeded: boolean): void {
+    const { job, log } = this.#options;
+    const leftovers = this.#leftovers();
+    this.dispose();
+    if (succeeded) {
       log.info(`update ${job.old_version} -> ${job.new_version} committed; reporting it`);
       void this.#options.report(EventCode.UPDATE_SUCCEEDED, `Updated from ${job.old_version} to ${job.new_version}.`, {
         from_version: job.old_version,
@@ -78,30 +120,39 @@ export class JobFollower {
         job_id: job.job_id,
       });
     }
-    this.#cleanUp();
-  }
-
-  #cleanUp(): void {
-    const { job, log } = this.#options;
-    this.dispose();
-    // Journals of earlier jobs go too: this one's is the record kept (and a newer job's, should this
-    // agent have handed over again meanwhile, is left alone). job.json last, and only if it is still
-    // this job's: while it exists, a later start finishes this one.
-    const files = jobPaths(job);
-    const current = readJob(files);
-    const keep = new Set([job.job_id, current?.job_id]);
-    const earlier = fs
-      .readdirSync(files.dir)
-      .map(journalJobId)
-      .filter((id): id is string => id !== null && !keep.has(id));
-    const stillThisJob = current?.job_id === job.job_id;
-    const id = job.job_id;
-    for (const leftover of [files.updaterCopy(id), files.readyFile(id), files.healthRecord(id), ...earlier.map(files.journal), ...(stillThisJob ? [files.job] : [])]) {
+    for (const leftover of leftovers) {
       try {
         fs.rmSync(leftover, { recursive: true, force: true });
       } catch (error) {
         log.warn(`could not remove ${leftover} (tried again at the next start): ${describeError(error)}`);
       }
     }
+  }
+
+  /**
+   * Journals of earlier jobs go too: this one's is the record kept (and a newer job's, should this
+   * agent have handed over again meanwhile, is left alone). job.json last, and only if it is still
+   * this job's: while it exists, a later start finishes this one.
+   */
+  #leftovers(): string[] {
+    const { job } = this.#options;
+    const files = jobPaths(job);
+    const current = readJob(files);
+    const keep = new Set([job.job_id, current?.job_id]);
+    const earlier = namesIn(files.dir)
+      .map(journalJobId)
+      .filter((id): id is string => id !== null && !keep.has(id));
+    const id = job.job_id;
+    return [files.updaterCopy(id), files.readyFile(id), files.healthRecord(id), ...earlier.map(files.journal), ...(current?.job_id === id ? [files.job] : [])];
+  }
+}
+
+/** The names in a folder; none when it is gone (removed with everything that was to be removed). */
+function namesIn(dir: string): string[] {
+  try {
+    return fs.readdirSync(dir);
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT') return [];
+    throw error;
   }
 }
