@@ -309,8 +309,16 @@ function unbegunJob(dir: string): UpdaterJob {
 
 /** The follower's ticks, driven by the test instead of a timer. */
 function manualTicks(): { every: (ms: number, tick: () => void) => () => void; tick: () => void } {
-  let tick = () => undefined as void;
-  return { every: (_ms, next) => ((tick = next), () => undefined), tick: () => tick() };
+  const ticks: (() => void)[] = [];
+  return {
+    every: (_ms, next) => {
+      ticks.push(next);
+      return () => undefined;
+    },
+    tick: () => {
+      for (const tick of ticks) tick();
+    },
+  };
 }
 
 test('job follower: its folder removed under it, it finishes without an exception (nothing was left to remove)', (t) => {

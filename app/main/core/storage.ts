@@ -1,4 +1,3 @@
-import fs from 'node:fs';
 import path from 'node:path';
 import { type StoragePaths, storagePaths } from '../../base/storage-layout.js';
 import type { Platform, StorageSecurity } from '../platform/index.js';
