@@ -1,19 +1,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { ExitCode } from '../app/common/exit-codes.js';
 import { parseOrigin } from './origins.js';
 import { DEFAULT_MAX_CONNECTIONS } from './push.js';
 import { DEFAULT_MAX_REPORTS, DEFAULT_MAX_REPORTS_BYTES, DEFAULT_REPORTS_PER_MINUTE, MIN_REPORTS_MAX_BYTES } from './reports-intake.js';
 import { FeedServer, type FeedServerOptions } from './server.js';
 
-/** Exit codes of `outpost-server` (BSD sysexits.h, like the `outpost` command). */
-export const ServerExit = {
-  OK: 0,
-  USAGE: 64,
-  NO_INPUT: 66,
-  UNAVAILABLE: 69,
-  CANT_CREATE: 73,
-} as const;
 
 /** The agent's default backend is http://127.0.0.1:8470 (DEFAULT_CONFIG): a bare `outpost-server` matches it. */
 export const DEFAULT_PORT = 8470;
@@ -60,11 +53,11 @@ export async function main(argv: string[]): Promise<number> {
   const parsed = parse(argv);
   if (typeof parsed === 'string') {
     process.stderr.write(`outpost-server: ${parsed}\n\n${USAGE}`);
-    return ServerExit.USAGE;
+    return ExitCode.USAGE;
   }
   if (parsed.help) {
     process.stdout.write(USAGE);
-    return ServerExit.OK;
+    return ExitCode.OK;
   }
   const log = (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);
 
@@ -84,14 +77,14 @@ export async function main(argv: string[]): Promise<number> {
       server = await FeedServer.start({ feedDir: parsed.feedDir, host: parsed.host, port: parsed.port, reportsFile: parsed.reportsFile, log, ...parsed.limits });
     } catch (error) {
       process.stderr.write(`outpost-server: cannot start: ${error instanceof Error ? error.message : String(error)}\n`);
-      return ServerExit.UNAVAILABLE;
+      return ExitCode.UNAVAILABLE;
     }
     process.stdout.write(`outpost-server listening on ${server.url} (feed ${parsed.feedDir})\n`);
     log(`reports go to ${parsed.reportsFile}; stop with Ctrl+C`);
     const signal = await signalled;
     log(`${signal}: stopping`);
     await server.close();
-    return ServerExit.OK;
+    return ExitCode.OK;
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
@@ -193,14 +186,14 @@ function ensureFeedFolder(feedDir: string, log: (line: string) => void): 'ok' | 
   }
   if (stat && !stat.isDirectory()) {
     process.stderr.write(`outpost-server: the feed path ${feedDir} is not a folder\n`);
-    return ServerExit.NO_INPUT;
+    return ExitCode.NO_INPUT;
   }
   if (stat) return 'ok';
   try {
     fs.mkdirSync(feedDir, { recursive: true });
   } catch (error) {
     process.stderr.write(`outpost-server: cannot create the feed folder ${feedDir}: ${error instanceof Error ? error.message : String(error)}\n`);
-    return ServerExit.CANT_CREATE;
+    return ExitCode.CANT_CREATE;
   }
   log(`the feed folder ${feedDir} did not exist: created it (an empty feed: nothing to serve until a release is published)`);
   return 'ok';

@@ -21,8 +21,10 @@ export const ExitCode = {
   /** outpost-updater: the job was given up before anything changed. */
   UPDATE_ABORTED: 11,
   USAGE: 64,
-  /** Bad input data (a release tool's folder that is not an application, a key file that is not a key). */
+  /** outpost-release: input it refuses (an application folder, a feed, a version, a key file that is not a key). */
   DATA: 65,
+  /** outpost-release: a key it needs is not in the keys folder; outpost-server: no feed folder. */
+  NO_INPUT: 66,
   UNAVAILABLE: 69,
   SOFTWARE: 70,
   CANT_CREATE: 73,

@@ -52,7 +52,7 @@ for (const role of ['root', 'targets'] as const) {
 
     const result = runReleaseTool(['rotate', '--feed', lab.feed, '--key', lab.keys, '--role', role]);
 
-    assert.equal(result.status, 1);
+    assert.equal(result.status, 66, 'NO_INPUT: a key is missing');
     assert.equal(lines(result.stderr).length, 1, result.stderr);
     assert.match(result.stderr, new RegExp(`^outpost-release: rotate needs the root key ${path.join(lab.keys, 'root.key')}, which cannot be read \\(ENOENT\\): .*only the root key signs`));
     assert.deepEqual({ keys: fs.readdirSync(lab.keys).sort(), metadata: fs.readdirSync(path.join(lab.feed, 'metadata')).sort() }, before);
@@ -81,7 +81,7 @@ test('publish without targets.key fails with one line naming that file and the c
 
   const result = runReleaseTool(['publish', '--app', lab.app('1.0.0', {}), '--version', '1.0.0', '--key', lab.keys, '--feed', lab.feed]);
 
-  assert.equal(result.status, 1);
+  assert.equal(result.status, 66, 'NO_INPUT: a key is missing');
   assert.deepEqual(lines(result.stderr), [`outpost-release: publish needs the targets key ${path.join(lab.keys, 'targets.key')}, which cannot be read (ENOENT)`]);
   assert.equal(fs.existsSync(lab.feed), false, 'nothing was written');
 });

@@ -44,7 +44,7 @@ export function loadKeys<R extends RoleName>(dir: string, roles: readonly R[], c
     try {
       pem = fs.readFileSync(file, 'utf8');
     } catch (error) {
-      throw new Error(`${command} needs the ${role} key ${file}, which cannot be read (${(error as NodeJS.ErrnoException).code ?? error})${why}`);
+      throw new MissingKeyError(`${command} needs the ${role} key ${file}, which cannot be read (${(error as NodeJS.ErrnoException).code ?? error})${why}`);
     }
     let privateKey: KeyObject;
     try {
@@ -70,4 +70,9 @@ function tufKey(publicKey: KeyObject): Key {
 /** A signer for Metadata.sign: Ed25519 over the canonical bytes it is given. */
 export function signerFor(roleKey: RoleKey): (data: Buffer) => Signature {
   return (data) => new Signature({ keyID: roleKey.key.keyID, sig: sign(null, data, roleKey.privateKey).toString('hex') });
+}
+
+/** A key the command needs is not in the keys folder (exit 66, NO_INPUT). */
+export class MissingKeyError extends Error {
+  override name = 'MissingKeyError';
 }

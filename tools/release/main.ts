@@ -3,7 +3,8 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Metadata, MetadataKind } from '@tufjs/models';
 import { FeedRepo, newRoot } from './feed-repo.js';
-import { generateRoleKey, loadKeys, ONLINE_ROLES, ROLES, type RoleName } from './keys.js';
+import { ExitCode } from '../../app/common/exit-codes.js';
+import { generateRoleKey, loadKeys, MissingKeyError, ONLINE_ROLES, ROLES, type RoleName } from './keys.js';
 import { rotateKey } from './rotate.js';
 
 export const USAGE = `Usage:
@@ -64,7 +65,7 @@ export async function main(argv: readonly string[]): Promise<number> {
         const root = newRoot(loadKeys(out, ROLES, 'keygen'), now());
         fs.writeFileSync(path.join(out, 'root.json'), `${JSON.stringify(root.toJSON(), null, 1)}\n`);
         process.stdout.write(`keys written to ${out}; agents trust ${path.join(out, 'root.json')}\n`);
-        return 0;
+        return ExitCode.OK;
       }
       case 'publish': {
         const keyDir = keyFolder(need('key'), ONLINE_ROLES);
@@ -83,7 +84,7 @@ export async function main(argv: readonly string[]): Promise<number> {
         process.stdout.write(
           `published ${result.version}: ${result.files} files, ${result.bytes} bytes; ${result.newBlobs} new blobs (${result.newBlobBytes} bytes compressed); feed version ${result.feedVersion}\n`,
         );
-        return 0;
+        return ExitCode.OK;
       }
       case 'channel': {
         const keyDir = keyFolder(need('key'), ONLINE_ROLES);
@@ -92,7 +93,7 @@ export async function main(argv: readonly string[]): Promise<number> {
         const keys = loadKeys(keyDir, ONLINE_ROLES, command);
         FeedRepo.withLock(feedDir, () => FeedRepo.open({ feedDir, keys, now, ...(expires && { expires }) }, null).setChannel(pointer, values['allow-older'] === true));
         process.stdout.write(`channel ${pointer.channel} now offers ${pointer.version} to ${pointer.rollout_percent}% of agents\n`);
-        return 0;
+        return ExitCode.OK;
       }
       case 'refresh': {
         const keyDir = keyFolder(need('key'), ONLINE_ROLES);
@@ -100,7 +101,7 @@ export async function main(argv: readonly string[]): Promise<number> {
         const keys = loadKeys(keyDir, ONLINE_ROLES, command);
         FeedRepo.withLock(feedDir, () => FeedRepo.open({ feedDir, keys, now, ...(expires && { expires }) }, null).refresh());
         process.stdout.write(`feed ${feedDir} re-signed\n`);
-        return 0;
+        return ExitCode.OK;
       }
       case 'rotate': {
         const keyDir = keyFolder(need('key'), ROLES);
@@ -109,7 +110,7 @@ export async function main(argv: readonly string[]): Promise<number> {
         if (!(ROLES as readonly string[]).includes(role)) throw new UsageError(`--role must be one of ${ROLES.join(', ')}`);
         const { version, retired } = FeedRepo.withLock(feedDir, () => rotateKey(feedDir, keyDir, role as RoleName, now));
         process.stdout.write(`the ${role} key was replaced; the feed's root is now version ${version}${retired ? ` (old key kept as ${retired})` : ''}\n`);
-        return 0;
+        return ExitCode.OK;
       }
       case 'list': {
         const feedDir = need('feed');
@@ -118,19 +119,17 @@ export async function main(argv: readonly string[]): Promise<number> {
           process.stdout.write(`${release.version}  ${release.files.length} files, ${release.files.reduce((n, f) => n + f.size, 0)} bytes\n`);
         }
         for (const c of repo.channels()) process.stdout.write(`channel ${c.channel}: ${c.version} to ${c.rollout_percent}%${c.min_version ? `, from ${c.min_version} on` : ''}\n`);
-        return 0;
+        return ExitCode.OK;
       }
       default:
         return usage(`unknown command "${command}"`);
     }
   } catch (error) {
     if (error instanceof UsageError) return usage(error.message);
-    if (error instanceof ArgumentError) {
-      process.stderr.write(`outpost-release: ${error.message}\n`);
-      return 64;
-    }
-    process.stderr.write(`outpost-release: ${(error as Error).message}\n`);
-    return 1;
+    process.stderr.write(`outpost-release: ${error instanceof Error ? error.message : String(error)}\n`);
+    if (error instanceof ArgumentError) return ExitCode.USAGE;
+    // A key that is missing, and any other input the tool refuses (an app folder, a feed, a version).
+    return error instanceof MissingKeyError ? ExitCode.NO_INPUT : ExitCode.DATA;
   }
 }
 
@@ -148,7 +147,7 @@ function keyFolder(dir: string, roles: readonly RoleName[]): string {
 
 function usage(problem: string): number {
   process.stderr.write(`outpost-release: ${problem}\n\n${USAGE}\n`);
-  return 64;
+  return ExitCode.USAGE;
 }
 
 function parse(argv: readonly string[]) {
