@@ -110,7 +110,7 @@ export function readJsonLines<T>(file: string, parse: (line: string) => T | null
  */
 export async function* streamJsonLines(file: string, maxLineBytes: number): AsyncGenerator<{ value: unknown; start: number }> {
   const splitter = new LineSplitter(maxLineBytes);
-  const parsed = (line: Line) => (line.text?.trim() === '' ? null : { value: line.text === undefined ? undefined : parseOrUndefined(line.text), start: line.start });
+  const parsed = (line: Line) => (line.text?.trim() === '' ? null : { value: line.text === undefined ? undefined : tryParseJson(line.text), start: line.start });
   for await (const chunk of fs.createReadStream(file)) {
     for (const line of splitter.push(chunk as Buffer)) {
       const value = parsed(line);
@@ -123,7 +123,8 @@ export async function* streamJsonLines(file: string, maxLineBytes: number): Asyn
   }
 }
 
-function parseOrUndefined(text: string): unknown {
+/** The JSON value of a text, or undefined when it is not JSON. */
+export function tryParseJson(text: string): unknown {
   try {
     return JSON.parse(text);
   } catch {
@@ -134,7 +135,7 @@ function parseOrUndefined(text: string): unknown {
 /** A line parser that accepts what `schema` accepts (the most common `parse` argument). */
 export function jsonLineOf<S extends z.ZodType>(schema: S): (line: string) => z.infer<S> | null {
   return (line) => {
-    const parsed = schema.safeParse(parseOrUndefined(line));
+    const parsed = schema.safeParse(tryParseJson(line));
     return parsed.success ? parsed.data : null;
   };
 }

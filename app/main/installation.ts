@@ -2,7 +2,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TestSwitch, testSwitch } from '../base/build-flavor.js';
-import { ErrorCode, OutpostError } from '../base/errors.js';
+import { z } from 'zod';
+import { tryParseJson } from '../base/jsonl.js';
+import { describeFsError, ErrorCode, OutpostError } from '../base/errors.js';
 import type { UpdaterProgram } from './core/update/handoff.js';
 
 /** What the agent knows of the copy of Outpost it runs as. */
@@ -16,6 +18,9 @@ export interface Installation {
   /** The standalone updater of this build. */
   readonly updater: UpdaterProgram;
 }
+
+/** What the agent reads of its installation's package.json. */
+const InstalledPackage = z.object({ version: z.string().regex(/^\d+\.\d+\.\d+/) });
 
 /** The bindings the updater's single executable loads from beside itself (Windows: Restart Manager, process times). */
 const UPDATER_NATIVE_PACKAGES = ['ffi-rs'];
@@ -32,15 +37,15 @@ export function locateInstallation(env: NodeJS.ProcessEnv): Installation {
   const override = testSwitch(env, TestSwitch.INSTALL_DIR);
   const dir = override ? path.resolve(override) : PACKAGE_ROOT;
   const manifest = path.join(dir, 'package.json');
-  let version: unknown;
+  let text: string;
   try {
-    version = (JSON.parse(fs.readFileSync(manifest, 'utf8')) as { version?: unknown }).version;
+    text = fs.readFileSync(manifest, 'utf8');
   } catch (error) {
-    throw new OutpostError(ErrorCode.CONFIG_INVALID, `Cannot read the installation's version from ${manifest}: ${(error as Error).message}.`, { cause: error });
+    throw new OutpostError(ErrorCode.CONFIG_INVALID, `Cannot read the installation's version from ${manifest}: ${describeFsError(error)}.`, { cause: error });
   }
-  if (typeof version !== 'string' || !/^\d+\.\d+\.\d+/.test(version)) {
-    throw new OutpostError(ErrorCode.CONFIG_INVALID, `${manifest} has no semantic version ("version": "1.2.3").`);
-  }
+  const parsed = InstalledPackage.safeParse(tryParseJson(text));
+  if (!parsed.success) throw new OutpostError(ErrorCode.CONFIG_INVALID, `${manifest} has no semantic version ("version": "1.2.3").`);
+  const { version } = parsed.data;
   const trust = path.join(dir, 'trust', 'root.json');
   return {
     dir,

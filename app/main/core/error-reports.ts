@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { z } from 'zod';
+import { tryParseJson } from '../../base/jsonl.js';
 import { ErrorReport, REPORT_MAX_BYTES } from '../../common/reports.js';
 import { appendLineDurable, removeStaleTempFiles, writeFileAtomic } from '../../base/durable-file.js';
 import { describeError, ErrorCode, errnoCode, OutpostError } from '../../base/errors.js';
@@ -532,6 +534,9 @@ function parseEntry(json: string): Entry | null {
   return parsed.success ? { report: parsed.data, line, bytes } : null;
 }
 
+/** `error_reports.dropped`. */
+const DropCount = z.object({ unreported: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER) });
+
 function readDrops(file: string, log: Logger): number {
   let text: string;
   try {
@@ -540,12 +545,8 @@ function readDrops(file: string, log: Logger): number {
     if (errnoCode(error) !== 'ENOENT') log.error(`cannot read ${file}: ${errnoCode(error) ?? describeError(error)}`, { code: ErrorCode.REPORT_BUFFER_IO });
     return 0;
   }
-  try {
-    const count = (JSON.parse(text) as { unreported?: unknown }).unreported;
-    if (typeof count === 'number' && Number.isSafeInteger(count) && count >= 0) return count;
-  } catch {
-    // garbage: fall through
-  }
+  const parsed = DropCount.safeParse(tryParseJson(text));
+  if (parsed.success) return parsed.data.unreported;
   log.warn(`ignored the damaged dropped-report count in ${file}`, { code: ErrorCode.REPORT_BUFFER_DAMAGED });
   return 0;
 }

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { z } from 'zod';
 import { LockRecord, ProcessIdentity } from '../../common/process-identity.js';
 import { identifySelf, processStatus, readLiveRecord } from '../../base/process-liveness.js';
 import type { Platform } from '../platform/index.js';
@@ -317,6 +318,9 @@ async function takeOver(seen: Snapshot, options: InstanceLockOptions): Promise<{
   }
 }
 
+/** The takeover mutex's content: its owner, and a token saying whose it is. */
+const MutexRecord = ProcessIdentity.extend({ token: z.string() });
+
 interface Mutex {
   readonly file: string;
   readonly token: string;
@@ -381,8 +385,8 @@ function abandonedMutex(file: string, options: InstanceLockOptions): bigint | nu
 
 function releaseTakeoverMutex(mutex: Mutex): void {
   try {
-    const owner = JSON.parse(fs.readFileSync(mutex.file, 'utf8')) as { token?: string };
-    if (owner.token === mutex.token) fs.rmSync(mutex.file, { force: true });
+    const owner = MutexRecord.safeParse(JSON.parse(fs.readFileSync(mutex.file, 'utf8')));
+    if (owner.success && owner.data.token === mutex.token) fs.rmSync(mutex.file, { force: true });
   } catch {
     // Already gone (or replaced after we were judged abandoned): nothing of ours to remove.
   }

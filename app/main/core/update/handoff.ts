@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
+import { z } from 'zod';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { UpdatePaths } from '../../../base/storage-layout.js';
 import { jobPaths, readJournal, writeJob } from '../../../base/update-records.js';
@@ -124,6 +125,9 @@ function prepareUpdater(updater: UpdaterProgram, job: UpdaterJob): Command {
   return { command: executable, args: [] };
 }
 
+/** What the hand-off reads of a native package's package.json: its prebuilt bindings are optional dependencies. */
+const PackageManifest = z.object({ optionalDependencies: z.record(z.string(), z.string()).optional() });
+
 /**
  * A package's folder and those of its installed optional dependencies (the prebuilt binding for this
  * OS), found where this agent loads them from. Resolved at the hand-off, not at every start.
@@ -135,7 +139,7 @@ function packageWithBindings(name: string): { name: string; dir: string }[] {
   } catch {
     return []; // not installed: the updater works without it, only less well (see its callers)
   }
-  const { optionalDependencies = {} } = JSON.parse(fs.readFileSync(manifest, 'utf8')) as { optionalDependencies?: Record<string, string> };
+  const { optionalDependencies = {} } = PackageManifest.parse(JSON.parse(fs.readFileSync(manifest, 'utf8')));
   const found = [{ name, dir: path.dirname(manifest) }];
   for (const dependency of Object.keys(optionalDependencies)) {
     try {
