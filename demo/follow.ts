@@ -5,7 +5,8 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { readText } from '../app/base/durable-file.js';
+import { storagePaths } from '../app/base/storage-layout.js';
+import { readJournal } from '../app/base/update-records.js';
 import type { Lab } from './lab.js';
 import type { LiveLine } from './reporter.js';
 import type { Timeline } from './timeline.js';
@@ -159,36 +160,30 @@ export class Follower {
   }
 
   #readJournal(): void {
-    const updates = path.join(this.#lab.home, 'updates');
-    this.#journalFile ??= listFiles(updates).find((f) => /journal-.*\.jsonl$/.test(f));
+    this.#journalFile ??= listFiles(storagePaths(this.#lab.home).updates.dir).find((f) => /journal-.*\.jsonl$/.test(f));
     if (!this.#journalFile) return;
-    const lines = readText(this.#journalFile).split('\n');
-    // Whole lines only: the last one may be half-written.
-    const complete = lines.slice(0, -1);
-    for (const line of complete.slice(this.#journalSeen)) {
-      let entry: { step: string; phase: string; at: string; detail?: Record<string, unknown> };
-      try {
-        entry = JSON.parse(line);
-      } catch {
-        continue;
-      }
+    // Whole lines only (the reader leaves out a half-written last one).
+    const { steps, outcome } = readJournal(this.#journalFile);
+    for (const entry of steps.slice(this.#journalSeen)) {
       const at = Date.parse(entry.at);
       this.#timeline.first(`${entry.step}:${entry.phase}`, at);
       if (entry.phase === 'begin') this.#begun.set(entry.step, at);
-      const took = entry.phase !== 'begin' && this.#begun.has(entry.step) ? ` (${at - (this.#begun.get(entry.step) as number)} ms)` : '';
+      const begun = this.#begun.get(entry.step);
+      const took = entry.phase !== 'begin' && begun !== undefined ? ` (${at - begun} ms)` : '';
       let text = `${entry.step} ${entry.phase === 'begin' ? '...' : entry.phase === 'end' ? `done${took}` : `FAILED${took}: ${entry.detail?.message ?? ''}`}`;
       if (entry.step === 'launch' && entry.phase === 'end') {
         this.#launchedPid = Number(entry.detail?.pid);
         text += `: B is pid ${this.#launchedPid}`;
       }
-      if (entry.step === 'outcome') {
-        this.#outcome = String(entry.detail?.outcome);
-        this.#outcomeReason = entry.detail?.reason ? String(entry.detail.reason) : undefined;
-        this.#timeline.set('outcome', at);
-        text = `outcome: ${this.#outcome}${this.#outcomeReason ? ` (${this.#outcomeReason})` : ''}`;
-      }
       this.#pending.push({ at, who: 'updater', kind: 'journal', text: `journal: ${text}` });
     }
-    this.#journalSeen = Math.max(this.#journalSeen, complete.length);
+    this.#journalSeen = Math.max(this.#journalSeen, steps.length);
+    if (outcome && this.#outcome === undefined) {
+      const at = Date.parse(outcome.at);
+      this.#outcome = outcome.outcome;
+      this.#outcomeReason = outcome.reason ?? undefined;
+      this.#timeline.set('outcome', at);
+      this.#pending.push({ at, who: 'updater', kind: 'journal', text: `journal: outcome: ${this.#outcome}${this.#outcomeReason ? ` (${this.#outcomeReason})` : ''}` });
+    }
   }
 }
