@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import { TestSwitch, testSwitch } from '../app/base/build-flavor.js';
 import { storagePaths } from '../app/base/storage-layout.js';
-import { ownerRecordText, readRecord } from '../app/base/update-records.js';
+import { readRecord } from '../app/base/durable-file.js';
+import { ownerRecordText } from '../app/base/update-records.js';
 import { ExitCode } from '../app/common/exit-codes.js';
 import { type UpdateOutcome, UpdaterJob } from '../app/common/update-files.js';
 import { describeError } from '../app/base/errors.js';

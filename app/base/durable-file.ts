@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
+import type { z } from 'zod';
 import { errnoCode } from './errors.js';
 
 const TEMP_MARK = '.tmp-';
@@ -87,4 +88,21 @@ export function readText(file: string): string {
   } catch {
     return '';
   }
+}
+
+/** A small JSON record, or null when it is missing or not what its schema says (a half-written or foreign file). */
+export function readRecord<S extends z.ZodType>(file: string, schema: S): z.infer<S> | null {
+  let value: unknown;
+  try {
+    value = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch {
+    return null;
+  }
+  const parsed = schema.safeParse(value);
+  return parsed.success ? parsed.data : null;
+}
+
+/** Replaces the record atomically; `schema` checks it first, so a writer cannot leave what its readers refuse. */
+export function writeRecord<S extends z.ZodType>(file: string, schema: S, value: z.input<S>, pretty = false): void {
+  writeFileAtomic(file, JSON.stringify(schema.parse(value), null, pretty ? 2 : undefined));
 }

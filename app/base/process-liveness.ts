@@ -1,7 +1,7 @@
-import fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { z } from 'zod';
 import type { ProcessIdentity } from '../common/process-identity.js';
+import { readRecord } from './durable-file.js';
 
 /** What the OS tells of processes (Platform implements it). */
 export interface ProcessProbe {
@@ -42,15 +42,8 @@ export function processStatus(identity: ProcessIdentity, probe: ProcessProbe): P
  * runs; null when the file is missing, unreadable, not such a record, or its process is gone.
  */
 export function readLiveRecord<S extends z.ZodType<ProcessIdentity>>(file: string, probe: ProcessProbe, schema: S): z.infer<S> | null {
-  let value: unknown;
-  try {
-    value = JSON.parse(fs.readFileSync(file, 'utf8'));
-  } catch {
-    return null;
-  }
-  const parsed = schema.safeParse(value);
-  if (!parsed.success) return null;
-  return processStatus(parsed.data, probe) === 'running' ? parsed.data : null;
+  const record = readRecord(file, schema);
+  return record !== null && processStatus(record, probe) === 'running' ? record : null;
 }
 
 /** The start time, or null where the OS cannot tell (Windows without its ffi-rs binding): liveness alone then. */

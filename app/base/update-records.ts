@@ -1,5 +1,3 @@
-import fs from 'node:fs';
-import type { z } from 'zod';
 import {
   FailedVersions,
   HealthRecord,
@@ -13,7 +11,7 @@ import {
   type UpdateOutcome,
   UpdaterJob,
 } from '../common/update-files.js';
-import { appendLineDurable, writeFileAtomic } from './durable-file.js';
+import { appendLineDurable, readRecord, writeRecord } from './durable-file.js';
 import { jsonLineOf, readJsonLines } from './jsonl.js';
 import { identifySelf, type ProcessProbe, readLiveRecord } from './process-liveness.js';
 import { storagePaths, type UpdatePaths } from './storage-layout.js';
@@ -26,23 +24,6 @@ import { storagePaths, type UpdatePaths } from './storage-layout.js';
 /** The paths of a job's files (under its storage folder's updates/). */
 export function jobPaths(job: UpdaterJob): UpdatePaths {
   return storagePaths(job.storage).updates;
-}
-
-/** A small JSON record, or null when it is missing or not what its schema says (a half-written or foreign file). */
-export function readRecord<S extends z.ZodType>(file: string, schema: S): z.infer<S> | null {
-  let value: unknown;
-  try {
-    value = JSON.parse(fs.readFileSync(file, 'utf8'));
-  } catch {
-    return null;
-  }
-  const parsed = schema.safeParse(value);
-  return parsed.success ? parsed.data : null;
-}
-
-/** Replaces the record atomically; `schema` checks it first, so a writer cannot leave what its readers refuse. */
-export function writeRecord<S extends z.ZodType>(file: string, schema: S, value: z.input<S>, pretty = false): void {
-  writeFileAtomic(file, JSON.stringify(schema.parse(value), null, pretty ? 2 : undefined));
 }
 
 export function writeJob(updates: UpdatePaths, job: UpdaterJob): void {
