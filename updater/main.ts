@@ -1,11 +1,11 @@
 import fs from 'node:fs';
 import { TestSwitch, testSwitch } from '../app/base/build-flavor.js';
 import { storagePaths } from '../app/base/storage-layout.js';
-import { readRecord } from '../app/base/durable-file.js';
 import { ownerRecordText } from '../app/base/update-records.js';
 import { ExitCode } from '../app/common/exit-codes.js';
 import { type UpdateOutcome, UpdaterJob } from '../app/common/update-files.js';
-import { describeError } from '../app/base/errors.js';
+import { describeError, describeFsError, errnoCode } from '../app/base/errors.js';
+import { tryParseJson } from '../app/base/jsonl.js';
 import { createFileLogger } from '../app/base/logger.js';
 import { createPlatform } from '../app/main/platform/index.js';
 import { APP_VERSION } from '../app/base/version.js';
@@ -31,9 +31,9 @@ export async function main(argv: readonly string[]): Promise<number> {
     process.stderr.write(`outpost-updater: ${USAGE}\n`);
     return ExitCode.USAGE;
   }
-  const job = readRecord(argv[1], UpdaterJob);
-  if (job === null) {
-    process.stderr.write(`outpost-updater: cannot use the job ${argv[1]}: it is missing, unreadable, or not a job of this version's updater\n`);
+  const job = readJobFile(argv[1]);
+  if (typeof job === 'string') {
+    process.stderr.write(`outpost-updater: cannot use the job ${argv[1]}: ${job}\n`);
     return ExitCode.CONFIG;
   }
   const now = () => new Date();
@@ -67,3 +67,17 @@ const EXIT_CODE_OF_OUTCOME: Readonly<Record<UpdateOutcome, ExitCode>> = {
   rolled_back: ExitCode.UPDATE_ROLLED_BACK,
   aborted: ExitCode.UPDATE_ABORTED,
 };
+
+/** The job, or what is wrong with its file: unreadable (errno), not JSON, or not a job of this updater (the first field that is off). */
+function readJobFile(file: string): UpdaterJob | string {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (error) {
+    return `${errnoCode(error) ?? 'unreadable'} (${describeFsError(error)})`;
+  }
+  const parsed = UpdaterJob.safeParse(tryParseJson(text));
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0];
+  return `it is not a job of this updater (${issue ? `${issue.path.join('.') || 'the file'}: ${issue.message}` : 'not JSON'})`;
+}

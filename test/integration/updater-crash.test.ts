@@ -1,3 +1,4 @@
+import { ExitCode } from '../../app/common/exit-codes.js';
 /**
  * SIGKILL of the updater at every entry of its journal, forward and rollback, enumerated from the
  * updater's own lists of steps (a new step cannot be added without being crashed here), and an agent
@@ -42,7 +43,7 @@ for (const point of CRASH_POINTS) {
     // The new version, once launched, may find the updater gone and start a recovery of its own; then
     // this one waits for it and reports its outcome. Either way the outcome is the same.
     const outcome = committed ? 'committed' : beforeChanges ? 'aborted' : 'rolled_back';
-    assert.equal(recovery.code, { committed: 0, rolled_back: 1, aborted: 2 }[outcome], `${outcome} expected; ${recovery.stderr}`);
+    assert.equal(recovery.code, { committed: ExitCode.OK, rolled_back: ExitCode.UPDATE_ROLLED_BACK, aborted: ExitCode.UPDATE_ABORTED }[outcome], `${outcome} expected; ${recovery.stderr}`);
     assert.equal(JSON.parse(fs.readFileSync(path.join(home, 'updates', 'last-update.json'), 'utf8')).outcome, outcome);
     const expected = committed ? '1.1.0' : '1.0.0';
     const running = await until(`${expected} running`, async () => {
@@ -68,7 +69,7 @@ for (const point of ROLLBACK_STEPS.flatMap((step) => [`${step}:begin`, `${step}:
     await until('the crash', () => fs.existsSync(path.join(home, 'updates')) && journalSteps(home).at(-1) === point);
 
     const recovery = await runUpdater(['--job', jobFile, '--recover'], { OUTPOST_INSTALL_DIR: install });
-    assert.equal(recovery.code, 1, `rolled back expected; ${recovery.stderr}`);
+    assert.equal(recovery.code, ExitCode.UPDATE_ROLLED_BACK, `rolled back expected; ${recovery.stderr}`);
     await until('1.0.0 running', async () => {
       const status = await statusOf(home, install);
       return status?.version === '1.0.0' && status.state === 'IDLE' && status;

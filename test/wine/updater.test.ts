@@ -1,3 +1,4 @@
+import { ExitCode } from '../../app/common/exit-codes.js';
 /**
  * The Windows updater single executable end to end under Wine: the real outpost-updater.exe (built by
  * tools/sea/build-updater.ts, with the Wine 8 patch applied to a test copy, see test/updater/sea.test.ts)
@@ -433,7 +434,7 @@ test('wine tier: the Windows updater executable swaps a real install tree under 
     const [, holderPid] = await holder.waitForLine(/^holding (\d+)$/);
     const run = await start(t, c, c.home);
     const done = await run.finish();
-    assert.equal(done.code, 1, c.log());
+    assert.equal(done.code, ExitCode.UPDATE_ROLLED_BACK, c.log());
     await assertRolledBack(t, c, failedStep, heldFile, Number(holderPid), done.stderr);
   };
 
@@ -449,7 +450,7 @@ test('wine tier: the Windows updater executable swaps a real install tree under 
     await worker.waitForLine(/^working (\d+)$/);
     const run = await start(t, c, c.home);
     const done = await run.finish();
-    assert.equal(done.code, 1, c.log());
+    assert.equal(done.code, ExitCode.UPDATE_ROLLED_BACK, c.log());
     assert.ok(steps(c).includes('backup:fail') && steps(c).includes('outcome:rolled_back'), steps(c).join(' '));
     assert.deepEqual(treeOf(c.install), c.a, 'the installation is A, byte for byte');
     const [report, ...more] = queuedReports(c);
