@@ -14,7 +14,7 @@ export const DEVELOPMENT_BUILD: boolean = typeof __OUTPOST_RELEASE__ === 'undefi
 
 /** The switches only a development build reads (each ignored, and absent from the bundle, in a release). */
 export const TestSwitch = {
-  /** `<UPDATING_STATE>:<ms>`: the agent stays that long in that state, so a test can act while it is there. */
+  /** `<UPDATING_STATE>:<file>`: the agent stays in that state until the file exists, so a test acts while it is there. */
   HOLD_STATE: 'OUTPOST_TEST_HOLD_STATE',
   /** `<step>:<phase>`: the updater SIGKILLs itself right after journaling that entry (the crash tests). */
   UPDATER_CRASH_AT: 'OUTPOST_UPDATER_TEST_CRASH_AT',

@@ -3,16 +3,16 @@ import type { ErrorCode } from './codes.js';
 /**
  * The exit codes of all four commands (`outpost`, `outpost-updater`, `outpost-server`,
  * `outpost-release`), one table: a number means the same thing whichever command returns it. Scripts and
- * installers depend on them: never renumber one. 0-5 and 64/78 are fixed by CONTRACT.md; 10-12 are the
- * updater's outcomes; values from 64 follow BSD sysexits.h.
+ * installers depend on them: never renumber one. 0-5, 64 and 78 are the product's contract; 10 and 11 are
+ * the updater's outcomes; values from 64 follow BSD sysexits.h.
  */
 export const ExitCode = {
   OK: 0,
-  /** outpost status / diagnostics: no agent runs. */
+  /** outpost status: no agent runs. */
   NOT_RUNNING: 1,
   /** outpost: another instance holds the lock. */
   LOCK_HELD: 2,
-  /** outpost --force / --quit, and an agent that hands an interrupted update to its recovery. */
+  /** outpost --force refused while the agent updates, and an agent that hands an interrupted update to its recovery. */
   BUSY_UPDATING: 3,
   AUTH_FAILED: 4,
   TIMED_OUT: 5,

@@ -27,7 +27,7 @@ export interface BundleOptions {
 
 /**
  * Bundles `entry` for Node 24. The application's version is inlined as `__OUTPOST_VERSION__`: a bundle
- * has no package.json beside it to read (see app/main/version.ts).
+ * has no package.json beside it to read (see app/base/version.ts).
  */
 export async function bundleEntry(options: BundleOptions): Promise<Buffer> {
   const version = packageVersion(options.repoRoot);

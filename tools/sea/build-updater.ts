@@ -13,10 +13,10 @@
  * 0. The script: a Node 24 SEA runs exactly one CommonJS script whose `require` loads built-in modules
  *    only, so esbuild bundles MAIN (the compiled ESM entry, default dist/updater/cli.js) with zod and
  *    electron-log into one CommonJS file, a release bundle (tools/build/bundle.ts), the package's
- *    version inlined. The native bindings (ffi-rs, @napi-rs/keyring) stay outside:
+ *    version inlined. The native bindings (ffi-rs; @napi-rs/keyring, which the updater never loads) stay outside:
  *    they are loaded on first use, through `createRequire(import.meta.url)`, where `import.meta.url` is
  *    the executable's own path, so they resolve from a node_modules/ beside the executable (the agent
- *    copies them there with it, see core/update/updater-copy.ts).
+ *    copies ffi-rs there with it: core/update/handoff.ts, prepareUpdater).
  * 1. The blob: `node --experimental-sea-config` on a config naming the script by a fixed relative name,
  *    so the blob does not depend on the checkout's path; no code cache and no snapshot, so the same
  *    blob suits Linux and Windows.

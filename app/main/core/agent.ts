@@ -201,10 +201,7 @@ export class Agent {
         log: this.log,
         status: () => this.status(),
         stop: (reason) => void this.stop(reason),
-        checkForUpdate: () => {
-          const updates = this.#updates;
-          return updates && (() => updates.trigger('request'));
-        },
+        updates: () => this.#updates,
       }),
     });
     this.#lifetime.add('IPC server', () => server.close());

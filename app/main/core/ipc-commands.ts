@@ -10,8 +10,8 @@ export interface CommandTargets {
   readonly status: () => StatusData;
   /** Starts the one graceful shutdown. */
   readonly stop: (reason: string) => void;
-  /** Starts an update check now, or undefined when updates are off on this agent. */
-  readonly checkForUpdate: () => (() => void) | undefined;
+  /** The update service, or undefined when updates are off on this agent. */
+  readonly updates: () => { readonly checking: boolean; trigger(source: 'request'): void } | undefined;
 }
 
 /**
@@ -39,9 +39,10 @@ export function commandHandler(targets: CommandTargets): CommandHandler {
           },
         };
       case 'check_for_update': {
-        const check = targets.checkForUpdate();
-        if (!check) return { reply: { status: 'not_available', message: 'updates are off on this agent (see its log)' } };
-        return { reply: { status: 'ok', message: 'check started', data: targets.status() }, after: check };
+        const updates = targets.updates();
+        if (!updates) return { reply: { status: 'not_available', message: 'updates are off on this agent (see its log)' } };
+        if (updates.checking) return { reply: { status: 'ok', message: 'a check is already running', data: targets.status() } };
+        return { reply: { status: 'ok', message: 'check started', data: targets.status() }, after: () => updates.trigger('request') };
       }
       case 'show_diagnostics':
         return { reply: { status: 'not_available', message: `${command} is not yet available in this version of Outpost` } };

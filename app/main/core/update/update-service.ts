@@ -99,6 +99,11 @@ export class UpdateService {
     this.#push.close();
   }
 
+  /** Whether a check runs now (a request then starts none; a push queues one: see #onPush). */
+  get checking(): boolean {
+    return this.#running !== undefined;
+  }
+
   /** Resolves when the current check (if any) has finished: shutdown waits for a consistent disk. */
   async idle(): Promise<void> {
     await this.#running;
