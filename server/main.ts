@@ -115,24 +115,22 @@ function parse(argv: string[]): Parsed | string {
   return { help: false, feedDir, port, host, reportsFile, limits };
 }
 
+/** The flags of `outpost-server` (USAGE above says what each means). */
+const OPTIONS = {
+  feed: { type: 'string' },
+  port: { type: 'string' },
+  host: { type: 'string' },
+  reports: { type: 'string' },
+  'max-connections': { type: 'string' },
+  'allow-origin': { type: 'string', multiple: true },
+  'reports-max-count': { type: 'string' },
+  'reports-max-bytes': { type: 'string' },
+  'reports-per-minute': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
 function parseOptions(argv: string[]) {
-  return parseArgs({
-    args: argv,
-    options: {
-      feed: { type: 'string' },
-      port: { type: 'string' },
-      host: { type: 'string' },
-      reports: { type: 'string' },
-      'max-connections': { type: 'string' },
-      'allow-origin': { type: 'string', multiple: true },
-      'reports-max-count': { type: 'string' },
-      'reports-max-bytes': { type: 'string' },
-      'reports-per-minute': { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-    strict: true,
-    allowPositionals: false,
-  });
+  return parseArgs({ args: argv, options: OPTIONS, strict: true, allowPositionals: false });
 }
 
 function parseLimits(values: ReturnType<typeof parseOptions>['values']): Limits | string {

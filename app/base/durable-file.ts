@@ -81,6 +81,16 @@ export function fsyncDirectory(dir: string): void {
   }
 }
 
+/** A file's text, or null when it does not exist; any other failure is thrown (the caller says what it means). */
+export function readTextIfExists(file: string): string | null {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT') return null;
+    throw error;
+  }
+}
+
 /** A small file's text, or '' when it cannot be read (missing, or removed while we look). */
 export function readText(file: string): string {
   try {

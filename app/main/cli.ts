@@ -53,18 +53,16 @@ export function parseCommand(argv: readonly string[]): Command {
   return { kind: 'run', force: values.force === true };
 }
 
+/** The flags of `outpost` (CONTRACT.md); the Electron app takes the same. */
+const OPTIONS = {
+  force: { type: 'boolean' },
+  version: { type: 'boolean', short: 'v' },
+  help: { type: 'boolean', short: 'h' },
+  'enable-autostart': { type: 'boolean' },
+  'disable-autostart': { type: 'boolean' },
+} as const;
+
 function parse(argv: readonly string[]) {
-  return parseArgs({
-    args: [...argv],
-    allowPositionals: true,
-    strict: true,
-    options: {
-      force: { type: 'boolean' },
-      version: { type: 'boolean', short: 'v' },
-      help: { type: 'boolean', short: 'h' },
-      'enable-autostart': { type: 'boolean' },
-      'disable-autostart': { type: 'boolean' },
-    },
-  });
+  return parseArgs({ args: [...argv], options: OPTIONS, allowPositionals: true, strict: true });
 }
 

@@ -17,7 +17,7 @@ import {
   storedTargetPath,
 } from '../../app/common/release.js';
 import { writeFileAtomic } from '../../app/base/durable-file.js';
-import { type KeySet, type OnlineKeys, type RoleName, signerFor } from './keys.js';
+import { type KeySet, type OnlineKeys, type RoleKey, type RoleName, signerFor } from './keys.js';
 
 const SPEC_VERSION = '1.0.31';
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -240,39 +240,24 @@ export class FeedRepo {
     const now = this.#options.now();
     const expires = (role: RoleName) => this.#options.expires?.toISOString().replace(/\.\d{3}Z$/, 'Z') ?? expiry(now, DEFAULT_EXPIRY_DAYS[role]);
     const metadataDir = path.join(this.#options.feedDir, FEED_METADATA_DIR);
+    /** Signs one role's metadata and writes it under `name`; returns its bytes and what refers to it. */
+    const write = <T extends Targets | Snapshot | Timestamp>(signed: T, key: RoleKey, name: string) => {
+      const metadata = new Metadata(signed);
+      metadata.sign(signerFor(key));
+      const bytes = jsonBytes(metadata.toJSON());
+      writeBytes(path.join(metadataDir, name), bytes);
+      return { metadata, meta: new MetaFile({ version: signed.version, length: bytes.length, hashes: { sha256: sha256(bytes) } }) };
+    };
     const targetsVersion = (this.#targets?.signed.version ?? 0) + 1;
-    const targetsMd = new Metadata(new Targets({ version: targetsVersion, specVersion: SPEC_VERSION, expires: expires('targets'), targets }));
-    targetsMd.sign(signerFor(keys.targets));
-    const targetsBytes = jsonBytes(targetsMd.toJSON());
-    writeBytes(path.join(metadataDir, `${targetsVersion}.targets.json`), targetsBytes);
-
+    const written = write(new Targets({ version: targetsVersion, specVersion: SPEC_VERSION, expires: expires('targets'), targets }), keys.targets, `${targetsVersion}.targets.json`);
     const snapshotVersion = this.#snapshotVersion + 1;
-    const snapshot = new Metadata(
-      new Snapshot({
-        version: snapshotVersion,
-        specVersion: SPEC_VERSION,
-        expires: expires('snapshot'),
-        meta: { 'targets.json': new MetaFile({ version: targetsVersion, length: targetsBytes.length, hashes: { sha256: sha256(targetsBytes) } }) },
-      }),
-    );
-    snapshot.sign(signerFor(keys.snapshot));
-    const snapshotBytes = jsonBytes(snapshot.toJSON());
-    writeBytes(path.join(metadataDir, `${snapshotVersion}.snapshot.json`), snapshotBytes);
-
+    const snapshot = new Snapshot({ version: snapshotVersion, specVersion: SPEC_VERSION, expires: expires('snapshot'), meta: { 'targets.json': written.meta } });
+    const snapshotMeta = write(snapshot, keys.snapshot, `${snapshotVersion}.snapshot.json`).meta;
     const timestampVersion = this.#timestampVersion + 1;
-    const timestamp = new Metadata(
-      new Timestamp({
-        version: timestampVersion,
-        specVersion: SPEC_VERSION,
-        expires: expires('timestamp'),
-        snapshotMeta: new MetaFile({ version: snapshotVersion, length: snapshotBytes.length, hashes: { sha256: sha256(snapshotBytes) } }),
-      }),
-    );
-    timestamp.sign(signerFor(keys.timestamp));
     // The point of publication: until this rename, readers see the previous feed in full.
-    writeBytes(path.join(metadataDir, 'timestamp.json'), jsonBytes(timestamp.toJSON()));
+    write(new Timestamp({ version: timestampVersion, specVersion: SPEC_VERSION, expires: expires('timestamp'), snapshotMeta }), keys.timestamp, 'timestamp.json');
 
-    this.#targets = targetsMd;
+    this.#targets = written.metadata;
     this.#snapshotVersion = snapshotVersion;
     this.#timestampVersion = timestampVersion;
   }

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { writeFileAtomic } from '../../base/durable-file.js';
+import { readTextIfExists, writeFileAtomic } from '../../base/durable-file.js';
 import { describeError, errnoCode, ErrorCode, OutpostError } from '../../base/errors.js';
 import type { Logger } from '../../base/logger.js';
 import { type CredentialStore, SECRET_SERVICE } from '../platform/index.js';
@@ -120,16 +120,15 @@ function fileSecret(file: string, log: Logger, why: string): IpcSecret {
 }
 
 function readSecretFile(file: string): Buffer | null {
-  let text: string;
+  let text: string | null;
   try {
-    text = fs.readFileSync(file, 'utf8');
+    text = readTextIfExists(file);
   } catch (error) {
-    if (errnoCode(error) === 'ENOENT') return null;
     throw new OutpostError(ErrorCode.IPC_SECRET, `Cannot read the IPC secret ${file}: ${errnoCode(error) ?? describeError(error)}. Run this as the user the agent runs as.`, {
       cause: error,
     });
   }
-  return decode(text.trim(), file);
+  return text === null ? null : decode(text.trim(), file);
 }
 
 function newSecret(): string {

@@ -1,51 +1,18 @@
 import { execFileSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
-import type { CredentialStore } from './platform.js';
-import { keyringStore } from './keyring-store.js';
-import type { HeldFile, IpcEndpoint, Platform, StorageSecurity } from './platform.js';
-import { posixFindHeldFiles,
-  posixStopProcess, posixIpcEndpoint, posixIsElevated, posixIsProcessAlive, posixSecureDirectory } from './posix.js';
+import { PosixPlatform } from './posix.js';
 
-export class DarwinPlatform implements Platform {
+export class DarwinPlatform extends PosixPlatform {
   readonly name = 'darwin';
-  readonly #env: NodeJS.ProcessEnv;
 
   constructor(env: NodeJS.ProcessEnv) {
-    this.#env = env;
-  }
-
-  isElevated(): boolean {
-    return posixIsElevated();
+    super(env, 'macOS Keychain');
   }
 
   defaultStorageDir(elevated: boolean): string {
     if (elevated) return '/Library/Application Support/Outpost';
-    return path.join(this.#env.HOME || os.homedir(), 'Library', 'Application Support', 'Outpost');
-  }
-
-  secureDirectory(dir: string): StorageSecurity {
-    return posixSecureDirectory(dir);
-  }
-
-  credentialStore(): CredentialStore {
-    return keyringStore('macOS Keychain');
-  }
-
-  ipcEndpoint(storageRoot: string): IpcEndpoint {
-    return posixIpcEndpoint(storageRoot);
-  }
-
-  findHeldFiles(): HeldFile[] {
-    return posixFindHeldFiles();
-  }
-
-  stopProcess(pid: number, graceMs: number): Promise<void> {
-    return posixStopProcess(pid, graceMs, (p) => this.isProcessAlive(p));
-  }
-
-  isProcessAlive(pid: number): boolean {
-    return posixIsProcessAlive(pid);
+    return path.join(this.env.HOME || os.homedir(), 'Library', 'Application Support', 'Outpost');
   }
 
   processStartTime(pid: number): string | null {

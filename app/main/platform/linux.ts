@@ -1,58 +1,29 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { CredentialStore } from './platform.js';
-import { keyringStore } from './keyring-store.js';
-import type { HeldFile, IpcEndpoint, Platform, StorageSecurity } from './platform.js';
-import { posixFindHeldFiles,
-  posixStopProcess, posixIpcEndpoint, posixIsElevated, posixIsProcessAlive, posixSecureDirectory } from './posix.js';
+import { PosixPlatform } from './posix.js';
 
-export class LinuxPlatform implements Platform {
+export class LinuxPlatform extends PosixPlatform {
   readonly name = 'linux';
-  readonly #env: NodeJS.ProcessEnv;
   readonly #bootId: string;
 
   constructor(env: NodeJS.ProcessEnv) {
-    this.#env = env;
+    super(env, 'Secret Service');
     // Start times are counted from boot; the boot id tells one boot from the next.
     this.#bootId = readOrEmpty('/proc/sys/kernel/random/boot_id').trim();
   }
 
-  isElevated(): boolean {
-    return posixIsElevated();
-  }
-
   defaultStorageDir(elevated: boolean): string {
     if (elevated) return '/var/lib/outpost';
-    const stateHome = this.#env.XDG_STATE_HOME || path.join(this.#env.HOME || os.homedir(), '.local', 'state');
+    const stateHome = this.env.XDG_STATE_HOME || path.join(this.env.HOME || os.homedir(), '.local', 'state');
     return path.join(stateHome, 'outpost');
   }
 
-  secureDirectory(dir: string): StorageSecurity {
-    return posixSecureDirectory(dir);
-  }
-
-  credentialStore(): CredentialStore {
-    return keyringStore('Secret Service');
-  }
-
-  ipcEndpoint(storageRoot: string): IpcEndpoint {
-    return posixIpcEndpoint(storageRoot);
-  }
-
-  findHeldFiles(): HeldFile[] {
-    return posixFindHeldFiles();
-  }
-
-  stopProcess(pid: number, graceMs: number): Promise<void> {
-    return posixStopProcess(pid, graceMs, (p) => this.isProcessAlive(p));
-  }
-
-  isProcessAlive(pid: number): boolean {
+  override isProcessAlive(pid: number): boolean {
     const stat = readProcStat(pid);
     // A zombie has exited; only its parent has not collected it yet.
     if (stat) return stat.state !== 'Z' && stat.state !== 'X';
-    return posixIsProcessAlive(pid);
+    return super.isProcessAlive(pid);
   }
 
   processStartTime(pid: number): string | null {

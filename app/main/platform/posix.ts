@@ -6,10 +6,57 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { describeFsError, ErrorCode, errnoCode, OutpostError } from '../../base/errors.js';
 import { waitUntilGone } from '../../base/process-liveness.js';
 import { cannotCreateStorage } from '../../base/storage-errors.js';
-import type { HeldFile, IpcEndpoint, StorageSecurity } from './platform.js';
+import type { CredentialStore, HeldFile, IpcEndpoint, Platform, StorageSecurity } from './platform.js';
+import { keyringStore } from './keyring-store.js';
 
-/** What Linux and macOS share: euid 0 means elevated, folders are 0700 and owned by us. */
-export function posixIsElevated(): boolean {
+/**
+ * What Linux and macOS share: euid 0 means elevated, folders are 0700 and owned by us, the IPC
+ * endpoint is a Unix socket, open files never block a rename, and processes stop on SIGTERM. Each OS
+ * adds where its storage lives, its credential store, and how it tells a process's start time.
+ */
+export abstract class PosixPlatform implements Platform {
+  abstract readonly name: 'linux' | 'darwin';
+  protected readonly env: NodeJS.ProcessEnv;
+  readonly #credentialStoreName: string;
+
+  constructor(env: NodeJS.ProcessEnv, credentialStoreName: string) {
+    this.env = env;
+    this.#credentialStoreName = credentialStoreName;
+  }
+
+  abstract defaultStorageDir(elevated: boolean): string;
+  abstract processStartTime(pid: number): string | null;
+
+  isElevated(): boolean {
+    return posixIsElevated();
+  }
+
+  isProcessAlive(pid: number): boolean {
+    return posixIsProcessAlive(pid);
+  }
+
+  secureDirectory(dir: string): StorageSecurity {
+    return posixSecureDirectory(dir);
+  }
+
+  credentialStore(): CredentialStore {
+    return keyringStore(this.#credentialStoreName);
+  }
+
+  ipcEndpoint(storageRoot: string): IpcEndpoint {
+    return posixIpcEndpoint(storageRoot);
+  }
+
+  findHeldFiles(): HeldFile[] {
+    return posixFindHeldFiles();
+  }
+
+  stopProcess(pid: number, graceMs: number): Promise<void> {
+    return posixStopProcess(pid, graceMs, (p) => this.isProcessAlive(p));
+  }
+}
+
+function posixIsElevated(): boolean {
   return process.geteuid?.() === 0;
 }
 
@@ -24,7 +71,7 @@ export function posixIsProcessAlive(pid: number): boolean {
 }
 
 /** SIGTERM (a graceful shutdown), then SIGKILL after `graceMs` if it is still there. */
-export async function posixStopProcess(pid: number, graceMs: number, isAlive: (pid: number) => boolean): Promise<void> {
+async function posixStopProcess(pid: number, graceMs: number, isAlive: (pid: number) => boolean): Promise<void> {
   if (!isAlive(pid)) return;
   try {
     process.kill(pid, 'SIGTERM');
@@ -47,11 +94,11 @@ export async function posixStopProcess(pid: number, graceMs: number, isAlive: (p
  * Nothing: a POSIX rename moves a directory entry, and files open below it stay open under the new
  * name, whoever holds them.
  */
-export function posixFindHeldFiles(): HeldFile[] {
+function posixFindHeldFiles(): HeldFile[] {
   return [];
 }
 
-export function posixSecureDirectory(dir: string): StorageSecurity {
+function posixSecureDirectory(dir: string): StorageSecurity {
   let created = false;
   try {
     created = fs.mkdirSync(dir, { recursive: true, mode: 0o700 }) !== undefined;
@@ -118,7 +165,7 @@ function cannotWrite(dir: string, what: string, error: unknown): OutpostError {
  */
 const MAX_SOCKET_PATH_BYTES = 90;
 
-export function posixIpcEndpoint(storageRoot: string): IpcEndpoint {
+function posixIpcEndpoint(storageRoot: string): IpcEndpoint {
   const scope = createHash('sha256').update(storageRoot).digest('hex').slice(0, 16);
   const inside = path.join(storageRoot, 'ipc.sock');
   // A storage folder too deep for a socket path: the temp folder instead. The socket is 0600 and
