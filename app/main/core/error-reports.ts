@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { tryParseJson } from '../../base/jsonl.js';
+import { type JsonLines, jsonLineOf, readJsonLines, tryParseJson } from '../../base/jsonl.js';
 import { ErrorReport, REPORT_MAX_BYTES } from '../../common/reports.js';
 import { appendLineDurable, removeStaleTempFiles, writeFileAtomic } from '../../base/durable-file.js';
 import { describeError, ErrorCode, errnoCode, OutpostError } from '../../base/errors.js';
@@ -466,31 +466,18 @@ export class ErrorReporter {
     removeStaleTempFiles(file);
     removeStaleTempFiles(this.#dropsFile);
     this.#unreportedDrops = readDrops(this.#dropsFile, log);
-    let text: string;
+    let lines: JsonLines<Entry>;
     try {
-      text = fs.readFileSync(file, 'utf8');
+      lines = readJsonLines(file, parseEntry);
     } catch (error) {
-      if (errnoCode(error) !== 'ENOENT') {
-        log.error(`cannot read the error report buffer ${file}: ${errnoCode(error) ?? describeError(error)}`, { code: ErrorCode.REPORT_BUFFER_IO });
-        return;
-      }
-      text = '';
+      log.error(`cannot read the error report buffer ${file}: ${errnoCode(error) ?? describeError(error)}`, { code: ErrorCode.REPORT_BUFFER_IO });
+      return;
     }
-    const lines = text.split('\n');
-    // After the last newline: '' for a complete file, else a line torn by an interrupted append.
-    const tail = lines.pop() ?? '';
-    const entries: Entry[] = [];
-    const bad: number[] = [];
-    lines.forEach((json, index) => {
-      const entry = parseEntry(json);
-      if (entry) entries.push(entry);
-      else bad.push(index + 1);
-    });
-    if (tail !== '') bad.push(lines.length + 1);
+    const { entries, skipped: bad, tornTail } = lines;
     if (bad.length > 0) {
       const listed = bad.slice(0, LISTED_LINES).join(', ') + (bad.length > LISTED_LINES ? ', …' : '');
       log.warn(
-        `skipped ${bad.length} line(s) of ${file} that are not valid error reports (line ${listed}${tail !== '' ? `; line ${lines.length + 1} was torn by an interrupted write` : ''}); they are not sent and go at the next rewrite`,
+        `skipped ${bad.length} line(s) of ${file} that are not valid error reports (line ${listed}${tornTail ? `; line ${bad.at(-1)} was torn by an interrupted write` : ''}); they are not sent and go at the next rewrite`,
         { code: ErrorCode.REPORT_BUFFER_DAMAGED, lines: bad.slice(0, LISTED_LINES) },
       );
     }
@@ -524,14 +511,8 @@ function parseEntry(json: string): Entry | null {
   const line = `${json}\n`;
   const bytes = Buffer.byteLength(line);
   if (bytes > REPORT_MAX_BYTES) return null;
-  let value: unknown;
-  try {
-    value = JSON.parse(json);
-  } catch {
-    return null;
-  }
-  const parsed = ErrorReport.safeParse(value);
-  return parsed.success ? { report: parsed.data, line, bytes } : null;
+  const report = jsonLineOf(ErrorReport)(json);
+  return report === null ? null : { report, line, bytes };
 }
 
 /** `error_reports.dropped`. */
