@@ -1,32 +1,28 @@
 /**
- * Shared by the end-to-end update tests: two small releases, the agent's log and status, the most recent
- * job's journal, and a running 1.0.0 agent following a ReleaseLab with the hand-off on.
+ * Shared by the end-to-end update tests: two small releases, the most recent job's journal, and a
+ * running 1.0.0 agent following a ReleaseLab with the hand-off on. The agent's log and status: agent.ts.
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { StatusData } from '../../app/common/ipc.js';
 import { type JobJournal, readJournal } from '../../app/base/update-records.js';
 import { OUTPOST_BIN, REPO_ROOT } from './paths.js';
-import { Child, runOutpost, startRunningAgent } from './processes.js';
+import { logOf, statusIfRunning } from './agent.js';
+import { Child, startRunningAgent } from './processes.js';
 import { ReleaseLab, treeOf } from './release-lab.js';
 import { until } from './wait.js';
 
 export const V1 = { 'main.js': 'console.log("v1")\n', 'lib/util.js': 'exports.x = 1\n'.repeat(500) };
 export const V2 = { ...V1, 'main.js': 'console.log("v2")\n' };
 
-export const logOf = (home: string) => fs.readFileSync(path.join(home, 'logs', 'outpost.log'), 'utf8');
-
-export async function statusOf(home: string, install: string): Promise<StatusData | null> {
-  const result = await runOutpost(home, ['status'], { OUTPOST_INSTALL_DIR: install });
-  return result.code === 0 ? StatusData.parse(JSON.parse(result.stdout)) : null;
-}
+/** push-coalescing and redaction tests import it from here; the one definition is agent.ts's. */
+export { logOf } from './agent.js';
 
 /** Agents started by the updater are not children of the test: stop whatever holds the home at the end. */
 export function stopWhateverRuns(t: { after: (fn: () => Promise<void>) => void }, home: string, install: string): void {
   t.after(async () => {
-    const status = await statusOf(home, install).catch(() => null);
+    const status = await statusIfRunning(home, install).catch(() => null);
     if (status) process.kill(status.pid, 'SIGKILL');
   });
 }

@@ -12,14 +12,13 @@ import { storagePaths } from '../../app/base/storage-layout.js';
 import { sendCommand } from '../../app/main/core/ipc-client.js';
 import { JobFollower } from '../../app/main/core/update/job-follower.js';
 import { LinuxPlatform } from '../../app/main/platform/linux.js';
+import { ipcSocketOf, logOf } from '../helpers/agent.js';
 import { memoryLogger } from '../helpers/memory-logger.js';
 import { OUTPOST_BIN, tempDir } from '../helpers/paths.js';
 import { Child, type Finished, outpostEnv, READY, runOutpost, startRunningAgent } from '../helpers/processes.js';
 import { until } from '../helpers/wait.js';
 
 const ROOT = process.geteuid?.() === 0;
-const socketOf = (home: string) => path.join(home, 'ipc.sock');
-const logOf = (home: string) => fs.readFileSync(path.join(home, 'logs', 'outpost.log'), 'utf8');
 
 /** What every refusal here must look like: one `outpost:` line on stderr, no stack trace, nothing on stdout. */
 function assertOneLine(result: Finished): string {
@@ -242,7 +241,7 @@ test('a flood of connections held open on the IPC endpoint: status answers or ex
   const home = tempDir(t);
   const agent = await startRunningAgent(home);
   t.after(() => agent.kill('SIGKILL'));
-  const flood = holdConnections(socketOf(home), 200);
+  const flood = holdConnections(ipcSocketOf(home), 200);
   t.after(() => flood.stop());
   await until('the agent to close flood connections to make room', () => flood.closedByServer > 100);
 
@@ -268,7 +267,7 @@ test('a flood of connections held open on the IPC endpoint: status answers or ex
 test('an endpoint that drops every connection: status retries until its 5 s deadline, then exits 5 saying so; without retries a drop is ERR_IPC_PROTOCOL at once', async (t) => {
   const home = tempDir(t);
   const dropper = net.createServer((socket) => socket.destroy());
-  await new Promise<void>((resolve) => dropper.listen(socketOf(home), resolve));
+  await new Promise<void>((resolve) => dropper.listen(ipcSocketOf(home), resolve));
   t.after(() => dropper.close());
   let accepted = 0;
   dropper.on('connection', () => accepted++);
@@ -284,7 +283,7 @@ test('an endpoint that drops every connection: status retries until its 5 s dead
 
   // The agent's own probe of the endpoint (IpcServer) does not retry: a peer that hangs up is a stranger.
   await assert.rejects(
-    sendCommand({ endpoint: socketOf(home), secret: () => Buffer.alloc(32), command: 'status', timeoutMs: 5_000 }),
+    sendCommand({ endpoint: ipcSocketOf(home), secret: () => Buffer.alloc(32), command: 'status', timeoutMs: 5_000 }),
     (error) => isOutpostError(error, 'ERR_IPC_PROTOCOL'),
   );
 });

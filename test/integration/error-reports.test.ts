@@ -12,12 +12,13 @@ import axios from 'axios';
 import { ErrorReport, REPORT_MAX_BYTES } from '../../app/common/reports.js';
 import { DROPS_KEY, ErrorReporter, type ErrorReporterOptions } from '../../app/main/core/error-reports.js';
 import { HttpReportSender, type ReportSender, ReportSendError } from '../../app/main/core/report-sender.js';
+import { bufferedReports, logOf } from '../helpers/agent.js';
 import { type Fault, FaultProxy } from '../helpers/fault-proxy.js';
 import { memoryLogger } from '../helpers/memory-logger.js';
 import { DIST, tempDir } from '../helpers/paths.js';
 import { Child, startRunningAgent } from '../helpers/processes.js';
 import { ReleaseLab } from '../helpers/release-lab.js';
-import { logOf, V1, V2 } from '../helpers/update-lab.js';
+import { V1, V2 } from '../helpers/update-lab.js';
 import { until } from '../helpers/wait.js';
 
 /**
@@ -144,15 +145,6 @@ async function backendFor(t: TestContext, port = 0): Promise<StandInBackend> {
 }
 
 /** The reports in the buffer file, checking that every line is a complete, valid report. */
-function bufferedReports(file: string): ErrorReport[] {
-  const text = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
-  assert.ok(text === '' || text.endsWith('\n'), 'the buffer ends with a complete line');
-  return text
-    .split('\n')
-    .filter((line) => line !== '')
-    .map((line) => ErrorReport.parse(JSON.parse(line)));
-}
-
 function dropsFile(dir: string): { unreported: number } {
   return JSON.parse(fs.readFileSync(path.join(dir, 'error_reports.dropped'), 'utf8'));
 }

@@ -13,10 +13,11 @@ import { storagePaths } from '../../app/base/storage-layout.js';
 import { readJournal, readLastUpdate } from '../../app/base/update-records.js';
 import { bundleEntry } from '../../tools/build/bundle.js';
 import { buildUpdaterExecutables } from '../../tools/sea/build-updater.js';
+import { logOf, statusIfRunning } from '../helpers/agent.js';
 import { REPO_ROOT, tempDir } from '../helpers/paths.js';
 import { Child, READY } from '../helpers/processes.js';
 import { ReleaseLab, treeOf } from '../helpers/release-lab.js';
-import { journalLines, logOf, statusOf, stopWhateverRuns } from '../helpers/update-lab.js';
+import { journalLines, stopWhateverRuns } from '../helpers/update-lab.js';
 import { until } from '../helpers/wait.js';
 
 /** Where an installation's bundle lives: locateInstallation takes the folder three levels up as the installation. */
@@ -69,7 +70,7 @@ test('a release build ignores every test switch: the installed updater and the b
   const v2 = release('1.1.0');
   lab.publish(v2, '1.1.0');
   const b = await until('1.1.0 healthy', async () => {
-    const status = await statusOf(home, install);
+    const status = await statusIfRunning(home, install);
     return status?.version === '1.1.0' && status.state === 'IDLE' && status;
   }, 60_000);
   assert.notEqual(b.pid, a.pid);

@@ -11,9 +11,10 @@ import path from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { AGENT_STATES, isUpdatingState } from '../../app/common/agent-state.js';
 import type { StatusData } from '../../app/common/ipc.js';
+import { logOf, statusIfRunning } from '../helpers/agent.js';
 import { runOutpost, startRunningAgent } from '../helpers/processes.js';
 import { ReleaseLab, treeOf } from '../helpers/release-lab.js';
-import { logOf, statusOf, stopWhateverRuns, V1, V2 } from '../helpers/update-lab.js';
+import { stopWhateverRuns, V1, V2 } from '../helpers/update-lab.js';
 import { until } from '../helpers/wait.js';
 
 const UPDATING_STATES = AGENT_STATES.filter(isUpdatingState);
@@ -34,7 +35,7 @@ async function updatingAgent(t: TestContext, state: string) {
   const v2 = lab.app('1.1.0', V2);
   lab.publish(v2, '1.1.0');
   const held = await until(`A in ${state}`, async () => {
-    const status = await statusOf(home, install);
+    const status = await statusIfRunning(home, install);
     return status?.state === state && status;
   });
   assert.equal(held.pid, a.pid);
@@ -43,7 +44,7 @@ async function updatingAgent(t: TestContext, state: string) {
 
 async function updated(home: string, install: string, v2: string): Promise<StatusData> {
   const b = await until('1.1.0 healthy', async () => {
-    const status = await statusOf(home, install);
+    const status = await statusIfRunning(home, install);
     return status?.version === '1.1.0' && status.state === 'IDLE' && status;
   }, 60_000);
   await until('the commit', () => fs.existsSync(path.join(home, 'updates', 'last-update.json')));

@@ -8,11 +8,14 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
+import { storagePaths } from '../../app/base/storage-layout.js';
+import { ExitCode } from '../../app/common/exit-codes.js';
 import { FORWARD_STEPS, ROLLBACK_STEPS } from '../../app/common/update-files.js';
+import { bufferedReports, statusIfRunning } from '../helpers/agent.js';
 import { tempDir } from '../helpers/paths.js';
 import { runOutpost } from '../helpers/processes.js';
 import { treeOf } from '../helpers/release-lab.js';
-import { isAlive, journalSteps, keepJob, noMoreHandOffs, runningA, runUpdater, statusOf, V2 } from '../helpers/update-lab.js';
+import { isAlive, journalSteps, keepJob, noMoreHandOffs, runningA, runUpdater, V2 } from '../helpers/update-lab.js';
 import { until } from '../helpers/wait.js';
 
 // Every crash point of the updater, taken from its own list of steps: a new step cannot be added
@@ -47,7 +50,7 @@ for (const point of CRASH_POINTS) {
     assert.equal(JSON.parse(fs.readFileSync(path.join(home, 'updates', 'last-update.json'), 'utf8')).outcome, outcome);
     const expected = committed ? '1.1.0' : '1.0.0';
     const running = await until(`${expected} running`, async () => {
-      const status = await statusOf(home, install);
+      const status = await statusIfRunning(home, install);
       return status?.version === expected && status.state === 'IDLE' && status;
     });
     assert.ok(running.pid > 0);
@@ -71,7 +74,7 @@ for (const point of ROLLBACK_STEPS.flatMap((step) => [`${step}:begin`, `${step}:
     const recovery = await runUpdater(['--job', jobFile, '--recover'], { OUTPOST_INSTALL_DIR: install });
     assert.equal(recovery.code, ExitCode.UPDATE_ROLLED_BACK, `rolled back expected; ${recovery.stderr}`);
     await until('1.0.0 running', async () => {
-      const status = await statusOf(home, install);
+      const status = await statusIfRunning(home, install);
       return status?.version === '1.0.0' && status.state === 'IDLE' && status;
     });
     assert.deepEqual(treeOf(install), v1Tree, 'the installation is 1.0.0, complete');
@@ -82,8 +85,9 @@ for (const point of ROLLBACK_STEPS.flatMap((step) => [`${step}:begin`, `${step}:
     );
     const failures = JSON.parse(fs.readFileSync(path.join(home, 'updates', 'failed-versions.json'), 'utf8'));
     assert.equal(failures['1.1.0'].count, 1, 'the failure counted once');
-    await until('the report', () => lab.reports().length > 0);
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    // Every report of this job was queued by an updater, and both updaters have exited: once the
+    // agent's buffer is empty, all of them are at the server (taken out only once stored there).
+    await until('the buffered reports delivered', () => lab.reports().length > 0 && bufferedReports(storagePaths(home).errorReports).length === 0);
     assert.equal(lab.reports().length, 1, `one report: ${lab.reports().map((r) => r.code).join(', ')}`);
   });
 }
@@ -101,7 +105,7 @@ test('an agent started after the updater died mid-job (swap done) does not run t
   assert.equal(next.code, 3, next.stderr);
   assert.match(next.stderr, /An interrupted update \(1\.0\.0 -> 1\.1\.0\) is being recovered/);
   const running = await until('1.0.0 running', async () => {
-    const status = await statusOf(home, install);
+    const status = await statusIfRunning(home, install);
     return status?.version === '1.0.0' && status.state === 'IDLE' && status;
   });
   assert.ok(running.pid > 0);

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { buildUpdaterExecutables } from '../../tools/sea/build-updater.js';
 import { FORWARD_STEPS, ROLLBACK_STEPS } from '../../app/common/update-files.js';
+import { logOf, statusIfRunning } from '../helpers/agent.js';
 import { REPO_ROOT, tempDir } from '../helpers/paths.js';
 import { startRunningAgent } from '../helpers/processes.js';
 import { ReleaseLab, treeOf } from '../helpers/release-lab.js';
@@ -16,10 +17,8 @@ import {
   journalSteps,
   lastJournal,
   leftovers,
-  logOf,
   noMoreHandOffs,
   runningA,
-  statusOf,
   stopWhateverRuns,
   V1,
   V2,
@@ -34,7 +33,7 @@ test('a successful update A -> B: the updater swaps, starts B, sees it healthy, 
   assert.equal(old.code, 0, old.stderr);
   assert.match(old.stderr, /stopped \(handed over to the updater for 1\.1\.0\)/);
   const b = await until('B healthy', async () => {
-    const status = await statusOf(home, install);
+    const status = await statusIfRunning(home, install);
     return status?.version === '1.1.0' && status.state === 'IDLE' && status;
   });
   assert.notEqual(b.pid, a.pid);
@@ -73,7 +72,7 @@ test('B crashes on start: rolled back, A runs again on its byte-identical tree, 
   // The relaunched A finds 1.1.0 offered again and tries once more; after the second failure it stops.
   await until('the circuit breaker', () => /1\.1\.0 was rolled back 2 times and is not tried again/.test(logOf(home)), 60_000);
   const again = await until('A running again', async () => {
-    const status = await statusOf(home, install);
+    const status = await statusIfRunning(home, install);
     return status?.version === '1.0.0' && status.state === 'IDLE' && status;
   });
   assert.notEqual(again.pid, a.pid);
@@ -88,7 +87,7 @@ test('B crashes on start: rolled back, A runs again on its byte-identical tree, 
 
   lab.publish(lab.app('1.2.0', V2), '1.2.0');
   await until('1.2.0 healthy', async () => {
-    const status = await statusOf(home, install);
+    const status = await statusIfRunning(home, install);
     return status?.version === '1.2.0' && status.state === 'IDLE';
   }, 60_000);
 });
@@ -99,7 +98,7 @@ test('the updater fails to start (it exits at once): A stays up and back in IDLE
   const report = await until('the report at the server', () => lab.reports().find((r) => r.code === 'ERR_UPDATE_HANDOFF'));
   assert.match(report.message, /The updater did not start: it ended \(exit code 1\)\. The agent stays on 1\.0\.0\./);
   await until('A back in IDLE', async () => {
-    const status = await statusOf(home, install);
+    const status = await statusIfRunning(home, install);
     return status?.pid === a.pid && status.version === '1.0.0' && status.state === 'IDLE';
   });
   assert.equal(a.process.exitCode, null, 'A still runs');
@@ -119,7 +118,7 @@ test('the updater dies after B proved itself healthy: B notices, and the recover
   const last = JSON.parse(fs.readFileSync(path.join(home, 'updates', 'last-update.json'), 'utf8'));
   assert.deepEqual([last.outcome, last.reason], ['committed', 'finished by recovery']);
   const b = await until('B running', async () => {
-    const status = await statusOf(home, install);
+    const status = await statusIfRunning(home, install);
     return status?.version === '1.1.0' && status.state === 'IDLE' && status;
   });
   assert.equal(b.pid, Number(lastJournal(home).steps.find((e) => e.step === 'launch' && e.phase === 'end')?.detail?.pid), 'the B the updater started, never restarted');
@@ -148,7 +147,7 @@ test('B starts but never becomes healthy: stopped after update.health_timeout_s,
   const report = await until('the report at the server', () => lab.reports().find((r) => r.code === 'ERR_UPDATE_UNHEALTHY'));
   assert.match(report.message, /rolled back: health failed: 1\.1\.0 did not become healthy within 3000 ms/);
   const again = await until('A running again', async () => {
-    const status = await statusOf(home, install);
+    const status = await statusIfRunning(home, install);
     return status?.version === '1.0.0' && status.state === 'IDLE' && status;
   });
   assert.notEqual(again.pid, a.pid);
@@ -194,7 +193,7 @@ test('the swap fails half-way (the copy across file systems breaks off): the par
   const steps = journalSteps(home);
   assert.ok(steps.indexOf('backup:end') >= 0 && steps.indexOf('backup:end') < steps.indexOf('swap:fail'), `the backup was made before the swap failed: ${steps.join(' ')}`);
   await until('A running again', async () => {
-    const status = await statusOf(home, install);
+    const status = await statusIfRunning(home, install);
     return status?.version === '1.0.0' && status.state === 'IDLE';
   });
   assert.deepEqual(treeOf(install), before, 'the installation is A again, byte for byte');
@@ -217,7 +216,7 @@ test('with the single executable (Linux x64): it runs from a copy beside the job
   lab.publish(v2, '1.1.0');
   await a.finish(30_000);
   await until('B healthy', async () => {
-    const status = await statusOf(home, install);
+    const status = await statusIfRunning(home, install);
     return status?.version === '1.1.0' && status.state === 'IDLE';
   });
   await until('the commit', () => fs.existsSync(path.join(home, 'updates', 'last-update.json')));

@@ -49,7 +49,7 @@ test('push cap: with maxConnections 3 the 4th and 5th upgrades get 503 "server f
   assert.ok(logged.includes('push: a connection closed: accepting new ones again (refused 2 while full)'), logged.join('\n'));
 });
 
-test("push cap: the agent's push client, refused for a full server, retries with a growing backoff (100, 200, 400, 800 ms), then connects once a slot is free", async (t) => {
+test("push cap: the agent's push client, refused for a full server, retries with a growing backoff (at least 100, 200, 400, 800 ms apart), then connects once a slot is free", async (t) => {
   const server = await startServer(t, { ...fresh(t), maxConnections: 1 });
   const holder = await PushClient.connect(wsUrl(server));
   t.after(() => holder.terminate());
