@@ -17,7 +17,6 @@ export const V1 = { 'main.js': 'console.log("v1")\n', 'lib/util.js': 'exports.x 
 export const V2 = { ...V1, 'main.js': 'console.log("v2")\n' };
 
 /** push-coalescing and redaction tests import it from here; the one definition is agent.ts's. */
-export { logOf } from './agent.js';
 
 /** Agents started by the updater are not children of the test: stop whatever holds the home at the end. */
 export function stopWhateverRuns(t: { after: (fn: () => Promise<void>) => void }, home: string, install: string): void {

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { startRunningAgent } from '../helpers/processes.js';
 import { ReleaseLab, treeOf } from '../helpers/release-lab.js';
-import { logOf } from '../helpers/update-lab.js';
+import { logOf } from '../helpers/agent.js';
 import { until } from '../helpers/wait.js';
 
 const app = (version: string) => ({ 'main.js': `console.log(${JSON.stringify(version)})\n` });

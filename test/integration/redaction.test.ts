@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import { redactSecrets } from '../../app/base/redact.js';
 import { runOutpost, startRunningAgent } from '../helpers/processes.js';
 import { ReleaseLab } from '../helpers/release-lab.js';
-import { logOf } from '../helpers/update-lab.js';
+import { logOf } from '../helpers/agent.js';
 import { until } from '../helpers/wait.js';
 
 const PASSWORD = 'pw-Hunter2-8f3a';

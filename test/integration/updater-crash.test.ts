@@ -1,4 +1,3 @@
-import { ExitCode } from '../../app/common/exit-codes.js';
 /**
  * SIGKILL of the updater at every entry of its journal, forward and rollback, enumerated from the
  * updater's own lists of steps (a new step cannot be added without being crashed here), and an agent
