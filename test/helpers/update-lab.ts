@@ -26,15 +26,21 @@ export function stopWhateverRuns(t: { after: (fn: () => Promise<void>) => void }
   });
 }
 
-/** The entries of the most recent job's journal. */
-export function lastJournal(home: string) {
+/** The most recent job's journal file, or undefined before the updater wrote its first line. */
+function lastJournalFile(home: string): string | undefined {
   const updates = path.join(home, 'updates');
-  const journals = fs
+  if (!fs.existsSync(updates)) return undefined;
+  return fs
     .readdirSync(updates)
     .filter((n) => n.startsWith('journal-'))
     .map((n) => path.join(updates, n))
-    .sort((x, y) => fs.statSync(x).mtimeMs - fs.statSync(y).mtimeMs);
-  const journal = journals.at(-1);
+    .sort((x, y) => fs.statSync(x).mtimeMs - fs.statSync(y).mtimeMs)
+    .at(-1);
+}
+
+/** The entries of the most recent job's journal (there must be one). */
+export function lastJournal(home: string) {
+  const journal = lastJournalFile(home);
   assert.ok(journal, 'a journal');
   return readJournal(journal);
 }
@@ -44,9 +50,13 @@ export function journalLines(journal: JobJournal): string[] {
   return [...journal.steps.map((e) => `${e.step}:${e.phase}`), ...(journal.outcome ? [`outcome:${journal.outcome.outcome}`] : [])];
 }
 
-/** The lines of the most recent job's journal (journalLines). */
+/**
+ * The lines of the most recent job's journal (journalLines); none before its first line is written,
+ * which may come a moment after the old agent has exited (the updater confirms it runs, then journals).
+ */
 export function journalSteps(home: string): string[] {
-  return journalLines(lastJournal(home));
+  const journal = lastJournalFile(home);
+  return journal ? journalLines(readJournal(journal)) : [];
 }
 
 /** The agents started after this point stage new releases and wait (the test wants the state the job left). */
