@@ -39,7 +39,7 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
         return command.force ? await forceRestart(env) : await runForeground(env);
     }
   } catch (error) {
-    return fail(error);
+    return fail(error, env);
   }
 }
 
@@ -140,12 +140,15 @@ function notYet(what: string): OutpostError {
   return new OutpostError(ErrorCode.NOT_AVAILABLE, `${what} is not yet available in this version of Outpost.`);
 }
 
-function fail(error: unknown): number {
+function fail(error: unknown, env: NodeJS.ProcessEnv): number {
   if (isOutpostError(error)) {
     process.stderr.write(`outpost: ${error.message}\n`);
     if (error.code === ErrorCode.USAGE) process.stderr.write(`\n${USAGE}\n`);
     return error.exitCode;
   }
-  process.stderr.write(`outpost: internal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  // One line for whoever ran the command; the stack is in the agent's log (see Agent.start), and on
+  // stderr too when asked for (OUTPOST_LOG_LEVEL=debug).
+  const stack = env.OUTPOST_LOG_LEVEL === 'debug' && error instanceof Error && error.stack ? `\n${error.stack}` : '';
+  process.stderr.write(`outpost: internal error: ${describeError(error)}${stack}\n`);
   return ExitCode.SOFTWARE;
 }

@@ -107,6 +107,26 @@ test('a storage path under a regular file (ENOTDIR, whoever runs it): exit 73 na
   assert.match(assertOneLine(result), new RegExp(`: ${file} is a file, not a folder\\.`));
 });
 
+test('a folder where the lock file belongs: exit 73, one line saying so; the folder is left alone', async (t) => {
+  const home = tempDir(t);
+  const lock = storagePaths(home).lock;
+  fs.mkdirSync(lock);
+  const result = await runOutpost(home);
+  assert.equal(result.code, 73, result.stderr);
+  assert.match(assertOneLine(result), new RegExp(`The lock ${lock} is a folder; no agent leaves one there\\. Remove it`));
+  assert.ok(fs.statSync(lock).isDirectory(), 'not removed');
+});
+
+test('a folder where the IPC socket belongs: exit 73, one line saying so (not "replacing a stale socket"); the folder is left alone', async (t) => {
+  const home = tempDir(t);
+  const socket = ipcSocketOf(home);
+  fs.mkdirSync(socket);
+  const result = await runOutpost(home);
+  assert.equal(result.code, 73, result.stderr);
+  assert.match(assertOneLine(result), new RegExp(`The IPC endpoint ${socket} is a folder, not a socket`));
+  assert.ok(fs.statSync(socket).isDirectory(), 'not removed');
+});
+
 test('a logs/ folder this user cannot write: exit 73 naming the log file, instead of running without a log', async (t) => {
   const box = scratch(t);
   const home = storageFolder(path.join(box.dir, 'home'));

@@ -1,5 +1,5 @@
 import { DEVELOPMENT_BUILD, TestSwitch, testSwitch } from '../../base/build-flavor.js';
-import { describeError, ErrorCode, OutpostError } from '../../base/errors.js';
+import { describeError, ErrorCode, isOutpostError, OutpostError } from '../../base/errors.js';
 import { createFileLogger, isLogLevel, LOG_LEVELS, type LogLevel, type RootLogger } from '../../base/logger.js';
 import type { StoragePaths } from '../../base/storage-layout.js';
 import { readJob, writeHealthRecord } from '../../base/update-records.js';
@@ -134,6 +134,8 @@ export class Agent {
       });
       return agent;
     } catch (error) {
+      // An expected refusal was said where it happened; anything else is a bug, and its stack belongs in the log.
+      if (!isOutpostError(error)) log.error('start-up failed on an internal error', { error: error instanceof Error ? (error.stack ?? error.message) : String(error) });
       await lifetime.dispose(log);
       throw error;
     }

@@ -239,9 +239,13 @@ function readSnapshot(file: string): Snapshot | null {
     throw error;
   }
   try {
-    const ino = fs.fstatSync(fd, { bigint: true }).ino;
+    const stat = fs.fstatSync(fd, { bigint: true });
+    if (!stat.isFile()) {
+      // Never removed: the agent only ever writes a file there, so this is someone's mistake to look at.
+      throw new OutpostError(ErrorCode.LOCK_IO, `The lock ${file} is ${stat.isDirectory() ? 'a folder' : 'not a file'}; no agent leaves one there. Remove it, then start again.`, { details: { file } });
+    }
     const bytes = fs.readFileSync(fd);
-    return { bytes, record: parseRecord(bytes), ino };
+    return { bytes, record: parseRecord(bytes), ino: stat.ino };
   } finally {
     fs.closeSync(fd);
   }

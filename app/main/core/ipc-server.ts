@@ -96,6 +96,13 @@ export class IpcServer {
     // A Unix socket is bound under a temporary name and renamed into place: the rename replaces a
     // leftover atomically, and when this server closes, libuv unlinks the name it bound (the
     // temporary one, long gone), never a successor's socket at the real path.
+    const leftover = fs.lstatSync(endpoint, { throwIfNoEntry: false });
+    if (leftover && !leftover.isSocket()) {
+      // Never replaced: a socket is the only thing an agent leaves at this path.
+      throw new OutpostError(ErrorCode.IPC_ENDPOINT_BUSY, `The IPC endpoint ${endpoint} is a ${leftover.isDirectory() ? 'folder' : 'file'}, not a socket; no agent leaves one there. Remove it, then start again.`, {
+        details: { endpoint },
+      });
+    }
     const temp = `${endpoint}.${randomBytes(4).toString('hex')}`;
     try {
       await listenOn(this.#server, temp);
