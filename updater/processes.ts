@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { TestSwitch } from '../app/base/build-flavor.js';
 import { describeError } from '../app/base/errors.js';
 import type { Logger } from '../app/base/logger.js';
+import { waitUntilGone } from '../app/base/process-liveness.js';
 import { liveHealthRecord } from '../app/base/update-records.js';
 import type { UpdaterJob } from '../app/common/update-files.js';
 import type { JobContext } from './context.js';
@@ -12,11 +13,9 @@ const STOP_GRACE_MS = 5_000;
 
 /** The old agent must be gone before its files are moved: bounded, then the job is given up. */
 export async function waitForExit({ job, platform }: JobContext): Promise<void> {
-  const deadline = Date.now() + job.exit_timeout_ms;
-  while (platform.isProcessAlive(job.old_pid)) {
-    if (Date.now() > deadline) throw new Error(`the agent (pid ${job.old_pid}) did not exit within ${job.exit_timeout_ms} ms; the installed version was left as it is`);
-    await sleep(50);
-  }
+  const isAlive = (pid: number) => platform.isProcessAlive(pid);
+  await waitUntilGone(job.old_pid, isAlive, job.exit_timeout_ms);
+  if (isAlive(job.old_pid)) throw new Error(`the agent (pid ${job.old_pid}) did not exit within ${job.exit_timeout_ms} ms; the installed version was left as it is`);
 }
 
 /** Starts the installed version on its own (detached: it outlives the updater). */

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { z } from 'zod';
 import { errnoCode } from './errors.js';
+import { tryParseJson } from './jsonl.js';
 
 const TEMP_MARK = '.tmp-';
 
@@ -102,13 +103,7 @@ export function readText(file: string): string {
 
 /** A small JSON record, or null when it is missing or not what its schema says (a half-written or foreign file). */
 export function readRecord<S extends z.ZodType>(file: string, schema: S): z.infer<S> | null {
-  let value: unknown;
-  try {
-    value = JSON.parse(fs.readFileSync(file, 'utf8'));
-  } catch {
-    return null;
-  }
-  const parsed = schema.safeParse(value);
+  const parsed = schema.safeParse(tryParseJson(readText(file)));
   return parsed.success ? parsed.data : null;
 }
 

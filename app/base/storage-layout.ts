@@ -27,7 +27,7 @@ export interface UpdatePaths {
   readonly lastUpdate: string;
   /** The last job handed to the updater. */
   readonly job: string;
-  /** The complete tree of a staged version, and where it is built before it is complete. */
+  /** The complete tree of a staged version (stage.ts builds it beside, in `<tree>.partial`). */
   stagedTree(version: string): string;
   journal(jobId: string): string;
   readyFile(jobId: string): string;
@@ -55,7 +55,7 @@ function updatePaths(dir: string): UpdatePaths {
     dir,
     metadata: file('metadata'),
     blobs: file('blobs'),
-    blob: (rawSha256) => path.join(dir, 'blobs', `${rawSha256}.br`),
+    blob: (rawSha256) => path.join(file('blobs'), `${rawSha256}.br`),
     staged: file('staged.json'),
     failedVersions: file('failed-versions.json'),
     lastUpdate: file('last-update.json'),

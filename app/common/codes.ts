@@ -47,7 +47,6 @@ export const ErrorCode = {
   UPDATE_LAUNCH: 'ERR_UPDATE_LAUNCH',
   UPDATE_UNHEALTHY: 'ERR_UPDATE_UNHEALTHY',
   UPDATE_INTERRUPTED: 'ERR_UPDATE_INTERRUPTED',
-  UPDATER_JOB: 'ERR_UPDATER_JOB',
   // Error reports
   /** A report that fails its own schema: a bug in the code that reported it. Logged, never sent. */
   REPORT_INVALID: 'ERR_REPORT_INVALID',

@@ -2,6 +2,7 @@ import net from 'node:net';
 import axios, { type AxiosResponse, isAxiosError } from 'axios';
 import { type ErrorReport, REPORT_MAX_BYTES, ReportAck } from '../../common/reports.js';
 import { ErrorCode, errnoCode, OutpostError } from '../../base/errors.js';
+import { tryParseJson } from '../../base/jsonl.js';
 
 
 /** What the backend made of one report. A retryable failure is not a result: `send` throws it. */
@@ -121,7 +122,7 @@ export class HttpReportSender implements ReportSender {
     const failed = (what: string) =>
       new ReportSendError(`Report ${report.id} not delivered to ${this.#where}: ${what}.`, { details: { url: this.#where, status } });
     if (status === 200 || status === 202) {
-      const ack = ReportAck.safeParse(parseJson(text));
+      const ack = ReportAck.safeParse(tryParseJson(text));
       if (!ack.success) throw failed(`HTTP ${status} with an invalid acknowledgement (${excerpt(text) || 'empty body'})`);
       return { outcome: ack.data.duplicate ? 'duplicate' : 'accepted' };
     }
@@ -171,17 +172,9 @@ function describeFailure(error: unknown, timeoutMs: number): string {
   }
 }
 
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-}
-
 /** The backend's own words for a refusal: `{ "error": "..." }` or `{ "message": "..." }`, else the text. */
 function reasonOf(text: string): string {
-  const body = parseJson(text);
+  const body = tryParseJson(text);
   if (typeof body === 'object' && body !== null) {
     for (const field of ['error', 'message', 'reason'] as const) {
       const value = (body as Record<string, unknown>)[field];

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -8,7 +7,9 @@ import { type Fetcher, type TargetFile, Updater } from 'tuf-js';
 import { DownloadHTTPError } from 'tuf-js/dist/error.js';
 import { z } from 'zod';
 import { FEED_METADATA_DIR, storedTargetPath } from '../../../common/release.js';
+import { readText, writeFileAtomic } from '../../../base/durable-file.js';
 import { describeError, ErrorCode, isOutpostError, OutpostError } from '../../../base/errors.js';
+import { tryParseJson } from '../../../base/jsonl.js';
 import type { Logger } from '../../../base/logger.js';
 import { storageHash, TargetHashes } from './target-hashes.js';
 
@@ -61,7 +62,7 @@ export class Feed {
 
   /** The version of the timestamp metadata the last refresh verified (what a push names), or null before one. */
   timestampVersion(): number | null {
-    const cached = readJsonFile(path.join(this.#options.cacheDir, 'timestamp.json'));
+    const cached = tryParseJson(readText(path.join(this.#options.cacheDir, 'timestamp.json')));
     const parsed = SignedVersion.safeParse(cached);
     return parsed.success ? parsed.data.signed.version : null;
   }
@@ -116,10 +117,7 @@ export class Feed {
       // First check, or a cache damaged by a crash mid-write (tuf-js writes in place): start again
       // from the trust anchor. The feed's newer roots are fetched and verified from it.
       if (fs.existsSync(cachedRoot)) log.warn('the cached TUF root is damaged; starting again from the trusted root', { file: cachedRoot });
-      const anchor = readTrustedRoot(trustedRootFile);
-      const temp = `${cachedRoot}.${randomBytes(4).toString('hex')}`;
-      fs.writeFileSync(temp, anchor, { mode: 0o600 });
-      fs.renameSync(temp, cachedRoot);
+      writeFileAtomic(cachedRoot, readTrustedRoot(trustedRootFile));
     }
     for (const role of ['timestamp', 'snapshot', 'targets']) {
       const file = path.join(cacheDir, `${role}.json`);
@@ -222,17 +220,8 @@ function rootProblem(bytes: Buffer): string | null {
   }
 }
 
-/** A file's JSON, or undefined when it is missing or not JSON. */
-function readJsonFile(file: string): unknown {
-  try {
-    return JSON.parse(fs.readFileSync(file, 'utf8'));
-  } catch {
-    return undefined;
-  }
-}
-
 function isJsonFile(file: string): boolean {
-  return readJsonFile(file) !== undefined;
+  return tryParseJson(readText(file)) !== undefined;
 }
 
 function verifyError(what: string, cause: unknown): OutpostError {

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import { describeError, describeFsError, errnoCode } from '../../../base/errors.js';
 import type { Logger } from '../../../base/logger.js';
 import { journalJobId } from '../../../base/storage-layout.js';
-import { jobOwner, jobPaths, outcomeOf, readJob, readJournal } from '../../../base/update-records.js';
+import { jobOwner, jobPaths, readJob, readJournal } from '../../../base/update-records.js';
 import { EventCode, type ReportCode } from '../../../common/codes.js';
 import type { UpdaterJob } from '../../../common/update-files.js';
 import type { Platform } from '../../platform/index.js';
@@ -84,9 +84,10 @@ export class JobFollower {
 
   #follow(): void {
     const { job, platform, log } = this.#options;
-    const outcome = outcomeOf(job);
+    const journal = readJournal(jobPaths(job).journal(job.job_id));
+    const outcome = journal.outcome?.outcome ?? null;
     const owner = jobOwner(job, platform);
-    if (outcome === null && owner === null && readJournal(jobPaths(job).journal(job.job_id)).steps.length === 0) {
+    if (outcome === null && owner === null && journal.steps.length === 0) {
       // Its updater never began (the hand-off failed): nothing to finish, only to remove.
       this.#finish(false);
       return;

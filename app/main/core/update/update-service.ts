@@ -144,7 +144,7 @@ export class UpdateService {
     if (this.#disposed) return;
     const pushed = this.#pushedDuringRun;
     this.#pushedDuringRun = null;
-    const seen = this.#feed.timestampVersion();
+    const seen = pushed === null ? null : this.#feed.timestampVersion();
     if (pushed !== null && (seen === null || pushed > seen)) {
       this.#options.log.info(`checking again: a push during the check named feed version ${pushed}, newer than the ${seen ?? 'unread'} it read`);
       this.trigger('push');
