@@ -47,6 +47,11 @@ export const ErrorCode = {
   UPDATE_LAUNCH: 'ERR_UPDATE_LAUNCH',
   UPDATE_UNHEALTHY: 'ERR_UPDATE_UNHEALTHY',
   UPDATE_INTERRUPTED: 'ERR_UPDATE_INTERRUPTED',
+  // The diagnostics page and its carriers
+  /** A call from the page that is not one (malformed, unknown method, too large): refused, nothing done. */
+  DIAGNOSTICS_BAD_CALL: 'ERR_DIAGNOSTICS_BAD_CALL',
+  /** The diagnostics page reached its carrier, but not the agent (not running, or not answering). */
+  DIAGNOSTICS_NO_AGENT: 'ERR_DIAGNOSTICS_NO_AGENT',
   // Error reports
   /** A report that fails its own schema: a bug in the code that reported it. Logged, never sent. */
   REPORT_INVALID: 'ERR_REPORT_INVALID',

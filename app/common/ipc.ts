@@ -1,8 +1,9 @@
 import { z } from 'zod';
+import { DiagnosticsBundle, DiagnosticsView, ReadParams } from './diagnostics.js';
 
 /**
  * The local IPC contract between a running agent and a second launch (`outpost --force`,
- * `outpost status`), and later the Electron shell. Newline-delimited JSON, one message per line,
+ * `outpost status`, `outpost diagnostics`, a second launch of the desktop app). Newline-delimited JSON, one message per line,
  * every message validated at the edge with these schemas by both ends.
  *
  * The handshake is a mutual challenge-response over HMAC-SHA256 with fresh nonces from both sides:
@@ -17,8 +18,15 @@ import { z } from 'zod';
  */
 
 export const IPC_PROTOCOL_VERSION = 1;
-/** Longest line either side accepts, newline included. */
+/** Longest line the agent accepts, newline included. */
 export const IPC_MAX_MESSAGE_BYTES = 16 * 1024;
+/**
+ * Longest reply a client accepts: a diagnostics view carries a log tail (at most
+ * DIAGNOSTICS_LOG_BYTES) and a bundle the recent log; every other reply is under 2 KiB.
+ */
+export const IPC_MAX_REPLY_BYTES = 2 * 1024 * 1024;
+/** The most log text one diagnostics reply carries (the agent cuts the tail to fit). */
+export const DIAGNOSTICS_LOG_BYTES = 256 * 1024;
 /** A connection that sends nothing for this long is closed. */
 export const IPC_IDLE_TIMEOUT_MS = 2_000;
 /** A connection is closed after this long, whatever it does. */
@@ -26,7 +34,7 @@ export const IPC_TOTAL_TIMEOUT_MS = 5_000;
 /** Connections beyond this are closed at once. */
 export const IPC_MAX_CONNECTIONS = 16;
 
-export const IPC_COMMANDS = ['force_restart', 'status', 'show_diagnostics', 'check_for_update'] as const;
+export const IPC_COMMANDS = ['force_restart', 'status', 'show_diagnostics', 'check_for_update', 'diagnostics', 'diagnostics_bundle'] as const;
 export type IpcCommand = (typeof IPC_COMMANDS)[number];
 
 export const REPLY_STATUSES = ['ok', 'busy_updating', 'invalid_secret', 'bad_request', 'not_available'] as const;
@@ -42,8 +50,18 @@ export type Hello = z.infer<typeof Hello>;
 export const Challenge = z.object({ v: version, type: z.literal('challenge'), nonce, proof: mac }).strict();
 export type Challenge = z.infer<typeof Challenge>;
 
-export const Request = z.object({ v: version, type: z.literal('request'), command: z.enum(IPC_COMMANDS), proof: mac }).strict();
+/**
+ * `args`: the command's parameters as JSON text (only `diagnostics` takes any: ReadParams), bound
+ * into the proof with the command. Absent for every other command, so that clients and agents of
+ * versions before it still agree on the proof.
+ */
+export const Request = z
+  .object({ v: version, type: z.literal('request'), command: z.enum(IPC_COMMANDS), args: z.string().max(4096).optional(), proof: mac })
+  .strict();
 export type Request = z.infer<typeof Request>;
+
+/** The parameters each command takes (the others take none). */
+export const COMMAND_ARGS = { diagnostics: ReadParams } as const satisfies Partial<Record<IpcCommand, z.ZodType>>;
 
 export const UpdateStatus = z
   .object({
@@ -78,6 +96,10 @@ export const Reply = z
     status: z.enum(REPLY_STATUSES),
     message: z.string().max(1_000).optional(),
     data: StatusData.optional(),
+    /** `diagnostics`: what the diagnostics page shows. */
+    view: DiagnosticsView.optional(),
+    /** `diagnostics_bundle`: the support bundle. */
+    bundle: DiagnosticsBundle.optional(),
   })
   .strict();
 export type Reply = z.infer<typeof Reply>;

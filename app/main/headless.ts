@@ -4,6 +4,7 @@ import { parseCommand, USAGE } from './cli.js';
 import type { Reply } from '../common/ipc.js';
 import { AgentClient } from './core/agent-client.js';
 import { describeError, ErrorCode, isOutpostError, OutpostError } from '../base/errors.js';
+import { agentOptions } from './agent-start.js';
 import { locateInstallation } from './installation.js';
 import { createPlatform } from './platform/index.js';
 import { APP_VERSION } from '../base/version.js';
@@ -97,19 +98,10 @@ async function runForeground(env: NodeJS.ProcessEnv, waitForLockMs = 0): Promise
   // schemas), and start faster without it.
   const { Agent } = await import('./core/agent.js');
   const installation = locateInstallation(env);
-  const agent = await Agent.start({
-    platform: createPlatform(process.platform, env),
-    env,
-    version: installation.version,
-    installDir: installation.dir,
-    trustedRootFile: installation.trustedRootFile,
-    updater: installation.updater,
-    // The installed version is started the way this one was: the same program, whatever is installed now.
-    launch: { command: process.execPath, args: process.argv.slice(1, 2) },
-    now: () => new Date(),
-    stderrLogLevel: 'warn',
-    waitForLockMs,
-  });
+  const host = { execPath: process.execPath, argv: process.argv, env, defaultApp: false };
+  const agent = await Agent.start(
+    agentOptions(installation, { host, platform: createPlatform(process.platform, env), shell: { kind: 'headless' }, waitForLockMs, stderrLogLevel: 'warn' }),
+  );
 
   const onSignal = (signal: NodeJS.Signals) => void agent.stop(`received ${signal}`);
   const onFatal = (error: unknown) => {

@@ -34,10 +34,11 @@ export class AgentClient {
    * Sends one command. Throws OutpostError: ERR_IPC_NOT_RUNNING, ERR_IPC_AUTH, ERR_IPC_TIMEOUT,
    * ERR_IPC_PROTOCOL, ERR_IPC_SECRET (see sendCommand).
    */
-  send(command: IpcCommand, timeoutMs: number): Promise<Reply> {
+  send(command: IpcCommand, timeoutMs: number, args?: unknown): Promise<Reply> {
     return sendCommand({
       endpoint: this.address.endpoint,
       command,
+      ...(args !== undefined && { args }),
       timeoutMs,
       // A flood of connections makes the agent drop the oldest, maybe this one: try again in time.
       retryDropped: true,

@@ -29,8 +29,19 @@ import { recordVersion } from './version-record.js';
 /** How long shutdown may spend sending the error reports still buffered (a dead backend must not hold it). */
 const REPORTS_FLUSH_AT_SHUTDOWN_MS = 2_000;
 
+/** What the shell around the agent adds: the desktop app has windows, the `outpost` command none. */
+export interface ShellHooks {
+  readonly kind: 'electron' | 'headless';
+  /** Opens (or brings forward) the diagnostics window: a plain second launch of the desktop app asks for it. */
+  readonly showDiagnostics?: () => void;
+  /** Opens the log folder in the system's file manager. */
+  readonly openFolder?: (dir: string) => Promise<void>;
+}
+
 export interface AgentOptions {
   readonly platform: Platform;
+  /** The shell this agent runs in (the `outpost` command when not given). */
+  readonly shell?: ShellHooks;
   readonly env: NodeJS.ProcessEnv;
   /** This program's version (package.json), recorded as config `current_version`. */
   readonly version: string;

@@ -14,9 +14,9 @@ export function serverProof(secret: Buffer, clientNonce: string, serverNonce: st
   return mac(secret, ['server', clientNonce, serverNonce]);
 }
 
-/** What the client shows, bound to both nonces (in the other order) and to the command it sends. */
-export function clientProof(secret: Buffer, serverNonce: string, clientNonce: string, command: IpcCommand): string {
-  return mac(secret, ['client', serverNonce, clientNonce, command]);
+/** What the client shows, bound to both nonces (in the other order) and to the command it sends, with its arguments. */
+export function clientProof(secret: Buffer, serverNonce: string, clientNonce: string, command: IpcCommand, args?: string): string {
+  return mac(secret, args === undefined ? ['client', serverNonce, clientNonce, command] : ['client', serverNonce, clientNonce, command, args]);
 }
 
 /** Constant-time comparison, so that the time taken tells nothing about how much of a proof was right. */

@@ -1,6 +1,6 @@
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Challenge, IPC_MAX_MESSAGE_BYTES, IPC_PROTOCOL_VERSION, type IpcCommand, Reply } from '../../common/ipc.js';
+import { Challenge, IPC_MAX_REPLY_BYTES, IPC_PROTOCOL_VERSION, type IpcCommand, Reply } from '../../common/ipc.js';
 import { errnoCode, ErrorCode, OutpostError } from '../../base/errors.js';
 import { clientProof, newNonce, proofsEqual, serverProof } from './ipc-auth.js';
 import { onLines, parseLine, writeLine } from './ipc-lines.js';
@@ -13,6 +13,8 @@ export interface SendOptions {
    */
   readonly secret: () => Buffer;
   readonly command: IpcCommand;
+  /** The command's parameters (COMMAND_ARGS), sent as JSON text and bound into the proof. */
+  readonly args?: unknown;
   /** The whole exchange, connect to reply, retries included. */
   readonly timeoutMs: number;
   /**
@@ -132,7 +134,14 @@ function exchange(options: SendOptions, timeoutMs: number): Promise<{ reply: Rep
           );
         }
         challenged = true;
-        writeLine(socket, { v: IPC_PROTOCOL_VERSION, type: 'request', command, proof: clientProof(key, challenge.value.nonce, clientNonce, command) });
+        const args = options.args === undefined ? undefined : JSON.stringify(options.args);
+        writeLine(socket, {
+          v: IPC_PROTOCOL_VERSION,
+          type: 'request',
+          command,
+          ...(args !== undefined && { args }),
+          proof: clientProof(key, challenge.value.nonce, clientNonce, command, args),
+        });
         return true;
       }
       const reply = parseLine(Reply, line);
@@ -142,8 +151,8 @@ function exchange(options: SendOptions, timeoutMs: number): Promise<{ reply: Rep
       }
       return settle(null, reply.value);
     };
-    onLines(socket, IPC_MAX_MESSAGE_BYTES, onLine, () =>
-      settle(new OutpostError(ErrorCode.IPC_PROTOCOL, `The process on ${endpoint} sent a message over ${IPC_MAX_MESSAGE_BYTES} bytes.`)),
+    onLines(socket, IPC_MAX_REPLY_BYTES, onLine, () =>
+      settle(new OutpostError(ErrorCode.IPC_PROTOCOL, `The process on ${endpoint} sent a message over ${IPC_MAX_REPLY_BYTES} bytes.`)),
     );
   });
 }

@@ -45,6 +45,8 @@ export function commandHandler(targets: CommandTargets): CommandHandler {
         return { reply: { status: 'ok', message: 'check started', data: targets.status() }, after: () => updates.trigger('request') };
       }
       case 'show_diagnostics':
+      case 'diagnostics':
+      case 'diagnostics_bundle':
         return { reply: { status: 'not_available', message: `${command} is not yet available in this version of Outpost` } };
     }
   };

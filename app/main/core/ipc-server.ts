@@ -2,7 +2,10 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { z } from 'zod';
+import { tryParseJson } from '../../base/jsonl.js';
 import {
+  COMMAND_ARGS,
   Hello,
   IPC_IDLE_TIMEOUT_MS,
   IPC_MAX_CONNECTIONS,
@@ -13,7 +16,7 @@ import {
   type Reply,
   Request,
 } from '../../common/ipc.js';
-import { errnoCode, ErrorCode, isOutpostError, OutpostError } from '../../base/errors.js';
+import { describeError, errnoCode, ErrorCode, isOutpostError, OutpostError } from '../../base/errors.js';
 import { clientProof, newNonce, proofsEqual, serverProof } from './ipc-auth.js';
 import { sendCommand } from './ipc-client.js';
 import { onLines, parseLine, writeLine } from './ipc-lines.js';
@@ -21,8 +24,17 @@ import type { Logger } from '../../base/logger.js';
 
 export type ReplyBody = Omit<Reply, 'v' | 'type'>;
 
-/** What the agent does with an authenticated command: a reply, and optionally work to do after it is sent. */
-export type CommandHandler = (command: IpcCommand, context: { readonly clientPid: number }) => { reply: ReplyBody; after?: () => void };
+export interface CommandResult {
+  readonly reply: ReplyBody;
+  /** Work to do once the reply is sent (a shutdown must not cut its own reply off). */
+  readonly after?: () => void;
+}
+
+/**
+ * What the agent does with an authenticated command. `args` are the command's parameters, already
+ * checked against COMMAND_ARGS (undefined for a command that takes none).
+ */
+export type CommandHandler = (command: IpcCommand, context: { readonly clientPid: number; readonly args: unknown }) => CommandResult | Promise<CommandResult>;
 
 export interface IpcServerOptions {
   /** A Unix socket path or a Windows pipe name (`\\.\pipe\...`). */
@@ -166,14 +178,30 @@ export class IpcServer {
       const parsed = parseLine(Request, line);
       if (!parsed.ok) return finish({ status: 'bad_request', message: `expected request: ${parsed.problem}` });
       const request = parsed.value;
-      if (!proofsEqual(clientProof(secret, serverNonce, hello.nonce, request.command), request.proof)) {
+      if (!proofsEqual(clientProof(secret, serverNonce, hello.nonce, request.command, request.args), request.proof)) {
         log.warn('IPC request refused: invalid proof (wrong secret, or a replayed exchange)', { client_pid: hello.client_pid, command: request.command });
         return finish({ status: 'invalid_secret', message: 'authentication failed' });
       }
-      log.info(`IPC command ${request.command}`, { client_pid: hello.client_pid });
-      const { reply, after } = this.#options.handle(request.command, { clientPid: hello.client_pid });
-      if (after) socket.once('close', after);
-      return finish(reply);
+      done = true; // authenticated: what follows is the reply
+      const args = parseArgs(request);
+      if (!args.ok) return finish({ status: 'bad_request', message: args.problem });
+      // The diagnostics page asks every second: its reads are not worth a line each.
+      const level = request.command === 'diagnostics' ? 'debug' : 'info';
+      const clientPid = hello.client_pid;
+      log[level](`IPC command ${request.command}`, { client_pid: clientPid });
+      void Promise.resolve()
+        .then(() => this.#options.handle(request.command, { clientPid, args: args.value }))
+        .then(
+          ({ reply, after }) => {
+            if (after) socket.once('close', after);
+            finish(reply);
+          },
+          (error: unknown) => {
+            log.error(`IPC command ${request.command} failed`, { error: error instanceof Error ? (error.stack ?? error.message) : String(error) });
+            finish({ status: 'bad_request', message: `the agent could not do "${request.command}": ${describeError(error)}` });
+          },
+        );
+      return false;
     };
     onLines(socket, IPC_MAX_MESSAGE_BYTES, onLine, () => {
       log.warn('IPC message too large; connection closed', { limit: IPC_MAX_MESSAGE_BYTES });
@@ -201,6 +229,15 @@ const EVICTION_LOG_MS = 10_000;
 /** How long a silent occupant may take to answer the probe before it counts as frozen. */
 const PROBE_TIMEOUT_MS = 1_000;
 const PIPE_RELEASE_WAIT_MS = 5_000;
+
+/** The request's arguments, checked against what its command takes. */
+function parseArgs(request: Request): { ok: true; value: unknown } | { ok: false; problem: string } {
+  const schema = (COMMAND_ARGS as Partial<Record<IpcCommand, z.ZodType>>)[request.command];
+  if (request.args === undefined) return schema ? { ok: false, problem: `"${request.command}" needs its arguments` } : { ok: true, value: undefined };
+  if (!schema) return { ok: false, problem: `"${request.command}" takes no arguments` };
+  const parsed = schema.safeParse(tryParseJson(request.args));
+  return parsed.success ? { ok: true, value: parsed.data } : { ok: false, problem: `bad arguments for "${request.command}": ${z.prettifyError(parsed.error)}` };
+}
 
 function inodeOf(file: string): number | undefined {
   try {
