@@ -75,7 +75,7 @@ export function createFileLogger(options: FileLoggerOptions): RootLogger {
   base.transports.console.level = false;
 
   const stderrLevel = options.stderrLevel;
-  const write = (level: LogLevel, scope: string | undefined, message: string, fields?: LogFields) => {
+  const write: Write = (level, scope, message, fields) => {
     // The one place log lines are made: no credential reaches the file or stderr, whoever wrote the line.
     const text = redactSecrets(`${scope ? `[${scope}] ` : ''}${message}${formatFields(fields)}`);
     base[level](text);
@@ -84,20 +84,34 @@ export function createFileLogger(options: FileLoggerOptions): RootLogger {
     }
   };
 
-  const make = (scope: string | undefined): Logger => ({
-    error: (m, f) => write('error', scope, m, f),
-    warn: (m, f) => write('warn', scope, m, f),
-    info: (m, f) => write('info', scope, m, f),
-    debug: (m, f) => write('debug', scope, m, f),
-    child: (s) => make(scope ? `${scope}.${s}` : s),
-  });
-
   return {
-    ...make(undefined),
+    ...scopedLogger(write, undefined),
     file,
     setLevel(level) {
       base.transports.file.level = level;
     },
+  };
+}
+
+/**
+ * A logger for a short-lived command that keeps no log file of its own (`outpost diagnostics`): lines
+ * at or above `level` go to stderr, through the same redaction.
+ */
+export function createStderrLogger(level: LogLevel): Logger {
+  return scopedLogger((lineLevel, scope, message, fields) => {
+    if (rank(lineLevel) <= rank(level)) process.stderr.write(`outpost: ${redactSecrets(`${scope ? `[${scope}] ` : ''}${message}${formatFields(fields)}`)}\n`);
+  }, undefined);
+}
+
+type Write = (level: LogLevel, scope: string | undefined, message: string, fields?: LogFields) => void;
+
+function scopedLogger(write: Write, scope: string | undefined): Logger {
+  return {
+    error: (m, f) => write('error', scope, m, f),
+    warn: (m, f) => write('warn', scope, m, f),
+    info: (m, f) => write('info', scope, m, f),
+    debug: (m, f) => write('debug', scope, m, f),
+    child: (s) => scopedLogger(write, scope ? `${scope}.${s}` : s),
   };
 }
 

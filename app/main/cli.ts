@@ -6,6 +6,7 @@ import { ErrorCode, OutpostError } from '../base/errors.js';
 export type Command =
   | { readonly kind: 'run'; readonly force: boolean }
   | { readonly kind: 'status' }
+  | { readonly kind: 'diagnostics'; readonly open: boolean }
   | { readonly kind: 'autostart'; readonly enable: boolean }
   | { readonly kind: 'version' }
   | { readonly kind: 'help' };
@@ -14,6 +15,8 @@ export const USAGE = `Usage:
   outpost                      run the agent in the foreground (Ctrl+C or SIGTERM stops it)
   outpost --force              ask a running agent to shut down, then run in its place
   outpost status               print the running agent's state as JSON
+  outpost diagnostics [--open] serve the running agent's diagnostics page on loopback and print its
+                               one-time URL (--open: open it in the default browser); Ctrl+C stops
   outpost --enable-autostart   start at login (for all users when elevated)
   outpost --disable-autostart  stop starting at login
   outpost --version            print the version
@@ -23,7 +26,7 @@ Environment:
   OUTPOST_HOME       storage folder (default: per machine when elevated, per user otherwise)
   OUTPOST_LOG_LEVEL  error | warn | info | debug (overrides config.json's log_level)
 
-Exit codes: 0 ok, 1 not running (status), 2 another instance holds the lock, 3 busy updating,
+Exit codes: 0 ok, 1 not running (status, diagnostics), 2 another instance holds the lock, 3 busy updating,
 4 authentication failed, 5 timed out, 64 usage, 69 not available, 70 internal error,
 73 cannot create storage, 77 unsafe storage folder, 78 invalid config.`;
 
@@ -38,9 +41,15 @@ export function parseCommand(argv: readonly string[]): Command {
   const { values, positionals } = parsed;
   const flags = Object.entries(values).filter(([, on]) => on).map(([name]) => `--${name}`);
   const words = [...positionals];
-  if (words.length > 1 || (words[0] !== undefined && words[0] !== 'status')) {
+  if (words.length > 1 || (words[0] !== undefined && words[0] !== 'status' && words[0] !== 'diagnostics')) {
     throw new OutpostError(ErrorCode.USAGE, `unknown command "${words.join(' ')}"`);
   }
+  if (words[0] === 'diagnostics') {
+    const others = flags.filter((flag) => flag !== '--open');
+    if (others.length > 0) throw new OutpostError(ErrorCode.USAGE, `"diagnostics" takes only --open (got ${others.join(' ')})`);
+    return { kind: 'diagnostics', open: values.open === true };
+  }
+  if (values.open) throw new OutpostError(ErrorCode.USAGE, '--open goes with "diagnostics"');
   if (words[0] === 'status') {
     if (flags.length > 0) throw new OutpostError(ErrorCode.USAGE, `"status" takes no options (got ${flags.join(' ')})`);
     return { kind: 'status' };
@@ -56,6 +65,7 @@ export function parseCommand(argv: readonly string[]): Command {
 /** The flags of `outpost` (CONTRACT.md); the Electron app takes the same. */
 const OPTIONS = {
   force: { type: 'boolean' },
+  open: { type: 'boolean' },
   version: { type: 'boolean', short: 'v' },
   help: { type: 'boolean', short: 'h' },
   'enable-autostart': { type: 'boolean' },

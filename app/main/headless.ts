@@ -2,7 +2,7 @@ import { runningLine } from '../common/cli-output.js';
 import { ExitCode } from '../common/exit-codes.js';
 import { parseCommand, USAGE } from './cli.js';
 import type { Reply } from '../common/ipc.js';
-import { AgentClient } from './core/agent-client.js';
+import { AgentClient, unexpectedReply } from './core/agent-client.js';
 import { describeError, ErrorCode, isOutpostError, OutpostError } from '../base/errors.js';
 import { agentOptions } from './agent-start.js';
 import { locateInstallation } from './installation.js';
@@ -34,6 +34,8 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
         return ExitCode.OK;
       case 'status':
         return await printStatus(env);
+      case 'diagnostics':
+        return await runDiagnostics(env, command.open);
       case 'autostart':
         throw notYet(command.enable ? 'outpost --enable-autostart' : 'outpost --disable-autostart');
       case 'run':
@@ -49,7 +51,7 @@ async function printStatus(env: NodeJS.ProcessEnv): Promise<number> {
   const client = new AgentClient(createPlatform(process.platform, env), env);
   try {
     const reply = await client.send('status', STATUS_TIMEOUT_MS);
-    if (reply.status !== 'ok' || !reply.data) throw unexpected('status', reply);
+    if (reply.status !== 'ok' || !reply.data) throw unexpectedReply('status', reply);
     process.stdout.write(`${JSON.stringify(reply.data)}\n`);
     return ExitCode.OK;
   } catch (error) {
@@ -76,7 +78,7 @@ async function forceRestart(env: NodeJS.ProcessEnv): Promise<number> {
   if (reply.status === 'busy_updating') {
     throw new OutpostError(ErrorCode.BUSY_UPDATING, `The running agent refused to restart: ${reply.message ?? 'it is updating'}.`);
   }
-  if (reply.status !== 'ok') throw unexpected('force_restart', reply);
+  if (reply.status !== 'ok') throw unexpectedReply('force_restart', reply);
   const holder = reply.data ? `pid ${reply.data.pid}` : 'the running agent';
   process.stderr.write(`outpost: ${holder} is shutting down; waiting up to ${FORCE_LOCK_WAIT_MS / 1000} s for its lock\n`);
   try {
@@ -89,8 +91,13 @@ async function forceRestart(env: NodeJS.ProcessEnv): Promise<number> {
   }
 }
 
-function unexpected(command: string, reply: Reply): OutpostError {
-  return new OutpostError(ErrorCode.IPC_PROTOCOL, `The agent answered "${command}" with ${reply.status}${reply.message ? `: ${reply.message}` : ''}.`);
+async function runDiagnostics(env: NodeJS.ProcessEnv, open: boolean): Promise<number> {
+  const { serveDiagnostics } = await import('./diagnostics-command.js');
+  const stopped = new Promise((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  return serveDiagnostics({ platform: createPlatform(process.platform, env), env, pageDir: locateInstallation(env).pageDir, open, stopped });
 }
 
 async function runForeground(env: NodeJS.ProcessEnv, waitForLockMs = 0): Promise<number> {

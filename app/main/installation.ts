@@ -17,6 +17,8 @@ export interface Installation {
   readonly trustedRootFile: string | null;
   /** The standalone updater of this build. */
   readonly updater: UpdaterProgram;
+  /** The diagnostics page of this build (dist/app/renderer): the desktop app's window and `outpost diagnostics` serve it. */
+  readonly pageDir: string;
 }
 
 /** What the agent reads of its installation's package.json. */
@@ -52,6 +54,7 @@ export function locateInstallation(env: NodeJS.ProcessEnv): Installation {
     version,
     trustedRootFile: fs.existsSync(trust) ? trust : null,
     updater: locateUpdater(dir, env),
+    pageDir: path.join(PACKAGE_ROOT, 'dist', 'app', 'renderer'),
   };
 }
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { DEFAULT_CONFIG } from '../../app/main/core/config-schema.js';
+import { CURRENT_CONFIG_VERSION, DEFAULT_CONFIG } from '../../app/main/core/config-schema.js';
 import { REPO_ROOT, tempDir } from '../helpers/paths.js';
 import { runOutpost, startRunningAgent } from '../helpers/processes.js';
 
@@ -85,7 +85,7 @@ test('a v1 config is migrated at start, backed up, and current_version recorded 
   agent.kill('SIGTERM');
   await agent.finish();
   const config = JSON.parse(fs.readFileSync(path.join(home, 'config.json'), 'utf8'));
-  assert.equal(config.config_version, 3);
+  assert.equal(config.config_version, CURRENT_CONFIG_VERSION);
   assert.equal(config.current_version, VERSION);
   assert.deepEqual(config.backend, { url: 'http://127.0.0.1:9999', ws_url: 'ws://127.0.0.1:9999/ws' });
   const backups = fs.readdirSync(home).filter((n) => n.endsWith('.bak'));

@@ -108,7 +108,7 @@ test('lock timings that would rob a busy holder are refused', (t) => {
 });
 
 test('a newer config_version than this program knows: exit 78, file untouched', (t) => {
-  expectRefused(t, JSON.stringify({ ...DEFAULT_CONFIG, config_version: 4 }), 'ERR_CONFIG_TOO_NEW', /config_version 4 was written by a newer Outpost/);
+  expectRefused(t, JSON.stringify({ ...DEFAULT_CONFIG, config_version: CURRENT_CONFIG_VERSION + 1 }), 'ERR_CONFIG_TOO_NEW', /config_version 5 was written by a newer Outpost/);
 });
 
 test('an invalid v1 file is refused before anything is written (no backup, no migration)', (t) => {

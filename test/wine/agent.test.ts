@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { RUNNING_LINE } from '../../app/common/cli-output.js';
+import { CURRENT_CONFIG_VERSION } from '../../app/main/core/config-schema.js';
 import { tempDir } from '../helpers/paths.js';
 import { runWindowsNode, spawnWindowsNode, stopWine, toWindowsPath } from './harness.js';
 import { wineOrSkip } from './tier.js';
@@ -110,7 +111,7 @@ test('wine tier: the outpost command and the win32 backends under Windows Node',
     try {
       await agent.waitForLine(READY, { stream: 'stderr', timeoutMs: 60_000 });
       const config = JSON.parse(fs.readFileSync(path.join(machineDir, 'config.json'), 'utf8'));
-      assert.equal(config.config_version, 3);
+      assert.equal(config.config_version, CURRENT_CONFIG_VERSION);
       assert.ok(fs.existsSync(path.join(machineDir, 'agent.lock')));
     } finally {
       await agent.kill();

@@ -1,3 +1,4 @@
+import { ErrorCode, OutpostError } from '../../base/errors.js';
 import type { IpcCommand, Reply } from '../../common/ipc.js';
 import type { Platform } from '../platform/index.js';
 import { sendCommand } from './ipc-client.js';
@@ -51,4 +52,9 @@ export class AgentClient {
         }).value,
     });
   }
+}
+
+/** A reply that is not what the command asked for (an agent of another version, or a bug). */
+export function unexpectedReply(command: IpcCommand, reply: Reply): OutpostError {
+  return new OutpostError(ErrorCode.IPC_PROTOCOL, `The agent answered "${command}" with ${reply.status}${reply.message ? `: ${reply.message}` : ''}.`);
 }

@@ -6,6 +6,7 @@ import { readJob, writeHealthRecord } from '../../base/update-records.js';
 import { AGENT_STATES, type AgentState, isUpdatingState } from '../../common/agent-state.js';
 import type { ReportCode } from '../../common/codes.js';
 import { ExitCode } from '../../common/exit-codes.js';
+import type { DiagnosticsApi } from '../../common/diagnostics.js';
 import type { StatusData } from '../../common/ipc.js';
 import type { Platform } from '../platform/index.js';
 import { readOrCreateAgentId } from './agent-id.js';
@@ -13,6 +14,7 @@ import { loadConfig, readConfig } from './config.js';
 import type { Config } from './config-schema.js';
 import type { ErrorReporter, ReportContext } from './error-reports.js';
 import { InstanceLock } from './instance-lock.js';
+import { AgentDiagnostics } from './diagnostics/agent-diagnostics.js';
 import { commandHandler } from './ipc-commands.js';
 import { loadOrCreateIpcSecret } from './ipc-secret.js';
 import { IpcServer } from './ipc-server.js';
@@ -89,6 +91,7 @@ export class Agent {
   #reporter: ErrorReporter | undefined;
   #updates: UpdateService | undefined;
   #stopping: Promise<void> | undefined;
+  #diagnostics: AgentDiagnostics | undefined;
 
   private constructor(options: AgentOptions, elevated: boolean, paths: StoragePaths, log: RootLogger, config: Config, lifetime: Lifetime) {
     this.#options = options;
@@ -134,6 +137,7 @@ export class Agent {
       const proving = provingOrRecover(paths, platform, version, options.updater, log);
       agent.#config = recordVersion(paths.config, loadConfig(paths.config, log.child('config'), now).config, version, log);
       agent.#agentId = readOrCreateAgentId(paths.agentId);
+      agent.#diagnostics = agent.#startDiagnostics();
       await agent.#listen();
       agent.state.setState('IDLE', 'start-up complete');
       if (proving) {
@@ -195,6 +199,29 @@ export class Agent {
     this.#lifetime.add('lock', () => lock.release());
   }
 
+  /** The diagnostics page's source, in-process for the desktop app and over the IPC for `outpost diagnostics`. */
+  diagnostics(): DiagnosticsApi {
+    if (!this.#diagnostics) throw new Error('the agent has not started');
+    return this.#diagnostics;
+  }
+
+  #startDiagnostics(): AgentDiagnostics {
+    const diagnostics = new AgentDiagnostics({
+      shell: this.#options.shell ?? { kind: 'headless' },
+      state: this.state,
+      version: this.#options.version,
+      startedAt: this.startedAt,
+      paths: this.paths,
+      channel: this.#config.update.channel,
+      now: this.#options.now,
+      updates: () => this.#updates,
+      reportsQueued: () => this.#reporter?.pending ?? 0,
+      config: () => this.#config,
+    });
+    this.#lifetime.add('diagnostics', () => diagnostics.dispose());
+    return diagnostics;
+  }
+
   async #listen(): Promise<void> {
     const endpoint = this.#options.platform.ipcEndpoint(this.paths.root);
     const secret = loadOrCreateIpcSecret({
@@ -215,6 +242,8 @@ export class Agent {
         status: () => this.status(),
         stop: (reason) => void this.stop(reason),
         updates: () => this.#updates,
+        diagnostics: this.diagnostics(),
+        showDiagnostics: this.#options.shell?.showDiagnostics,
       }),
     });
     this.#lifetime.add('IPC server', () => server.close());

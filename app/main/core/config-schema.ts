@@ -83,16 +83,31 @@ export const ConfigV3 = ConfigV2.extend({
 }).strict();
 export type ConfigV3 = z.infer<typeof ConfigV3>;
 
-export const CURRENT_CONFIG_VERSION = 3;
-export const CurrentConfig = ConfigV3;
-export type Config = ConfigV3;
+/** The desktop app's tray menu (the `outpost` command has none). */
+export const TraySettings = z
+  .object({
+    /** Offer "Quit" in the tray menu; a managed machine's admin turns it off so that users keep the agent running. */
+    show_quit: z.boolean().default(true),
+  })
+  .strict();
+
+export const ConfigV4 = ConfigV3.extend({
+  config_version: z.literal(4),
+  tray: TraySettings.default({ show_quit: true }),
+}).strict();
+export type ConfigV4 = z.infer<typeof ConfigV4>;
+
+export const CURRENT_CONFIG_VERSION = 4;
+export const CurrentConfig = ConfigV4;
+export type Config = ConfigV4;
 
 /** Loopback, where `outpost-server` listens by default; an installer writes the real backend. */
 export const DEFAULT_CONFIG: Config = {
-  config_version: 3,
+  config_version: 4,
   current_version: null,
   log_level: 'info',
   backend: { url: 'http://127.0.0.1:8470', ws_url: 'ws://127.0.0.1:8470/ws' },
   lock: { heartbeat_ms: 5_000, stale_ms: 30_000 },
   update: { channel: 'stable', poll_interval_s: 3600, allow_downgrade: false, stall_timeout_s: 30, hand_off: true, health_timeout_s: 60, min_free_mb: 100, trust_file: null },
+  tray: { show_quit: true },
 };

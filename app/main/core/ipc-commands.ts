@@ -1,6 +1,8 @@
 import type { Logger } from '../../base/logger.js';
 import { isUpdatingState } from '../../common/agent-state.js';
+import type { DiagnosticsApi, ReadParams } from '../../common/diagnostics.js';
 import type { IpcCommand, StatusData } from '../../common/ipc.js';
+import { askForCheck, type CheckControl } from './update/check-request.js';
 import type { CommandHandler } from './ipc-server.js';
 import type { StateMachine } from './state-machine.js';
 
@@ -11,7 +13,11 @@ export interface CommandTargets {
   /** Starts the one graceful shutdown. */
   readonly stop: (reason: string) => void;
   /** The update service, or undefined when updates are off on this agent. */
-  readonly updates: () => { readonly checking: boolean; trigger(source: 'request'): void } | undefined;
+  readonly updates: () => CheckControl | undefined;
+  /** What the diagnostics page reads (`outpost diagnostics` asks for it over IPC). */
+  readonly diagnostics: Pick<DiagnosticsApi, 'read' | 'bundle'>;
+  /** The desktop app's diagnostics window; undefined for the `outpost` command, which has none. */
+  readonly showDiagnostics: (() => void) | undefined;
 }
 
 /**
@@ -20,7 +26,7 @@ export interface CommandTargets {
  */
 export function commandHandler(targets: CommandTargets): CommandHandler {
   const { state, log } = targets;
-  return (command: IpcCommand, { clientPid }) => {
+  return (command: IpcCommand, { clientPid, args }) => {
     const current = state.state;
     switch (command) {
       case 'status':
@@ -39,15 +45,19 @@ export function commandHandler(targets: CommandTargets): CommandHandler {
           },
         };
       case 'check_for_update': {
-        const updates = targets.updates();
-        if (!updates) return { reply: { status: 'not_available', message: 'updates are off on this agent (see its log)' } };
-        if (updates.checking) return { reply: { status: 'ok', message: 'a check is already running', data: targets.status() } };
-        return { reply: { status: 'ok', message: 'check started', data: targets.status() }, after: () => updates.trigger('request') };
+        const answer = askForCheck(targets.updates());
+        if (!answer.ok) return { reply: { status: 'not_available', message: answer.message } };
+        return { reply: { status: 'ok', message: answer.message, data: targets.status() }, ...(answer.start && { after: answer.start }) };
       }
       case 'show_diagnostics':
+        if (!targets.showDiagnostics) {
+          return { reply: { status: 'not_available', message: 'this agent runs without a desktop (the `outpost` command): run `outpost diagnostics` for its diagnostics page' } };
+        }
+        return { reply: { status: 'ok', message: 'diagnostics window opened' }, after: targets.showDiagnostics };
       case 'diagnostics':
+        return targets.diagnostics.read(args as ReadParams).then((view) => ({ reply: { status: 'ok', view } }));
       case 'diagnostics_bundle':
-        return { reply: { status: 'not_available', message: `${command} is not yet available in this version of Outpost` } };
+        return targets.diagnostics.bundle().then((bundle) => ({ reply: { status: 'ok', bundle } }));
     }
   };
 }

@@ -15,6 +15,10 @@ export class DarwinPlatform extends PosixPlatform {
     return path.join(this.env.HOME || os.homedir(), 'Library', 'Application Support', 'Outpost');
   }
 
+  openUrlCommand(url: string): { command: string; args: string[] } {
+    return { command: '/usr/bin/open', args: [url] };
+  }
+
   processStartTime(pid: number): string | null {
     // macOS has no /proc; ps reads the kernel's p_starttime (to the second, which is enough with the pid).
     try {

@@ -26,6 +26,10 @@ export class LinuxPlatform extends PosixPlatform {
     return super.isProcessAlive(pid);
   }
 
+  openUrlCommand(url: string): { command: string; args: string[] } {
+    return { command: 'xdg-open', args: [url] };
+  }
+
   processStartTime(pid: number): string | null {
     const stat = readProcStat(pid);
     return stat ? `linux:${this.#bootId}:${stat.startTicks}` : null;

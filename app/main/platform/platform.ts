@@ -57,6 +57,9 @@ export interface Platform extends ProcessProbe {
    * gets the holders of them all (win32-held-files.ts). Never throws: it is a diagnostic.
    */
   findHeldFiles(dir: string, limit?: number): HeldFile[];
+
+  /** The command that opens a URL in the user's default browser (`outpost diagnostics --open`). */
+  openUrlCommand(url: string): { readonly command: string; readonly args: readonly string[] };
 }
 
 /** A file that another process holds open (Platform.findHeldFiles). */

@@ -26,6 +26,7 @@ export abstract class PosixPlatform implements Platform {
 
   abstract defaultStorageDir(elevated: boolean): string;
   abstract processStartTime(pid: number): string | null;
+  abstract openUrlCommand(url: string): { command: string; args: string[] };
 
   isElevated(): boolean {
     return posixIsElevated();

@@ -10,7 +10,7 @@ import { keyringStore } from './keyring-store.js';
 import { waitUntilGone } from '../../base/process-liveness.js';
 import type { HeldFile, IpcEndpoint, Platform, StorageSecurity } from './platform.js';
 import { findHeldFilesWin32 } from './win32-held-files.js';
-import { isUserAdmin, processCreationTime } from './win32-native.js';
+import { isUserAdmin, processCreationTime, systemDirectory } from './win32-native.js';
 
 /** Well-known SIDs: language-independent, unlike the names icacls prints. */
 export const SID = {
@@ -134,6 +134,11 @@ export class Win32Platform implements Platform {
       return; // already gone
     }
     await waitUntilGone(pid, (p) => this.isProcessAlive(p));
+  }
+
+  openUrlCommand(url: string): { command: string; args: string[] } {
+    // Not `cmd /c start`: cmd would read the URL's & and ^ as its own syntax.
+    return { command: path.join(systemDirectory(), 'rundll32.exe'), args: ['url.dll,FileProtocolHandler', url] };
   }
 
   findHeldFiles(dir: string, limit?: number): HeldFile[] {

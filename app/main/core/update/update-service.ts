@@ -58,6 +58,7 @@ export class UpdateService {
   readonly #abort = new AbortController();
   #lastError: UpdateStatus['last_error'] = null;
   #lastCheck: Date | null = null;
+  #lastResult: CheckResult | null = null;
 
   constructor(options: UpdateServiceOptions) {
     this.#options = options;
@@ -109,9 +110,9 @@ export class UpdateService {
     await this.#running;
   }
 
-  status(): { update: UpdateStatus; lastCheck: string | null } {
+  status(): { update: UpdateStatus; lastCheck: string | null; lastResult: CheckResult | null } {
     const { offered, staged, blocked } = this.#pipeline.status;
-    return { update: { offered, staged, last_error: this.#lastError ?? blocked }, lastCheck: this.#lastCheck?.toISOString() ?? null };
+    return { update: { offered, staged, last_error: this.#lastError ?? blocked }, lastCheck: this.#lastCheck?.toISOString() ?? null, lastResult: this.#lastResult };
   }
 
   /** Checks now, unless a check is already under way (then a push may queue one more: see #onPush). */
@@ -164,6 +165,13 @@ export class UpdateService {
     }, delay);
   }
 
+  #foundSentence(): string {
+    const { offered, staged, blocked } = this.#pipeline.status;
+    if (blocked) return blocked.message;
+    if (offered === null) return `up to date (${this.#options.running} on channel ${this.#options.settings.channel})`;
+    return staged === offered ? `${offered} staged, waiting for the hand-off` : `${offered} offered`;
+  }
+
   async #run(source: Trigger): Promise<void> {
     const { state, log } = this.#options;
     if (!state.setState('CHECKING_UPDATE', `update check (${source})`)) return;
@@ -172,6 +180,7 @@ export class UpdateService {
       this.#lastError = null;
       await this.#pipeline.check();
       this.#failures = 0;
+      this.#lastResult = { ok: true, message: this.#foundSentence() };
     } catch (error) {
       if (this.#disposed || error instanceof PipelineStopped) {
         log.info(`update ${source} check interrupted by shutdown: ${describeError(error)}`);
@@ -180,12 +189,19 @@ export class UpdateService {
       this.#failures++;
       const failure = isOutpostError(error) ? error : new OutpostError(ErrorCode.INTERNAL, describeError(error), { cause: error });
       this.#lastError = { code: failure.code, message: failure.message };
+      this.#lastResult = { ok: false, message: failure.message };
       log.warn(`update failed: ${failure.message}`, { code: failure.code, attempt: this.#failures });
       await this.#options.report(failure.code, failure.message, { trigger: source, attempt: this.#failures, offered: this.#pipeline.status.offered });
     } finally {
       if (state.state !== 'IDLE' && state.state !== 'SHUTTING_DOWN') state.setState('IDLE', this.#lastError ? 'update failed; will retry' : 'update check done');
     }
   }
+}
+
+/** What a check found, in a sentence for the diagnostics page. */
+export interface CheckResult {
+  readonly ok: boolean;
+  readonly message: string;
 }
 
 function withSlash(url: string): string {
