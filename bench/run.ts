@@ -11,6 +11,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describeError } from '../app/base/errors.js';
 import { agentIdle } from './agent-idle.js';
+import { diagnosticsPage } from './diagnostics.js';
 import { ipc } from './ipc.js';
 import type { Benchmark, Figure } from './measure.js';
 import { serverFanout } from './server-fanout.js';
@@ -18,7 +19,7 @@ import { swap } from './swap.js';
 import { updateEndToEnd } from './update-e2e.js';
 import { updatePipeline } from './update.js';
 
-const BENCHMARKS: readonly Benchmark[] = [agentIdle, ipc, updatePipeline, updateEndToEnd, swap, serverFanout];
+const BENCHMARKS: readonly Benchmark[] = [agentIdle, diagnosticsPage, ipc, updatePipeline, updateEndToEnd, swap, serverFanout];
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 function row(cells: readonly string[], widths: readonly number[]): string {
