@@ -1,22 +1,11 @@
-import { runningLine } from '../common/cli-output.js';
-import { ExitCode } from '../common/exit-codes.js';
-import { parseCommand, USAGE } from './cli.js';
-import type { Reply } from '../common/ipc.js';
-import { AgentClient, unexpectedReply } from './core/agent-client.js';
-import { describeError, ErrorCode, isOutpostError, OutpostError } from '../base/errors.js';
+import { parseCommand } from './cli.js';
 import { agentOptions } from './agent-start.js';
+import { answer, fail, forceRestart, superviseAgent } from './commands.js';
 import { locateInstallation } from './installation.js';
 import { createPlatform } from './platform/index.js';
-import { APP_VERSION } from '../base/version.js';
 
 /** How long shutdown may take before the process exits anyway (a stuck handle must not hang it). */
 const SHUTDOWN_GRACE_MS = 10_000;
-/** `status` answers at once; anything slower is an agent that is stuck. */
-const STATUS_TIMEOUT_MS = 5_000;
-/** The request only: the agent replies before it starts shutting down. */
-const FORCE_REQUEST_TIMEOUT_MS = 10_000;
-/** How long the agent's graceful shutdown may take before `--force` gives up (exit 5). */
-const FORCE_LOCK_WAIT_MS = 30_000;
 
 /**
  * The `outpost` command: the same core as the Electron app, without Electron. Returns the exit code;
@@ -25,79 +14,11 @@ const FORCE_LOCK_WAIT_MS = 30_000;
 export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
   try {
     const command = parseCommand(argv);
-    switch (command.kind) {
-      case 'help':
-        process.stdout.write(`${USAGE}\n`);
-        return ExitCode.OK;
-      case 'version':
-        process.stdout.write(`${APP_VERSION}\n`);
-        return ExitCode.OK;
-      case 'status':
-        return await printStatus(env);
-      case 'diagnostics':
-        return await runDiagnostics(env, command.open);
-      case 'autostart':
-        throw notYet(command.enable ? 'outpost --enable-autostart' : 'outpost --disable-autostart');
-      case 'run':
-        return command.force ? await forceRestart(env) : await runForeground(env);
-    }
+    if (command.kind !== 'run') return await answer(command, env);
+    return command.force ? await forceRestart(env, (waitForLockMs) => runForeground(env, waitForLockMs)) : await runForeground(env);
   } catch (error) {
     return fail(error, env);
   }
-}
-
-/** `outpost status`: the running agent's status object on stdout, one line of JSON. */
-async function printStatus(env: NodeJS.ProcessEnv): Promise<number> {
-  const client = new AgentClient(createPlatform(process.platform, env), env);
-  try {
-    const reply = await client.send('status', STATUS_TIMEOUT_MS);
-    if (reply.status !== 'ok' || !reply.data) throw unexpectedReply('status', reply);
-    process.stdout.write(`${JSON.stringify(reply.data)}\n`);
-    return ExitCode.OK;
-  } catch (error) {
-    if (!isOutpostError(error, ErrorCode.IPC_NOT_RUNNING)) throw error;
-    process.stderr.write(`outpost: no agent is running for ${client.address.storageRoot}\n`);
-    return ExitCode.NOT_RUNNING;
-  }
-}
-
-/**
- * `outpost --force`: ask the running agent to shut down, wait (bounded) for its lock, then run in
- * its place. Refused while it updates: an update must never be cut in half from outside.
- */
-async function forceRestart(env: NodeJS.ProcessEnv): Promise<number> {
-  const client = new AgentClient(createPlatform(process.platform, env), env);
-  let reply: Reply;
-  try {
-    reply = await client.send('force_restart', FORCE_REQUEST_TIMEOUT_MS);
-  } catch (error) {
-    if (!isOutpostError(error, ErrorCode.IPC_NOT_RUNNING)) throw error;
-    process.stderr.write('outpost: no agent was running; starting\n');
-    return runForeground(env);
-  }
-  if (reply.status === 'busy_updating') {
-    throw new OutpostError(ErrorCode.BUSY_UPDATING, `The running agent refused to restart: ${reply.message ?? 'it is updating'}.`);
-  }
-  if (reply.status !== 'ok') throw unexpectedReply('force_restart', reply);
-  const holder = reply.data ? `pid ${reply.data.pid}` : 'the running agent';
-  process.stderr.write(`outpost: ${holder} is shutting down; waiting up to ${FORCE_LOCK_WAIT_MS / 1000} s for its lock\n`);
-  try {
-    return await runForeground(env, FORCE_LOCK_WAIT_MS);
-  } catch (error) {
-    if (!isOutpostError(error, ErrorCode.LOCK_HELD)) throw error;
-    throw new OutpostError(ErrorCode.FORCE_TIMEOUT, `${holder} agreed to shut down but still holds the lock after ${FORCE_LOCK_WAIT_MS / 1000} s; leaving it alone.`, {
-      cause: error,
-    });
-  }
-}
-
-async function runDiagnostics(env: NodeJS.ProcessEnv, open: boolean): Promise<number> {
-  const { serveDiagnostics } = await import('./diagnostics-command.js');
-  const stopped = new Promise((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
-  });
-  return serveDiagnostics({ platform: createPlatform(process.platform, env), env, pageDir: locateInstallation(env).pageDir, open, stopped });
 }
 
 async function runForeground(env: NodeJS.ProcessEnv, waitForLockMs = 0): Promise<number> {
@@ -110,44 +31,8 @@ async function runForeground(env: NodeJS.ProcessEnv, waitForLockMs = 0): Promise
     agentOptions(installation, { host, platform: createPlatform(process.platform, env), shell: { kind: 'headless' }, waitForLockMs, stderrLogLevel: 'warn' }),
   );
 
-  const onSignal = (signal: NodeJS.Signals) => void agent.stop(`received ${signal}`);
-  const onFatal = (error: unknown) => {
-    agent.log.error('uncaught error; shutting down', { error: error instanceof Error ? (error.stack ?? error.message) : String(error) });
-    void agent.stop(`uncaught error: ${describeError(error)}`, ExitCode.SOFTWARE);
-  };
-  // The last resort for paths that skip the graceful shutdown (process.exit elsewhere).
-  const onExit = () => agent.releaseLockNow();
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  process.on('uncaughtException', onFatal);
-  process.on('unhandledRejection', onFatal);
-  process.on('exit', onExit);
-
-  process.stderr.write(`outpost: ${runningLine(installation.version, process.pid, agent.paths.root)}\n`);
-  const stopped = await agent.stopped;
-  process.stderr.write(`outpost: stopped (${stopped.reason})\n`);
-
-  process.off('SIGINT', onSignal);
-  process.off('SIGTERM', onSignal);
-  process.off('exit', onExit);
+  const stopped = await superviseAgent(agent, installation.version);
   // If a handle survived shutdown, exit anyway rather than linger without the lock.
   setTimeout(() => process.exit(stopped.exitCode), SHUTDOWN_GRACE_MS).unref();
   return stopped.exitCode;
-}
-
-function notYet(what: string): OutpostError {
-  return new OutpostError(ErrorCode.NOT_AVAILABLE, `${what} is not yet available in this version of Outpost.`);
-}
-
-function fail(error: unknown, env: NodeJS.ProcessEnv): number {
-  if (isOutpostError(error)) {
-    process.stderr.write(`outpost: ${error.message}\n`);
-    if (error.code === ErrorCode.USAGE) process.stderr.write(`\n${USAGE}\n`);
-    return error.exitCode;
-  }
-  // One line for whoever ran the command; the stack is in the agent's log (see Agent.start), and on
-  // stderr too when asked for (OUTPOST_LOG_LEVEL=debug).
-  const stack = env.OUTPOST_LOG_LEVEL === 'debug' && error instanceof Error && error.stack ? `\n${error.stack}` : '';
-  process.stderr.write(`outpost: internal error: ${describeError(error)}${stack}\n`);
-  return ExitCode.SOFTWARE;
 }
