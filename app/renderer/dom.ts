@@ -43,3 +43,8 @@ export function moment(iso: string, nowIso: string): HTMLTimeElement {
 export function placeholder(): HTMLSpanElement {
   return el('span', { class: 'placeholder', attrs: { 'aria-hidden': 'true' } });
 }
+
+/** Words with a meaning beyond their colour (the words themselves say it; the colour helps the eye). */
+export function tone(kind: 'good' | 'warn' | 'bad', text: string): HTMLElement {
+  return el('span', { class: `tone-${kind}`, text });
+}

@@ -1,9 +1,8 @@
 import type { DiagnosticsView, UpdatePhase } from '../common/diagnostics.js';
 import { UpdateOutcome } from '../common/update-files.js';
-import { el, placeholder, show } from './dom.js';
-import { card } from './fact-list.js';
+import { el, placeholder, show, tone } from './dom.js';
+import { card } from './card.js';
 import { formatClock, formatDuration } from './format.js';
-import { tone } from './overview.js';
 
 type Job = NonNullable<DiagnosticsView['update']['last_job']>;
 

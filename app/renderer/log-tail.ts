@@ -1,6 +1,6 @@
 import { LOG_LINE_LEVELS, type LogLine, type LogLineLevel } from '../common/diagnostics.js';
 import { el } from './dom.js';
-import { card } from './fact-list.js';
+import { card } from './card.js';
 import { formatLogTime } from './format.js';
 
 /** How many lines the page keeps: enough to scroll back through an update, bounded for a page left open for days. */

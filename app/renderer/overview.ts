@@ -1,6 +1,6 @@
 import type { DiagnosticsView } from '../common/diagnostics.js';
-import { type Content, el, moment, placeholder, show } from './dom.js';
-import { card, FactList } from './fact-list.js';
+import { type Content, el, moment, placeholder, show, tone } from './dom.js';
+import { card, FactList } from './card.js';
 import { formatBytes, formatDuration, formatPercent, formatRate } from './format.js';
 
 type View = DiagnosticsView;
@@ -106,9 +106,4 @@ function path(text: string): HTMLElement {
 
 function muted(text: string): HTMLElement {
   return el('span', { class: 'muted', text });
-}
-
-/** Words with a meaning beyond their colour (the words themselves say it; the colour helps the eye). */
-export function tone(kind: 'good' | 'warn' | 'bad', text: string): HTMLElement {
-  return el('span', { class: `tone-${kind}`, text });
 }

@@ -70,11 +70,12 @@ class ScriptedAgent implements DiagnosticsApi {
     if (this.gone) throw new OutpostError(ErrorCode.DIAGNOSTICS_NO_AGENT, 'no agent is running for /home/admin/.local/share/outpost');
     // A live agent writes as it goes: each read finds a line the previous one did not.
     this.log('debug', `heartbeat ${++this.#reads}`);
-    const from = log_after === null ? Math.max(0, this.#lines.length - LOG_TAIL_LINES) : log_after.offset;
+    // At most LOG_TAIL_LINES a read: what was written before them is skipped, and the view says so.
+    const from = Math.max(log_after?.offset ?? 0, this.#lines.length - LOG_TAIL_LINES);
     return {
       ...this.stage,
       at: new Date().toISOString(),
-      log: { cursor: { file: 'outpost.log', offset: this.#lines.length }, lines: this.#lines.slice(from), truncated: log_after === null && from > 0 },
+      log: { cursor: { file: 'outpost.log', offset: this.#lines.length }, lines: this.#lines.slice(from), truncated: from > (log_after?.offset ?? 0) },
     };
   }
 
@@ -208,8 +209,8 @@ class PageServer {
   }
 
   #serve(request: http.IncomingMessage, response: http.ServerResponse): void {
-    const types: Readonly<Record<string, string>> = { '/': 'index.html', '/styles.css': 'styles.css', '/diagnostics.js': 'diagnostics.js' };
-    const file = types[request.url ?? ''];
+    const files: Readonly<Record<string, string>> = { '/': 'index.html', '/styles.css': 'styles.css', '/diagnostics.js': 'diagnostics.js' };
+    const file = files[request.url ?? ''];
     if (!file) return void response.writeHead(404).end();
     const type = { html: 'text/html', css: 'text/css', js: 'text/javascript' }[file.split('.').pop() as 'html' | 'css' | 'js'];
     response.writeHead(200, { 'content-type': `${type}; charset=utf-8`, 'content-security-policy': DIAGNOSTICS_CSP, 'cache-control': 'no-store' });
@@ -363,11 +364,19 @@ test('the desktop carrier: the view, live log lines and their filter, progress, 
   assert.deepEqual(await shown(), { debug: true, info: true, warn: true, error: true });
 
   // It follows new lines while at the end, keeps no more than 500 lines, and never yanks a reader who scrolled up.
-  for (let n = 1; n <= 600; n++) agent.log('info', `bulk line ${n}`);
-  await line('bulk line 600').waitFor();
-  assert.ok((await page.locator('.log .line').count()) <= 500, 'the page keeps the latest 500 lines');
+  // Two batches, each (with the read's own heartbeat) within what one read brings.
+  for (let n = 1; n <= 290; n++) agent.log('info', `bulk line ${n}`);
+  await line('bulk line 290').waitFor();
+  for (let n = 291; n <= 580; n++) agent.log('info', `bulk line ${n}`);
+  await line('bulk line 580').waitFor();
+  assert.equal(await page.locator('.log .line').count(), 500, 'the page keeps the latest 500 lines');
   assert.equal(await line(/bulk line 50$/).count(), 0, 'the oldest lines went');
+  assert.equal(await line('lines skipped').count(), 0, 'no line was skipped so far');
   assert.ok(atEnd(await logScroll(page)), 'the log followed the new lines');
+  for (let n = 1; n <= LOG_TAIL_LINES + 20; n++) agent.log('info', `flood line ${n}`);
+  await line(`flood line ${LOG_TAIL_LINES + 20}`).waitFor();
+  assert.equal(await line(/flood line 20$/).count(), 0, 'a read brings at most LOG_TAIL_LINES');
+  assert.equal(await line('lines skipped').count(), 1, 'the page says where it skipped lines');
 
   // Keyboard only, from the top: each action in order, then the filter, then the log itself.
   await page.locator('body').focus();
@@ -402,10 +411,10 @@ test('the desktop carrier: the view, live log lines and their filter, progress, 
   await page.keyboard.press('Home');
   await until('the log scrolled to its top by keyboard', async () => (await logScroll(page)).top === 0);
   await page.locator('button', { hasText: 'Jump to newest' }).waitFor();
-  const before = await logScroll(page);
+  const scrolledUp = await logScroll(page);
   agent.log('warn', 'a line written while the reader is scrolled up');
   await line('a line written while the reader is scrolled up').waitFor({ state: 'attached' });
-  assert.equal((await logScroll(page)).top, before.top, 'the reader stays where they scrolled');
+  assert.equal((await logScroll(page)).top, scrolledUp.top, 'the reader stays where they scrolled');
   await page.locator('button', { hasText: 'Jump to newest' }).click();
   assert.ok(atEnd(await logScroll(page)), 'jumping to the newest follows again');
 
@@ -417,7 +426,7 @@ test('the desktop carrier: the view, live log lines and their filter, progress, 
 });
 
 test('axe-core finds no violation, light and dark, at 1280x800 and 640x480; the screenshots are saved', async (t) => {
-  const agent = new ScriptedAgent({ ...downloading('electron'), update: { ...downloading('electron').update, staged: null } });
+  const agent = new ScriptedAgent(downloading('electron'));
   for (const [level, words] of [
     ['info', 'agent 0.1.0 started (pid 4242)'],
     ['info', 'update check: 0.2.0 offered on stable'],
