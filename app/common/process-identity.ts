@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * A process named so that a later process that reuses its pid is not taken for it: its pid and an

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * What the backend pushes over its WebSocket (`/ws`). A push is only a hint to check now: everything

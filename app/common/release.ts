@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * What a release feed holds besides TUF's own metadata, shared by the release tool (which writes it)

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * An error report (code ERR_*), or an event the backend must hear of as reliably (code EVT_*: an

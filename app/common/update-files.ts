@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { ProcessIdentity } from './process-identity.js';
 
 /**

@@ -38,6 +38,7 @@ export async function buildAppAssets(repoRoot: string): Promise<void> {
     platform: 'node',
     format: 'cjs',
     target: 'node24',
+    minify: true,
     // A sandboxed preload may require 'electron' and nothing else from disk.
     external: ['electron'],
     logLevel: 'warning',
