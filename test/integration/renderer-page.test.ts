@@ -11,9 +11,9 @@ import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { after, before, type TestContext, test } from 'node:test';
+import { type TestContext, test } from 'node:test';
 import axe from 'axe-core';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { type WebSocket, WebSocketServer } from 'ws';
 import { ErrorCode, OutpostError } from '../../app/base/errors.js';
 import {
@@ -33,6 +33,7 @@ import {
   type ReadParams,
 } from '../../app/common/diagnostics.js';
 import { dispatchApiCall } from '../../app/main/core/diagnostics/api-dispatch.js';
+import { chromiumOrSkip } from '../helpers/browser.js';
 import { DIST, REPO_ROOT } from '../helpers/paths.js';
 import { until } from '../helpers/wait.js';
 
@@ -249,19 +250,8 @@ interface Opened {
   readonly problems: string[];
 }
 
-let browser: Browser;
-
-before(async () => {
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync'],
-  });
-});
-
-after(() => browser.close());
-
 /** The page served by `server`, in a fresh context; with `bridge`, as the desktop app shows it. */
-async function openPage(t: TestContext, server: PageServer, bridge: ScriptedAgent | null, viewport = { width: 1280, height: 800 }): Promise<Opened> {
+async function openPage(t: TestContext, browser: Browser, server: PageServer, bridge: ScriptedAgent | null, viewport = { width: 1280, height: 800 }): Promise<Opened> {
   const context = await browser.newContext({ viewport, locale: 'en-US', colorScheme: 'light', acceptDownloads: true });
   t.after(() => context.close());
   await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: server.origin });
@@ -302,11 +292,13 @@ async function text(page: Page, selector: string): Promise<string> {
 }
 
 test('the desktop carrier: the view, live log lines and their filter, progress, and every action by keyboard alone', async (t) => {
+  const browser = await chromiumOrSkip(t);
+  if (!browser) return;
   const agent = new ScriptedAgent(idle('electron'));
   agent.log('info', 'agent 0.1.0 started (pid 4242)');
   agent.log('info', 'update check: up to date');
   const server = await PageServer.start(t);
-  const { page, problems } = await openPage(t, server, agent);
+  const { page, problems } = await openPage(t, browser, server, agent);
 
   const metaCsp = await page.getAttribute('meta[http-equiv="Content-Security-Policy"]', 'content');
   assert.equal(metaCsp, DIAGNOSTICS_CSP.replace("; frame-ancestors 'none'", ''), 'the page carries the CSP itself (frame-ancestors only works as a header)');
@@ -426,6 +418,8 @@ test('the desktop carrier: the view, live log lines and their filter, progress, 
 });
 
 test('axe-core finds no violation, light and dark, at 1280x800 and 640x480; the screenshots are saved', async (t) => {
+  const browser = await chromiumOrSkip(t);
+  if (!browser) return;
   const agent = new ScriptedAgent(downloading('electron'));
   for (const [level, words] of [
     ['info', 'agent 0.1.0 started (pid 4242)'],
@@ -438,7 +432,7 @@ test('axe-core finds no violation, light and dark, at 1280x800 and 640x480; the 
     agent.log(level, words);
   }
   const server = await PageServer.start(t);
-  const { page, problems } = await openPage(t, server, agent);
+  const { page, problems } = await openPage(t, browser, server, agent);
   await page.locator('.log .line', { hasText: 'heartbeat 2' }).waitFor();
   // The action's outcome and the bundle's offer are on the page too, for axe to check them.
   await page.locator('button', { hasText: 'Diagnostics bundle' }).click();
@@ -468,10 +462,12 @@ test('axe-core finds no violation, light and dark, at 1280x800 and 640x480; the 
 });
 
 test('the headless carrier: the view over the WebSocket; "reconnecting" when it drops, "agent not running" when the agent is gone, and back', async (t) => {
+  const browser = await chromiumOrSkip(t);
+  if (!browser) return;
   const agent = new ScriptedAgent(idle('headless'));
   agent.log('info', 'agent 0.1.0 started (pid 4242)');
   const server = await PageServer.start(t, agent);
-  const { page, problems } = await openPage(t, server, null);
+  const { page, problems } = await openPage(t, browser, server, null);
 
   assert.equal(await page.getAttribute('body', 'data-state'), 'IDLE');
   assert.match(await text(page, '#agent'), /Headless \(outpost command\)/);
