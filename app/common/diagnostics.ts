@@ -153,6 +153,17 @@ export const API_MAX_CALL_BYTES = 4 * 1024;
 export const DIAGNOSTICS_CHANNEL = 'outpost:diagnostics';
 export const DIAGNOSTICS_GLOBAL = 'outpostDiagnostics';
 
+/**
+ * The page's files, as the build writes them into dist/app/renderer/, with their content types:
+ * both carriers serve these and nothing else (`diagnostics.js` is bundled; the others are copied).
+ */
+export const PAGE_FILES = {
+  'index.html': 'text/html; charset=utf-8',
+  'diagnostics.js': 'text/javascript; charset=utf-8',
+  'styles.css': 'text/css; charset=utf-8',
+} as const;
+export type PageFileName = keyof typeof PAGE_FILES;
+
 /** The WebSocket path of `outpost diagnostics`. */
 export const DIAGNOSTICS_WS_PATH = '/api';
 

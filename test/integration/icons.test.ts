@@ -10,7 +10,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import sharp from 'sharp';
 import { appFiles, trayIconFile, windowIconFile } from '../../app/main/shell/app-files.js';
-import { PAGE_FILES } from '../../app/main/shell/diagnostics-page.js';
+import { PAGE_FILES } from '../../app/common/diagnostics.js';
 import type { TrayIconState } from '../../app/main/shell/tray-menu.js';
 import { buildIcons, ICON_STATES, LINUX_SIZES, MACOS_SIZE, WINDOWS_SIZES } from '../../tools/build/icons.js';
 import { DIST, REPO_ROOT, tempDir } from '../helpers/paths.js';

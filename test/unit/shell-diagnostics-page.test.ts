@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ErrorCode } from '../../app/base/errors.js';
-import { API_MAX_CALL_BYTES, DIAGNOSTICS_CSP, type DiagnosticsApi } from '../../app/common/diagnostics.js';
+import { API_MAX_CALL_BYTES, DIAGNOSTICS_CSP, type DiagnosticsApi, PAGE_FILES } from '../../app/common/diagnostics.js';
 import { dispatchApiCall } from '../../app/main/core/diagnostics/api-dispatch.js';
 import {
   callText,
@@ -10,7 +10,6 @@ import {
   isDownloadAllowed,
   isPermissionGranted,
   isTrustedSender,
-  PAGE_FILES,
   pageFile,
   pageHeaders,
 } from '../../app/main/shell/diagnostics-page.js';

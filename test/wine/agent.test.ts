@@ -104,6 +104,37 @@ test('wine tier: the outpost command and the win32 backends under Windows Node',
     assert.equal(none.code, 1, 'no agent: status exits 1');
   });
 
+  await t.test('wine tier: the diagnostics view over the named pipe, a reply of a quarter megabyte, read by a Windows client', async (t) => {
+    const home = toWindowsPath(tempDir(t));
+    const env = { OUTPOST_HOME: home };
+    // A log of 300 long lines before the start: the first read carries its tail, far more than one pipe buffer.
+    const logs = path.join(tempDirOf(home), 'logs');
+    fs.mkdirSync(logs, { recursive: true });
+    const filler = Array.from({ length: 300 }, (_, n) => `[2026-12-01T10:00:00.000Z] [info] filler ${n} ${'x'.repeat(800)}\n`).join('');
+    fs.writeFileSync(path.join(logs, 'outpost.log'), filler);
+    const agent = spawnWindowsNode(wine, [outpost], { env });
+    try {
+      const [, pid] = await agent.waitForLine(READY, { stream: 'stderr', timeoutMs: 60_000 });
+      const module = (name: string) => JSON.stringify(toWindowsPath(path.join(wine.repoRoot, 'dist', 'app', 'main', ...name.split('/'))));
+      const script = `const load = (file) => import('file:///' + file.replaceAll('\\\\', '/'));
+        const { createPlatform } = await load(${module('platform/index.js')});
+        const { AgentClient } = await load(${module('core/agent-client.js')});
+        const { AgentOverIpc } = await load(${module('core/diagnostics/agent-over-ipc.js')});
+        const view = await new AgentOverIpc(new AgentClient(createPlatform(), process.env)).read({ log_after: null });
+        console.log(JSON.stringify({ pid: view.agent.pid, shell: view.agent.shell, lines: view.log.lines.length, bytes: JSON.stringify(view).length, fillers: view.log.lines.filter((l) => l.text.startsWith('filler')).length }));`;
+      const read = await runWindowsNode(wine, ['--input-type=module', '-e', script], { env });
+      assert.equal(read.code, 0, read.stderr);
+      const seen = JSON.parse(read.stdout);
+      assert.equal(seen.pid, Number(pid));
+      assert.equal(seen.shell, 'headless');
+      assert.equal(seen.lines, 300, 'the last 300 lines');
+      assert.ok(seen.fillers > 250, `${seen.fillers} of the filler lines came through`);
+      assert.ok(seen.bytes > 200_000, `a reply of ${seen.bytes} bytes`);
+    } finally {
+      await agent.kill();
+    }
+  });
+
   await t.test('wine tier: with no OUTPOST_HOME the agent uses %ProgramData%\\Outpost (admin under Wine)', async () => {
     const machineDir = path.join(wine.prefix, 'drive_c', 'ProgramData', 'Outpost');
     fs.rmSync(machineDir, { recursive: true, force: true });

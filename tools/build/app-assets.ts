@@ -8,12 +8,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { PAGE_FILES } from '../../app/common/diagnostics.js';
 import { buildIcons } from './icons.js';
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
-/** The renderer's files copied as they are, beside its bundled script. */
-const PAGE_FILES = ['index.html', 'styles.css'];
+/** The page's script, bundled; its other files (common/diagnostics.ts's PAGE_FILES) are copied as they are. */
+const PAGE_SCRIPT = 'diagnostics.js';
 
 export async function buildAppAssets(repoRoot: string): Promise<void> {
   const esbuild = await import('esbuild');
@@ -21,7 +22,7 @@ export async function buildAppAssets(repoRoot: string): Promise<void> {
   await esbuild.build({
     absWorkingDir: repoRoot,
     entryPoints: ['app/renderer/main.ts'],
-    outfile: path.join(dist, 'renderer', 'diagnostics.js'),
+    outfile: path.join(dist, 'renderer', PAGE_SCRIPT),
     bundle: true,
     platform: 'browser',
     format: 'iife',
@@ -29,7 +30,7 @@ export async function buildAppAssets(repoRoot: string): Promise<void> {
     minify: true,
     logLevel: 'warning',
   });
-  for (const file of PAGE_FILES) fs.copyFileSync(path.join(repoRoot, 'app', 'renderer', file), path.join(dist, 'renderer', file));
+  for (const file of Object.keys(PAGE_FILES).filter((name) => name !== PAGE_SCRIPT)) fs.copyFileSync(path.join(repoRoot, 'app', 'renderer', file), path.join(dist, 'renderer', file));
   await esbuild.build({
     absWorkingDir: repoRoot,
     entryPoints: ['app/preload/preload.ts'],

@@ -1,4 +1,4 @@
-import { DIAGNOSTICS_CSP } from '../../common/diagnostics.js';
+import { DIAGNOSTICS_CSP, PAGE_FILES } from '../../common/diagnostics.js';
 
 /**
  * Where the diagnostics page comes from and who may speak for it. The page is served from the
@@ -9,16 +9,6 @@ import { DIAGNOSTICS_CSP } from '../../common/diagnostics.js';
 export const DIAGNOSTICS_SCHEME = 'outpost';
 const HOST = 'diagnostics';
 export const DIAGNOSTICS_PAGE_URL = `${DIAGNOSTICS_SCHEME}://${HOST}/index.html`;
-
-/**
- * The files the page is made of (dist/app/renderer, built by tools/build/app-assets.ts) with their
- * types: anything else under the scheme is a 404, whatever is on disk beside them.
- */
-export const PAGE_FILES: Readonly<Record<string, string>> = {
-  'index.html': 'text/html; charset=utf-8',
-  'diagnostics.js': 'text/javascript; charset=utf-8',
-  'styles.css': 'text/css; charset=utf-8',
-};
 
 export interface PageFile {
   readonly name: string;
@@ -38,7 +28,8 @@ export function isDiagnosticsUrl(url: string | null | undefined): boolean {
 export function pageFile(url: string): PageFile | null {
   if (!isDiagnosticsUrl(url)) return null;
   const name = parse(url)?.pathname.replace(/^\//, '') || 'index.html';
-  const contentType = Object.hasOwn(PAGE_FILES, name) ? PAGE_FILES[name] : undefined;
+  // Anything else under the scheme is a 404, whatever is on disk beside the page's files.
+  const contentType = Object.hasOwn(PAGE_FILES, name) ? PAGE_FILES[name as keyof typeof PAGE_FILES] : undefined;
   return contentType === undefined ? null : { name, contentType };
 }
 
