@@ -17,7 +17,8 @@ import { createPlatform } from '../../app/main/platform/index.js';
 import { ipcSocketOf } from '../helpers/agent.js';
 import { RawPeer } from '../helpers/ipc-peer.js';
 import { tempDir } from '../helpers/paths.js';
-import { outpostEnv, runOutpost, startRunningAgent } from '../helpers/processes.js';
+import { outpostEnv, runOutpost, startOutpost, startRunningAgent } from '../helpers/processes.js';
+import { until } from '../helpers/wait.js';
 
 function apiFor(home: string): AgentOverIpc {
   const env = outpostEnv(home);
@@ -101,6 +102,24 @@ test('the IPC binds arguments into the proof, checks them against the command, a
   const proved = await exchange((n) => ({ command: 'diagnostics', args, proof: clientProof(secret, n.server, n.client, 'diagnostics', args) }));
   assert.equal(proved.status, 'ok');
   assert.equal(DiagnosticsView.parse(proved.view).agent.pid, agent.pid);
+});
+
+test('outpost diagnostics --open hands the one-time link to the desktop opener; Ctrl+C: exit 0', async (t) => {
+  const home = tempDir(t);
+  const agent = await startRunningAgent(home);
+  t.after(() => agent.kill('SIGKILL'));
+  // A stand-in for the desktop's opener (there is no desktop here): it writes down what it was asked to open.
+  const bin = tempDir(t);
+  const opened = path.join(bin, 'opened.txt');
+  fs.writeFileSync(path.join(bin, 'xdg-open'), `#!/bin/sh\nprintf '%s' "$1" > ${JSON.stringify(opened)}\n`, { mode: 0o755 });
+  const served = startOutpost(home, ['diagnostics', '--open'], { PATH: `${bin}${path.delimiter}${process.env.PATH}` });
+  t.after(() => served.kill('SIGKILL'));
+  const [link] = await served.waitFor(/http:\/\/127\.0\.0\.1:\d+\/\?token=[A-Za-z0-9_-]{43}/);
+  assert.match(served.stderr, /the link works once, from this machine only/);
+  const asked = await until('the opener to be run', () => fs.existsSync(opened) && fs.readFileSync(opened, 'utf8'));
+  assert.equal(asked, link);
+  served.kill('SIGINT');
+  assert.equal((await served.finish()).code, 0);
 });
 
 test('outpost diagnostics with no agent running: exit 1, nothing served', async (t) => {

@@ -22,11 +22,12 @@ test('the running desktop agent shows its window: this launch exits 0', () => {
 });
 
 test('a running agent that cannot show a window: its answer is printed and this launch exits 2 (the lock is held)', () => {
-  const headless = secondLaunchOutcome({ kind: 'reply', reply: reply('not_available', 'the outpost command has no window') });
+  const said = 'this agent runs without a desktop (the `outpost` command): run `outpost diagnostics` for its diagnostics page';
+  const headless = secondLaunchOutcome({ kind: 'reply', reply: reply('not_available', said) });
   assert.equal(exitOf(headless), ExitCode.LOCK_HELD);
   assert.equal(
     headless.kind === 'exit' && headless.message,
-    'another Outpost agent holds the lock and did not show a window (not_available: the outpost command has no window); run "outpost diagnostics" to see its diagnostics',
+    `another Outpost agent holds the lock and did not show a window (not_available: ${said})`,
   );
   // An agent of an older version that does not know the command, or one busy in a way it says.
   for (const status of ['bad_request', 'busy_updating'] as const) {
@@ -58,5 +59,7 @@ test('asking for real: nothing listens, then a headless agent, which has no wind
   t.after(() => agent.kill('SIGKILL'));
   const answer = await askToShowDiagnostics(client());
   assert.equal(answer.kind === 'reply' && answer.reply.status, 'not_available');
-  assert.equal(exitOf(secondLaunchOutcome(answer)), ExitCode.LOCK_HELD);
+  const outcome = secondLaunchOutcome(answer);
+  assert.equal(exitOf(outcome), ExitCode.LOCK_HELD);
+  assert.match(outcome.kind === 'exit' ? outcome.message : '', /run `outpost diagnostics` for its diagnostics page\)$/, 'the agent says what to run instead');
 });

@@ -39,14 +39,9 @@ export function secondLaunchOutcome(answer: RunningAgentAnswer): LaunchOutcome {
 
 function answeredOutcome(reply: Reply): LaunchOutcome {
   if (reply.status === 'ok') return { kind: 'exit', code: ExitCode.OK, message: 'the running agent is showing its diagnostics window' };
+  // A headless agent (`outpost`) has no window to show, and says what to run instead (not_available); an older one does not know the command (bad_request).
   const why = reply.message ? `: ${reply.message}` : '';
-  // A headless agent (`outpost`) has no window to show (not_available); an older one does not know the command (bad_request).
-  const hint = reply.status === 'not_available' ? '; run "outpost diagnostics" to see its diagnostics' : '';
-  return {
-    kind: 'exit',
-    code: ExitCode.LOCK_HELD,
-    message: `another Outpost agent holds the lock and did not show a window (${reply.status}${why})${hint}`,
-  };
+  return { kind: 'exit', code: ExitCode.LOCK_HELD, message: `another Outpost agent holds the lock and did not show a window (${reply.status}${why})` };
 }
 
 /** Asks, and turns "nothing listens" into an answer; a failure that is not an OutpostError is a bug, and thrown. */

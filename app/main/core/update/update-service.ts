@@ -176,6 +176,8 @@ export class UpdateService {
     const { state, log } = this.#options;
     if (!state.setState('CHECKING_UPDATE', `update check (${source})`)) return;
     this.#lastCheck = this.#options.now();
+    // The last check's result is this one's from now on: not the previous one's, shown beside this one's time.
+    this.#lastResult = { ok: true, message: `under way (${source})` };
     try {
       this.#lastError = null;
       await this.#pipeline.check();
