@@ -23,6 +23,7 @@ import {
   type ReadParams,
 } from '../../app/common/diagnostics.js';
 import { MAX_API_SOCKETS, MAX_CALLS_IN_FLIGHT } from '../../app/main/core/diagnostics/api-sockets.js';
+import { sessionCookieName } from '../../app/main/core/diagnostics/session-token.js';
 import { DiagnosticsWebServer, type DiagnosticsWebServerOptions } from '../../app/main/core/diagnostics/web-server.js';
 import { memoryLogger } from '../helpers/memory-logger.js';
 import { DIST, tempDir } from '../helpers/paths.js';
@@ -205,6 +206,11 @@ function closeCode(ws: WebSocket): Promise<number> {
   return new Promise((resolve) => ws.once('close', (code) => resolve(code)));
 }
 
+/** The port a server listens on (its session cookie is named for it). */
+function port(server: DiagnosticsWebServer): number {
+  return Number(new URL(server.origin).port);
+}
+
 test('the URL is the server on 127.0.0.1 with a one-time token of 32 random bytes (base64url)', BOUNDED, async (t) => {
   const bytes = Buffer.alloc(32, 0xfb);
   const { server } = await startServer(t, { random: () => bytes });
@@ -227,7 +233,7 @@ test('the token works once: a cookie and a redirect to the page, then 403 howeve
   assert.equal(first.headers['referrer-policy'], 'no-referrer');
   const setCookie = first.headers['set-cookie'] ?? [];
   assert.equal(setCookie.length, 1);
-  assert.match(setCookie[0] ?? '', /^outpost_session=[A-Za-z0-9_-]{43}; HttpOnly; SameSite=Strict; Path=\/$/);
+  assert.match(setCookie[0] ?? '', new RegExp(`^outpost_session_${new URL(server.origin).port}=[A-Za-z0-9_-]{43}; HttpOnly; SameSite=Strict; Path=/$`));
   const cookie = (setCookie[0] ?? '').split(';')[0] ?? '';
   assert.notEqual(cookie.split('=')[1], token, 'the session is not the token');
 
@@ -258,8 +264,8 @@ test('no token, a wrong token, an empty token, a forged cookie: 403; a wrong tok
     assert.equal(reply.status, 403, `token ${JSON.stringify(wrong)}`);
     assert.match(reply.body, /^This link is not the one `outpost diagnostics` printed/);
   }
-  assert.equal((await request(server, '/', { headers: { Cookie: `outpost_session=${token}` } })).status, 403, 'the token is not a session');
-  assert.equal((await request(server, '/styles.css', { headers: { Cookie: 'outpost_session=forged' } })).status, 403);
+  assert.equal((await request(server, '/', { headers: { Cookie: `${sessionCookieName(port(server))}=${token}` } })).status, 403, 'the token is not a session');
+  assert.equal((await request(server, '/styles.css', { headers: { Cookie: `${sessionCookieName(port(server))}=forged` } })).status, 403);
 
   assert.equal((await request(server, `/?token=${token}`)).status, 303);
   assert.ok(log.lines.some((line) => line.startsWith('warn refused (wrong-token)')));
@@ -275,7 +281,7 @@ test('with the cookie: the page, its script and its stylesheet, each with its ty
     ['/styles.css', 'styles.css', 'text/css; charset=utf-8'],
   ] as const) {
     // Another cookie of the same name (cookies are not scoped by port) must not hide ours.
-    const reply = await request(server, urlPath, { headers: { Cookie: `outpost_session=from-another-server; ${cookie}` } });
+    const reply = await request(server, urlPath, { headers: { Cookie: `${sessionCookieName(port(server))}=from-another-server; ${cookie}` } });
     assert.equal(reply.status, 200, urlPath);
     assert.equal(reply.body, fs.readFileSync(path.join(PAGE_DIR, file), 'utf8'), urlPath);
     assert.equal(reply.headers['content-type'], type);
@@ -328,7 +334,7 @@ test('the upgrade is refused without the exact Origin of the page, without the s
   }
   assert.equal((await upgradeRefusal(server, { cookie })).status, 403, 'no Origin: not a page');
   assert.equal((await upgradeRefusal(server, { origin: server.origin })).status, 403, 'no cookie');
-  assert.equal((await upgradeRefusal(server, { origin: server.origin, cookie: 'outpost_session=forged' })).status, 403);
+  assert.equal((await upgradeRefusal(server, { origin: server.origin, cookie: `${sessionCookieName(port(server))}=forged` })).status, 403);
   assert.equal((await upgradeRefusal(server, { origin: server.origin, cookie, path: '/ws' })).status, 404);
   assert.equal((await upgradeRefusal(server, { origin: server.origin, cookie, path: `${DIAGNOSTICS_WS_PATH}?x=1` })).status, 404);
   assert.ok(log.lines.some((line) => line === 'warn refused (foreign-origin): a WebSocket from the page of "http://evil.example"'), log.lines.join('\n'));

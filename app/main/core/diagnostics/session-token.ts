@@ -1,7 +1,13 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 
-/** The cookie that carries the session once the one-time token has been traded for it. */
-export const SESSION_COOKIE = 'outpost_session';
+/**
+ * The cookie that carries the session once the one-time token has been traded for it, named for the
+ * server's port: cookies are not scoped by port, and two `outpost diagnostics` at once (two agents,
+ * two admins' terminals) must not overwrite each other's.
+ */
+export function sessionCookieName(port: number): string {
+  return `outpost_session_${port}`;
+}
 
 const SECRET_BYTES = 32;
 
@@ -19,9 +25,11 @@ export class SessionToken {
   /** Undefined until the token is used. */
   #session: string | undefined;
   readonly #random: (bytes: number) => Buffer;
+  readonly #cookie: string;
 
-  constructor(random: (bytes: number) => Buffer) {
+  constructor(random: (bytes: number) => Buffer, port: number) {
     this.#random = random;
+    this.#cookie = sessionCookieName(port);
     this.token = random(SECRET_BYTES).toString('base64url');
   }
 
@@ -37,14 +45,14 @@ export class SessionToken {
   admits(cookieHeader: string | undefined): boolean {
     const session = this.#session;
     if (session === undefined || cookieHeader === undefined) return false;
-    // Cookies are not scoped by port: another server on 127.0.0.1 may have set one of the same name, so every value is tried.
-    return cookieValues(cookieHeader, SESSION_COOKIE).some((value) => secretsEqual(session, value));
+    // A page of another origin may have set a cookie of the same name (cookies ignore ports): every value is tried.
+    return cookieValues(cookieHeader, this.#cookie).some((value) => secretsEqual(session, value));
   }
-}
 
-/** The `Set-Cookie` header for a session: never sent to another site, never readable by scripts, gone when the browser closes. */
-export function sessionCookieHeader(session: string): string {
-  return `${SESSION_COOKIE}=${session}; HttpOnly; SameSite=Strict; Path=/`;
+  /** The `Set-Cookie` header for the session: never sent to another site, never readable by scripts, gone when the browser closes. */
+  cookieHeader(session: string): string {
+    return `${this.#cookie}=${session}; HttpOnly; SameSite=Strict; Path=/`;
+  }
 }
 
 /** Compared in constant time; hashing first makes the lengths equal, so a length tells nothing either. */

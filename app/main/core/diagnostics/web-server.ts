@@ -8,7 +8,7 @@ import { DIAGNOSTICS_CSP, DIAGNOSTICS_WS_PATH, type DiagnosticsApi } from '../..
 import { ApiSockets, refuseUpgrade } from './api-sockets.js';
 import { loadPageFiles, type PageFile } from './page-files.js';
 import { RefusalLog } from './refusal-log.js';
-import { SessionToken, sessionCookieHeader } from './session-token.js';
+import { SessionToken } from './session-token.js';
 
 export interface DiagnosticsWebServerOptions {
   /** What the page's calls run on (for `outpost diagnostics`, the agent over the authenticated IPC). */
@@ -90,7 +90,7 @@ export class DiagnosticsWebServer {
     const port = await listen(server, host, options.port ?? 0);
     const sockets = new ApiSockets({ api: options.api, log, refusals, heartbeatMs: options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS });
     const authority = `${net.isIPv6(host) ? `[${host}]` : host}:${port}`;
-    const web = new DiagnosticsWebServer({ http: server, page, session: new SessionToken(options.random ?? randomBytes), sockets, refusals, authority, port });
+    const web = new DiagnosticsWebServer({ http: server, page, session: new SessionToken(options.random ?? randomBytes, port), sockets, refusals, authority, port });
     server.on('request', (req, res) => web.#request(req, res));
     server.on('upgrade', (req, socket, head) => web.#upgrade(req, socket, head));
     // After start, an error here is a failed accept (out of file descriptors...): worth a line, not a crash.
@@ -147,7 +147,7 @@ export class DiagnosticsWebServer {
   #redeem(res: http.ServerResponse, token: string): void {
     const redemption = this.#session.redeem(token);
     if (redemption.ok) {
-      res.writeHead(303, { ...SECURITY_HEADERS, Location: '/', 'Set-Cookie': sessionCookieHeader(redemption.session), 'Content-Length': 0 });
+      res.writeHead(303, { ...SECURITY_HEADERS, Location: '/', 'Set-Cookie': this.#session.cookieHeader(redemption.session), 'Content-Length': 0 });
       res.end();
       return;
     }
