@@ -1,7 +1,8 @@
 /**
  * The diagnostics page for real: Debian's Chromium, the page served by `outpost diagnostics`, a real
  * agent behind its IPC, and the real reference server publishing a release. The page must show what
- * the agent does as it does it (the check, the download's progress, the staged version), follow the
+ * the agent does as it does it (the check, the download's progress, the hand-off), follow it across
+ * the update to the new version (whose page shows the update's phases from its journal), follow the
  * log as lines are written, start a check from its button (by mouse and by keyboard alone), and pass
  * an automated accessibility check. Screenshots are saved as test artifacts (and one is the README's).
  */
@@ -18,7 +19,7 @@ import { FaultProxy } from '../helpers/fault-proxy.js';
 import { REPO_ROOT } from '../helpers/paths.js';
 import { startOutpost, startRunningAgent } from '../helpers/processes.js';
 import { ReleaseLab } from '../helpers/release-lab.js';
-import { V1 } from '../helpers/update-lab.js';
+import { stopWhateverRuns, V1 } from '../helpers/update-lab.js';
 import { until } from '../helpers/wait.js';
 
 const ARTIFACTS = path.join(REPO_ROOT, 'test-artifacts', 'diagnostics');
@@ -27,8 +28,9 @@ const LINK = /http:\/\/127\.0\.0\.1:\d+\/\?token=[A-Za-z0-9_-]+/;
 /** 1.1.0 adds one big, incompressible file: its download is long enough to be seen in progress. */
 const BIG = randomBytes(2 * 1024 * 1024);
 
-async function pageText(page: Page): Promise<string> {
-  return (await page.locator('main').textContent()) ?? '';
+/** The page's text as a user sees it (laid out: a label and its value apart). */
+function pageText(page: Page): Promise<string> {
+  return page.locator('body').innerText();
 }
 
 /** The text of what has keyboard focus (this file is compiled without DOM types: the page's code is a string). */
@@ -42,7 +44,7 @@ async function axeViolations(page: Page): Promise<string[]> {
   return page.evaluate(async () => (await axe.run()).violations.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join(', ')})`));
 }
 
-test('the page of a real agent: a release published on the server shows as the check, the download progress and the staged version; the log follows; "check now" works by keyboard alone', async (t) => {
+test('the page of a real agent: a published release shows as the check, the download progress, then the new version with the phases of its update; the log follows; "check now" works by keyboard alone', async (t) => {
   const browser = await chromiumOrSkip(t);
   if (!browser) return;
   const lab = new ReleaseLab(t);
@@ -51,11 +53,12 @@ test('the page of a real agent: a release published on the server shows as the c
   t.after(() => void proxy.close());
   // The download of 1.1.0's blob stalls a quarter of the way, for the stall limit: long enough to see its progress on the page.
   proxy.once(/\/blobs\/.*\.br/, { kind: 'stall', afterBytes: BIG.length / 4 });
-  const home = lab.home({ url: proxy.url, wsUrl: `${lab.url.replace('http', 'ws')}/ws`, update: { stall_timeout_s: 4 } });
+  const home = lab.home({ url: proxy.url, wsUrl: `${lab.url.replace('http', 'ws')}/ws`, update: { stall_timeout_s: 4, hand_off: true } });
   const install = lab.app('1.0.0', V1);
   lab.publish(install, '1.0.0');
   const agent = await startRunningAgent(home, { OUTPOST_INSTALL_DIR: install });
   t.after(() => agent.kill('SIGKILL'));
+  stopWhateverRuns(t, home, install);
   await until('the first check', () => logOf(home).includes('no update: 1.0.0 is the version'));
 
   const served = startOutpost(home, ['diagnostics'], { OUTPOST_INSTALL_DIR: install });
@@ -87,11 +90,18 @@ test('the page of a real agent: a release published on the server shows as the c
   await page.screenshot({ path: path.join(ARTIFACTS, 'live-downloading-1280x800.png') });
   await page.locator('.log .line', { hasText: 'update 1.0.0 -> 1.1.0' }).first().waitFor();
 
-  // The stall is abandoned, reported, and resumed; the page follows it to the staged version.
-  await until('1.1.0 staged, on the page', async () => /1\.1\.0 staged/.test(await pageText(page)), 60_000);
+  // The stall is abandoned and reported (the page shows it), the transfer resumed; then the hand-off, and
+  // the page, which reaches the agent only through `outpost diagnostics`, follows it to the new version.
+  await until('the stalled attempt as the last error, on the page', async () => /no data for 4000 ms/.test(await pageText(page)), 30_000);
+  const tail = () => `the agent's log ends: ${logOf(home).split('\n').slice(-15).join('\n')}`;
+  await until('1.1.0 running, on the page', async () => /Version\s+1\.1\.0/.test(await pageText(page)), 90_000, tail);
   await page.waitForSelector('body[data-state="IDLE"]');
-  await page.locator('.log .line', { hasText: '1.1.0 staged complete and verified' }).first().waitFor();
-  assert.match(await pageText(page), /no data for 4000 ms/, 'the stalled attempt shows as the last error');
+  assert.doesNotMatch(await pageText(page), new RegExp(`pid ${agent.pid}\\b`), 'another process now');
+  await page.locator('.log .line', { hasText: 'Outpost 1.1.0 starting' }).first().waitFor();
+  await until('the update committed, with its phases, on the page', async () => /1\.0\.0 → 1\.1\.0 · committed/.test(await pageText(page)), 60_000);
+  const phases = await page.locator('.phases tbody tr > :first-child').allTextContents();
+  assert.deepEqual(phases, ['wait_old_exit', 'backup', 'swap', 'launch', 'health', 'commit'], 'the journal\'s steps, in order');
+  assert.match(await page.locator('.phases tbody').textContent() ?? '', /\d+ ms|\d+(\.\d+)? s/, 'with their durations');
 
   const checks = () => logOf(home).match(/update check \(request\)/g)?.length ?? 0;
   await page.locator('button', { hasText: 'Check for updates now' }).click();
@@ -110,10 +120,10 @@ test('the page of a real agent: a release published on the server shows as the c
   await until('the check asked for by keyboard, in the agent log', () => checks() === 2);
 
   assert.deepEqual(await axeViolations(page), []);
-  await page.screenshot({ path: path.join(ARTIFACTS, 'live-staged-1280x800.png'), fullPage: true });
+  await page.screenshot({ path: path.join(ARTIFACTS, 'live-updated-1280x800.png'), fullPage: true });
   await page.setViewportSize({ width: 640, height: 480 });
   assert.deepEqual(await axeViolations(page), []);
-  await page.screenshot({ path: path.join(ARTIFACTS, 'live-staged-640x480.png') });
+  await page.screenshot({ path: path.join(ARTIFACTS, 'live-updated-640x480.png') });
   assert.deepEqual(problems, []);
 
   served.kill('SIGINT');

@@ -3,8 +3,8 @@ import path from 'node:path';
 import { readRecord } from '../../../base/durable-file.js';
 import { LOG_FILE_NAME } from '../../../base/logger.js';
 import { redactSecrets } from '../../../base/redact.js';
-import type { StoragePaths } from '../../../base/storage-layout.js';
-import { readJob, readJournal, readLastUpdate } from '../../../base/update-records.js';
+import type { StoragePaths, UpdatePaths } from '../../../base/storage-layout.js';
+import { type JobJournal, readJob, readJournal, readLastUpdate } from '../../../base/update-records.js';
 import {
   type ActionResult,
   type DiagnosticsApi,
@@ -16,7 +16,7 @@ import {
 } from '../../../common/diagnostics.js';
 import { DIAGNOSTICS_LOG_BYTES } from '../../../common/ipc.js';
 import { LockRecord } from '../../../common/process-identity.js';
-import { FailedVersions, type StepEntry } from '../../../common/update-files.js';
+import { FailedVersions, type LastUpdate, type StepEntry, type UpdaterJob } from '../../../common/update-files.js';
 import type { ShellHooks } from '../agent.js';
 import type { StateChange, StateMachine } from '../state-machine.js';
 import { askForCheck, type CheckControl } from '../update/check-request.js';
@@ -98,14 +98,14 @@ export class AgentDiagnostics implements DiagnosticsApi {
   async bundle(): Promise<DiagnosticsBundle> {
     const { paths, version, now } = this.#options;
     const view = this.#view({ log_after: null }, Number.MAX_SAFE_INTEGER, BUNDLE_LOG_BYTES);
-    const job = readJob(paths.updates);
+    const job = lastJob(paths.updates);
     const contents = {
       product: 'Outpost',
       generated_at: now().toISOString(),
       system: { os: os.type(), release: os.release(), arch: os.arch(), node: process.versions.node },
       state: { ...view, log: undefined },
       config: this.#options.config(),
-      last_job: job && { job, journal: readJournal(paths.updates.journal(job.job_id)) },
+      last_job: job && { job: job.handedOver, ended: job.ended, journal: job.journal },
       log: view.log.lines.map((line) => `[${line.at}] [${line.level}] ${line.text}`),
     };
     const stamp = now().toISOString().replace(/[:.]/g, '-');
@@ -150,16 +150,13 @@ export class AgentDiagnostics implements DiagnosticsApi {
   }
 
   #lastJob(): DiagnosticsView['update']['last_job'] {
-    const { updates } = this.#options.paths;
-    const job = readJob(updates);
+    const job = lastJob(this.#options.paths.updates);
     if (!job) return null;
-    const journal = readJournal(updates.journal(job.job_id));
-    const last = readLastUpdate(updates);
-    const ended = last?.job_id === job.job_id ? last : null;
+    const { journal, ended } = job;
     return {
-      job_id: job.job_id,
-      from: job.old_version,
-      to: job.new_version,
+      job_id: job.id,
+      from: job.from,
+      to: job.to,
       outcome: journal.outcome?.outcome ?? ended?.outcome ?? null,
       reason: journal.outcome?.reason ?? ended?.reason ?? null,
       phases: phasesOf(journal.steps),
@@ -185,6 +182,32 @@ export class AgentDiagnostics implements DiagnosticsApi {
     if (!first || !last || last.at - first.at < 500) return null;
     return Math.round(((last.bytes - first.bytes) * 1000) / (last.at - first.at));
   }
+}
+
+interface LastJob {
+  readonly id: string;
+  readonly from: string;
+  readonly to: string;
+  /** job.json, while the job runs or until the next agent has cleaned up after it. */
+  readonly handedOver: UpdaterJob | null;
+  /** last-update.json, once the job has ended. */
+  readonly ended: LastUpdate | null;
+  readonly journal: JobJournal;
+}
+
+/**
+ * The last job, from what is left of it: job.json while it runs (the next agent removes it once the
+ * job has ended), then last-update.json; its journal stays, as the record of what happened.
+ */
+function lastJob(updates: UpdatePaths): LastJob | null {
+  const handedOver = readJob(updates);
+  const last = readLastUpdate(updates);
+  if (handedOver) {
+    const { job_id: id, old_version: from, new_version: to } = handedOver;
+    return { id, from, to, handedOver, ended: last?.job_id === id ? last : null, journal: readJournal(updates.journal(id)) };
+  }
+  if (last) return { id: last.job_id, from: last.from, to: last.to, handedOver: null, ended: last, journal: readJournal(updates.journal(last.job_id)) };
+  return null;
 }
 
 /** The journal's begin/end/fail entries, one phase per step taken (a step taken twice, on a retry, twice). */
