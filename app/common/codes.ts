@@ -47,6 +47,9 @@ export const ErrorCode = {
   UPDATE_LAUNCH: 'ERR_UPDATE_LAUNCH',
   UPDATE_UNHEALTHY: 'ERR_UPDATE_UNHEALTHY',
   UPDATE_INTERRUPTED: 'ERR_UPDATE_INTERRUPTED',
+  // Start at login
+  /** The autostart entry (a file, a registry value) could not be read, written or removed. */
+  AUTOSTART: 'ERR_AUTOSTART',
   // The diagnostics page and its carriers
   /** A call from the page that is not one (malformed, unknown method, too large): refused, nothing done. */
   DIAGNOSTICS_BAD_CALL: 'ERR_DIAGNOSTICS_BAD_CALL',

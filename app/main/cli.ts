@@ -28,7 +28,7 @@ Environment:
 
 Exit codes: 0 ok, 1 not running (status, diagnostics), 2 another instance holds the lock, 3 busy updating,
 4 authentication failed, 5 timed out, 64 usage, 69 not available, 70 internal error,
-73 cannot create storage, 77 unsafe storage folder, 78 invalid config.`;
+73 cannot create storage, 74 autostart entry unwritable, 77 unsafe storage folder, 78 invalid config.`;
 
 /** Throws ERR_USAGE (exit 64) with a sentence saying what was wrong. */
 export function parseCommand(argv: readonly string[]): Command {

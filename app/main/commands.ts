@@ -5,7 +5,9 @@ import { ExitCode } from '../common/exit-codes.js';
 import type { Reply } from '../common/ipc.js';
 import { type Command, USAGE } from './cli.js';
 import type { Agent, AgentStopped } from './core/agent.js';
+import { autostartStatus, setAutostart } from './autostart-command.js';
 import { AgentClient, unexpectedReply } from './core/agent-client.js';
+import type { Command as LaunchCommand } from './core/update/handoff.js';
 import { locateInstallation } from './installation.js';
 import { createPlatform } from './platform/index.js';
 
@@ -27,7 +29,7 @@ const FORCE_LOCK_WAIT_MS = 30_000;
 export type RunAgent = (waitForLockMs: number) => Promise<number>;
 
 /** The commands that never start an agent. Returns the exit code. */
-export async function answer(command: Exclude<Command, { kind: 'run' }>, env: NodeJS.ProcessEnv): Promise<number> {
+export async function answer(command: Exclude<Command, { kind: 'run' }>, env: NodeJS.ProcessEnv, login: LaunchCommand): Promise<number> {
   switch (command.kind) {
     case 'help':
       process.stdout.write(`${USAGE}\n`);
@@ -40,17 +42,20 @@ export async function answer(command: Exclude<Command, { kind: 'run' }>, env: No
     case 'diagnostics':
       return await runDiagnostics(env, command.open);
     case 'autostart':
-      throw notYet(command.enable ? 'outpost --enable-autostart' : 'outpost --disable-autostart');
+      process.stdout.write(`${setAutostart(createPlatform(process.platform, env), command.enable, login)}\n`);
+      return ExitCode.OK;
   }
 }
 
 /** `outpost status`: the running agent's status object on stdout, one line of JSON. */
 async function printStatus(env: NodeJS.ProcessEnv): Promise<number> {
-  const client = new AgentClient(createPlatform(process.platform, env), env);
+  const platform = createPlatform(process.platform, env);
+  const client = new AgentClient(platform, env);
   try {
     const reply = await client.send('status', STATUS_TIMEOUT_MS);
     if (reply.status !== 'ok' || !reply.data) throw unexpectedReply('status', reply);
-    process.stdout.write(`${JSON.stringify(reply.data)}\n`);
+    // Start at login is this machine's (or user's) setting, not the agent's state: read here, beside it.
+    process.stdout.write(`${JSON.stringify({ ...reply.data, autostart: autostartStatus(platform) })}\n`);
     return ExitCode.OK;
   } catch (error) {
     if (!isOutpostError(error, ErrorCode.IPC_NOT_RUNNING)) throw error;
@@ -126,10 +131,6 @@ export async function superviseAgent(agent: Agent, version: string): Promise<Age
   process.off('SIGTERM', onSignal);
   process.off('exit', onExit);
   return stopped;
-}
-
-function notYet(what: string): OutpostError {
-  return new OutpostError(ErrorCode.NOT_AVAILABLE, `${what} is not yet available in this version of Outpost.`);
 }
 
 /** A failure as one line on stderr (and the usage, for a usage error); returns its exit code. */

@@ -31,7 +31,7 @@ async function main(host: Host): Promise<number> {
   const { env } = host;
   try {
     const command = parseCommand(userArguments('electron', host));
-    if (command.kind !== 'run') return await answer(command, env);
+    if (command.kind !== 'run') return await answer(command, env, selfLaunch('electron', host));
     if (command.force) return await forceRestart(env, (waitForLockMs) => runDesktop(host, waitForLockMs));
     const outcome = secondLaunchOutcome(await askToShowDiagnostics(new AgentClient(createPlatform(process.platform, env), env)));
     if (outcome.kind === 'start') return await runDesktop(host, 0);

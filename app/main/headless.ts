@@ -1,5 +1,5 @@
 import { parseCommand } from './cli.js';
-import { agentOptions } from './agent-start.js';
+import { agentOptions, type Host, selfLaunch } from './agent-start.js';
 import { answer, fail, forceRestart, superviseAgent } from './commands.js';
 import { locateInstallation } from './installation.js';
 import { createPlatform } from './platform/index.js';
@@ -12,21 +12,23 @@ const SHUTDOWN_GRACE_MS = 10_000;
  * the caller exits with it.
  */
 export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  // This very program, as it was started: how the updater and the login item start it again.
+  const host: Host = { execPath: process.execPath, argv: process.argv, env, defaultApp: false };
   try {
     const command = parseCommand(argv);
-    if (command.kind !== 'run') return await answer(command, env);
-    return command.force ? await forceRestart(env, (waitForLockMs) => runForeground(env, waitForLockMs)) : await runForeground(env);
+    if (command.kind !== 'run') return await answer(command, env, selfLaunch('headless', host));
+    return command.force ? await forceRestart(env, (waitForLockMs) => runForeground(host, waitForLockMs)) : await runForeground(host);
   } catch (error) {
     return fail(error, env);
   }
 }
 
-async function runForeground(env: NodeJS.ProcessEnv, waitForLockMs = 0): Promise<number> {
+async function runForeground(host: Host, waitForLockMs = 0): Promise<number> {
+  const { env } = host;
   // Loaded here, not at the top: `status` and `--version` need none of the agent (logging, config
   // schemas), and start faster without it.
   const { Agent } = await import('./core/agent.js');
   const installation = locateInstallation(env);
-  const host = { execPath: process.execPath, argv: process.argv, env, defaultApp: false };
   const agent = await Agent.start(
     agentOptions(installation, { host, platform: createPlatform(process.platform, env), shell: { kind: 'headless' }, waitForLockMs, stderrLogLevel: 'warn' }),
   );

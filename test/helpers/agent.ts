@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { LOG_FILE_NAME } from '../../app/base/logger.js';
 import { storagePaths } from '../../app/base/storage-layout.js';
-import { StatusData } from '../../app/common/ipc.js';
+import { StatusLine } from '../../app/common/cli-output.js';
 import { LockRecord } from '../../app/common/process-identity.js';
 import { ErrorReport } from '../../app/common/reports.js';
 import { createPlatform } from '../../app/main/platform/index.js';
@@ -20,26 +20,26 @@ export function logOf(home: string): string {
 }
 
 /** `outpost status` of an agent that must answer: exit 0 and exactly one JSON line. `install`: its OUTPOST_INSTALL_DIR. */
-export async function statusOf(home: string, install?: string): Promise<StatusData> {
-  const result = await runStatus(home, install);
+export async function statusOf(home: string, install?: string, extra: NodeJS.ProcessEnv = {}): Promise<StatusLine> {
+  const result = await runStatus(home, install, extra);
   assert.equal(result.code, 0, result.stderr);
   return parseStatus(result);
 }
 
 /** `outpost status`, or null while no agent answers it (any exit but 0): for polls. */
-export async function statusIfRunning(home: string, install?: string): Promise<StatusData | null> {
+export async function statusIfRunning(home: string, install?: string): Promise<StatusLine | null> {
   const result = await runStatus(home, install);
   return result.code === 0 ? parseStatus(result) : null;
 }
 
-function runStatus(home: string, install: string | undefined): Promise<Finished> {
-  return runOutpost(home, ['status'], install === undefined ? {} : { OUTPOST_INSTALL_DIR: install });
+function runStatus(home: string, install: string | undefined, extra: NodeJS.ProcessEnv = {}): Promise<Finished> {
+  return runOutpost(home, ['status'], install === undefined ? extra : { ...extra, OUTPOST_INSTALL_DIR: install });
 }
 
-function parseStatus(result: Finished): StatusData {
+function parseStatus(result: Finished): StatusLine {
   const lines = result.stdout.trim().split('\n');
   assert.equal(lines.length, 1, `status prints exactly one line, got:\n${result.stdout}`);
-  return StatusData.parse(JSON.parse(lines[0] as string));
+  return StatusLine.parse(JSON.parse(lines[0] as string));
 }
 
 /** The record in `agent.lock` (which must be there, and whole). */

@@ -25,14 +25,6 @@ for (const args of [['--bogus'], ['frobnicate'], ['status', 'extra'], ['--force'
   });
 }
 
-for (const args of [['--enable-autostart'], ['--disable-autostart']]) {
-  test(`"${args.join(' ')}" is parsed and says it is not yet available (exit 69), not a crash`, async (t) => {
-    const result = await runOutpost(tempDir(t), args);
-    assert.equal(result.code, 69);
-    assert.match(result.stderr, /^outpost: outpost .+ is not yet available in this version of Outpost\.\n$/);
-  });
-}
-
 for (const [name, content, problem] of [
   ['unparsable', '{"config_version": 2,', /not valid JSON/],
   ['schema-invalid', JSON.stringify({ ...DEFAULT_CONFIG, log_level: 'loud' }), /log_level: /],

@@ -36,7 +36,7 @@ test('status: one JSON object with the fields of CONTRACT.md; exit 1 with no age
   const agent = await startRunningAgent(home);
   t.after(() => agent.kill('SIGKILL'));
   const status = await statusOf(home);
-  assert.deepEqual(Object.keys(status).sort(), ['last_update_check', 'pid', 'state', 'storage', 'update', 'uptime_s', 'version']);
+  assert.deepEqual(Object.keys(status).sort(), ['autostart', 'last_update_check', 'pid', 'state', 'storage', 'update', 'uptime_s', 'version']);
   assert.equal(status.pid, agent.pid);
   assert.equal(status.state, 'IDLE');
   assert.equal(status.storage, home);

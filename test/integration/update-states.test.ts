@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { AGENT_STATES, isUpdatingState } from '../../app/common/agent-state.js';
-import type { StatusData } from '../../app/common/ipc.js';
+import type { StatusLine } from '../../app/common/cli-output.js';
 import { logOf, statusIfRunning } from '../helpers/agent.js';
 import { runOutpost, startRunningAgent } from '../helpers/processes.js';
 import { ReleaseLab, treeOf } from '../helpers/release-lab.js';
@@ -42,7 +42,7 @@ async function updatingAgent(t: TestContext, state: string) {
   return { lab, home, install, a, v2, release: () => fs.writeFileSync(release, '') };
 }
 
-async function updated(home: string, install: string, v2: string): Promise<StatusData> {
+async function updated(home: string, install: string, v2: string): Promise<StatusLine> {
   const b = await until('1.1.0 healthy', async () => {
     const status = await statusIfRunning(home, install);
     return status?.version === '1.1.0' && status.state === 'IDLE' && status;

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import { test } from 'node:test';
-import { StatusData } from '../../app/common/ipc.js';
+import { StatusLine } from '../../app/common/cli-output.js';
 import type { Child } from '../helpers/processes.js';
 import { Session, sessionUser } from './session.js';
 
@@ -25,7 +25,7 @@ const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&
 async function assertStatusOf(session: Session, agent: Child): Promise<void> {
   const status = await session.outpost(['status']).finish();
   assert.equal(status.code, 0, `status as ${sessionUser.label} exits 0; stderr:\n${status.stderr}`);
-  const data = StatusData.parse(JSON.parse(status.stdout.trim()));
+  const data = StatusLine.parse(JSON.parse(status.stdout.trim()));
   assert.equal(data.pid, agent.pid, 'status answers for this agent');
   assert.equal(data.storage, session.outpostHome);
 }

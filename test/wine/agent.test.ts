@@ -135,6 +135,51 @@ test('wine tier: the outpost command and the win32 backends under Windows Node',
     }
   });
 
+  await t.test('wine tier: start at login is the Run value, HKLM (Wine runs as admin) and HKCU, written, read back and removed through reg.exe', async (t) => {
+    const home = toWindowsPath(tempDir(t));
+    const env = { OUTPOST_HOME: home };
+    // What a Windows admin would look at, read with reg.exe directly (not through the product).
+    const runValue = async (hive: 'HKLM' | 'HKCU') => {
+      const script = `const { spawnSync } = await import('node:child_process');
+        const r = spawnSync('reg', ['query', '${hive}\\\\Software\\\\Microsoft\\\\Windows\\\\CurrentVersion\\\\Run', '/v', 'Outpost', '/reg:64'], { encoding: 'utf8' });
+        console.log(JSON.stringify({ status: r.status, stdout: r.stdout }));`;
+      const result = await runWindowsNode(wine, ['--input-type=module', '-e', script]);
+      assert.equal(result.code, 0, result.stderr);
+      const seen = JSON.parse(result.stdout) as { status: number; stdout: string };
+      return seen.status === 0 ? /Outpost\s+REG_SZ\s+(.*)/.exec(seen.stdout)?.[1]?.trim() : null;
+    };
+    const enabled = await runWindowsNode(wine, [outpost, '--enable-autostart'], { env });
+    assert.equal(enabled.code, 0, enabled.stderr);
+    assert.match(enabled.stdout, /^autostart enabled for every user of this machine: HKLM\\Software\\Microsoft\\Windows\\CurrentVersion\\Run\\Outpost starts /);
+    const data = await runValue('HKLM');
+    assert.ok(data?.includes('outpost.js'), `the Run value names the program: ${data}`);
+    const again = await runWindowsNode(wine, [outpost, '--enable-autostart'], { env });
+    assert.match(again.stdout, /^autostart was already enabled for every user of this machine/);
+    const disabled = await runWindowsNode(wine, [outpost, '--disable-autostart'], { env });
+    assert.match(disabled.stdout, /^autostart disabled for every user of this machine: removed HKLM\\/);
+    assert.equal(await runValue('HKLM'), null, 'gone');
+    const twice = await runWindowsNode(wine, [outpost, '--disable-autostart'], { env });
+    assert.match(twice.stdout, /^autostart was not enabled for every user of this machine/);
+
+    // This user's entry, through the same code (a non-elevated install; Wine cannot run one).
+    const module = (name: string) => JSON.stringify(toWindowsPath(path.join(wine.repoRoot, 'dist', 'app', 'main', 'platform', name)));
+    const script = `const load = (file) => import('file:///' + file.replaceAll('\\\\', '/'));
+      const { createPlatform } = await load(${module('index.js')});
+      const { enableAutostart, disableAutostart } = await load(${module('autostart.js')});
+      const store = createPlatform().autostart(false);
+      const login = { command: 'C:\\\\Program Files\\\\Outpost\\\\Outpost.exe', args: [] };
+      console.log(JSON.stringify({ location: store.location, first: enableAutostart(store, login), second: enableAutostart(store, login), read: store.read() }));`;
+    const user = await runWindowsNode(wine, ['--input-type=module', '-e', script]);
+    assert.equal(user.code, 0, user.stderr);
+    const seen = JSON.parse(user.stdout);
+    assert.deepEqual(seen, { location: 'HKCU\\Software\\Microsoft\\Windows\\CurrentVersion\\Run\\Outpost', first: 'created', second: 'unchanged', read: '"C:\\Program Files\\Outpost\\Outpost.exe"' });
+    assert.equal(await runValue('HKCU'), '"C:\\Program Files\\Outpost\\Outpost.exe"', 'quoted: a path with a space');
+    const removeScript = script.replace(/console\.log[\s\S]*$/, 'console.log(JSON.stringify([disableAutostart(store), disableAutostart(store)]));');
+    const removed = await runWindowsNode(wine, ['--input-type=module', '-e', removeScript]);
+    assert.deepEqual(JSON.parse(removed.stdout), ['removed', 'absent']);
+    assert.equal(await runValue('HKCU'), null);
+  });
+
   await t.test('wine tier: with no OUTPOST_HOME the agent uses %ProgramData%\\Outpost (admin under Wine)', async () => {
     const machineDir = path.join(wine.prefix, 'drive_c', 'ProgramData', 'Outpost');
     fs.rmSync(machineDir, { recursive: true, force: true });

@@ -1,7 +1,11 @@
 import { execFileSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
+import { type AutostartStore, fileAutostart, launchAgentPlist } from './autostart.js';
 import { PosixPlatform } from './posix.js';
+
+/** launchd's name for the agent; the packaged app's bundle id is the same (electron-builder appId). */
+const LAUNCH_AGENT_LABEL = 'dev.outpost.agent';
 
 export class DarwinPlatform extends PosixPlatform {
   readonly name = 'darwin';
@@ -17,6 +21,12 @@ export class DarwinPlatform extends PosixPlatform {
 
   openUrlCommand(url: string): { command: string; args: string[] } {
     return { command: '/usr/bin/open', args: [url] };
+  }
+
+  /** A LaunchAgent: ~/Library/LaunchAgents for this user, /Library/LaunchAgents for every user. */
+  autostart(elevated: boolean): AutostartStore {
+    const dir = elevated ? '/Library/LaunchAgents' : path.join(this.env.HOME || os.homedir(), 'Library', 'LaunchAgents');
+    return fileAutostart(path.join(dir, `${LAUNCH_AGENT_LABEL}.plist`), (login) => launchAgentPlist(LAUNCH_AGENT_LABEL, login));
   }
 
   processStartTime(pid: number): string | null {

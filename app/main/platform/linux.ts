@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { type AutostartStore, desktopEntry, fileAutostart } from './autostart.js';
 import { PosixPlatform } from './posix.js';
 
 export class LinuxPlatform extends PosixPlatform {
@@ -28,6 +29,13 @@ export class LinuxPlatform extends PosixPlatform {
 
   openUrlCommand(url: string): { command: string; args: string[] } {
     return { command: 'xdg-open', args: [url] };
+  }
+
+  /** `$XDG_CONFIG_HOME/autostart` for this user; for all users, the first of `$XDG_CONFIG_DIRS` (default /etc/xdg). */
+  autostart(elevated: boolean): AutostartStore {
+    const home = this.env.XDG_CONFIG_HOME || path.join(this.env.HOME || os.homedir(), '.config');
+    const system = (this.env.XDG_CONFIG_DIRS ?? '').split(':').find((dir) => path.isAbsolute(dir)) ?? '/etc/xdg';
+    return fileAutostart(path.join(elevated ? system : home, 'autostart', 'outpost.desktop'), desktopEntry);
   }
 
   processStartTime(pid: number): string | null {

@@ -1,3 +1,4 @@
+import type { AutostartStore } from './autostart.js';
 import type { ProcessProbe } from '../../base/process-liveness.js';
 /**
  * Everything the core needs from the operating system, behind one interface. One backend per OS
@@ -58,9 +59,18 @@ export interface Platform extends ProcessProbe {
    */
   findHeldFiles(dir: string, limit?: number): HeldFile[];
 
+  /**
+   * Start at login: this user's entry, or every user's when elevated (Windows: the Run value under
+   * HKCU or HKLM; Linux: an XDG autostart file; macOS: a LaunchAgent). Both shells and both
+   * installers go through it (`outpost --enable-autostart`).
+   */
+  autostart(elevated: boolean): AutostartStore;
+
   /** The command that opens a URL in the user's default browser (`outpost diagnostics --open`). */
   openUrlCommand(url: string): { readonly command: string; readonly args: readonly string[] };
 }
+
+export type { AutostartStore } from './autostart.js';
 
 /** A file that another process holds open (Platform.findHeldFiles). */
 export interface HeldFile {

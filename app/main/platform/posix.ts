@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { describeFsError, ErrorCode, errnoCode, OutpostError } from '../../base/errors.js';
 import { waitUntilGone } from '../../base/process-liveness.js';
 import { cannotCreateStorage } from '../../base/storage-errors.js';
-import type { CredentialStore, HeldFile, IpcEndpoint, Platform, StorageSecurity } from './platform.js';
+import type { AutostartStore, CredentialStore, HeldFile, IpcEndpoint, Platform, StorageSecurity } from './platform.js';
 import { keyringStore } from './keyring-store.js';
 
 /**
@@ -27,6 +27,7 @@ export abstract class PosixPlatform implements Platform {
   abstract defaultStorageDir(elevated: boolean): string;
   abstract processStartTime(pid: number): string | null;
   abstract openUrlCommand(url: string): { command: string; args: string[] };
+  abstract autostart(elevated: boolean): AutostartStore;
 
   isElevated(): boolean {
     return posixIsElevated();

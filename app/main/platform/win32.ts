@@ -8,7 +8,8 @@ import { cannotCreateStorage } from '../../base/storage-errors.js';
 import type { CredentialStore } from './platform.js';
 import { keyringStore } from './keyring-store.js';
 import { waitUntilGone } from '../../base/process-liveness.js';
-import type { HeldFile, IpcEndpoint, Platform, StorageSecurity } from './platform.js';
+import type { AutostartStore, HeldFile, IpcEndpoint, Platform, StorageSecurity } from './platform.js';
+import { registryRunValue } from './win32-autostart.js';
 import { findHeldFilesWin32 } from './win32-held-files.js';
 import { isUserAdmin, processCreationTime, systemDirectory } from './win32-native.js';
 
@@ -134,6 +135,10 @@ export class Win32Platform implements Platform {
       return; // already gone
     }
     await waitUntilGone(pid, (p) => this.isProcessAlive(p));
+  }
+
+  autostart(elevated: boolean): AutostartStore {
+    return registryRunValue(elevated ? 'HKLM' : 'HKCU', this.#run, () => path.win32.join(systemDirectory(), 'reg.exe'));
   }
 
   openUrlCommand(url: string): { command: string; args: string[] } {
