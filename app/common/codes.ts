@@ -30,6 +30,8 @@ export const ErrorCode = {
   IPC_SECRET: 'ERR_IPC_SECRET',
   BUSY_UPDATING: 'ERR_BUSY_UPDATING',
   FORCE_TIMEOUT: 'ERR_FORCE_TIMEOUT',
+  /** `--quit`: the agent agreed to shut down but was still running when the wait ended. */
+  QUIT_TIMEOUT: 'ERR_QUIT_TIMEOUT',
   // The update pipeline, in the agent
   UPDATE_VERIFY: 'ERR_UPDATE_VERIFY',
   UPDATE_DOWNLOAD: 'ERR_UPDATE_DOWNLOAD',

@@ -34,7 +34,7 @@ export const IPC_TOTAL_TIMEOUT_MS = 5_000;
 /** Connections beyond this are closed at once. */
 export const IPC_MAX_CONNECTIONS = 16;
 
-export const IPC_COMMANDS = ['force_restart', 'status', 'show_diagnostics', 'check_for_update', 'diagnostics', 'diagnostics_bundle'] as const;
+export const IPC_COMMANDS = ['force_restart', 'status', 'show_diagnostics', 'check_for_update', 'diagnostics', 'diagnostics_bundle', 'quit'] as const;
 export type IpcCommand = (typeof IPC_COMMANDS)[number];
 
 export const REPLY_STATUSES = ['ok', 'busy_updating', 'invalid_secret', 'bad_request', 'not_available'] as const;

@@ -8,12 +8,14 @@ export type Command =
   | { readonly kind: 'status' }
   | { readonly kind: 'diagnostics'; readonly open: boolean }
   | { readonly kind: 'autostart'; readonly enable: boolean }
+  | { readonly kind: 'quit' }
   | { readonly kind: 'version' }
   | { readonly kind: 'help' };
 
 export const USAGE = `Usage:
   outpost                      run the agent in the foreground (Ctrl+C or SIGTERM stops it)
   outpost --force              ask a running agent to shut down, then run in its place
+  outpost --quit               ask a running agent to shut down, and wait until it has (installers, admins)
   outpost status               print the running agent's state as JSON
   outpost diagnostics [--open] serve the running agent's diagnostics page on loopback and print its
                                one-time URL (--open: open it in the default browser); Ctrl+C stops
@@ -57,6 +59,7 @@ export function parseCommand(argv: readonly string[]): Command {
   if (flags.length > 1) throw new OutpostError(ErrorCode.USAGE, `use one option at a time (got ${flags.join(' ')})`);
   if (values.help) return { kind: 'help' };
   if (values.version) return { kind: 'version' };
+  if (values.quit) return { kind: 'quit' };
   if (values['enable-autostart']) return { kind: 'autostart', enable: true };
   if (values['disable-autostart']) return { kind: 'autostart', enable: false };
   return { kind: 'run', force: values.force === true };
@@ -65,6 +68,7 @@ export function parseCommand(argv: readonly string[]): Command {
 /** The flags of `outpost` (CONTRACT.md); the Electron app takes the same. */
 const OPTIONS = {
   force: { type: 'boolean' },
+  quit: { type: 'boolean' },
   open: { type: 'boolean' },
   version: { type: 'boolean', short: 'v' },
   help: { type: 'boolean', short: 'h' },

@@ -1,4 +1,5 @@
 import { describeError, ErrorCode, isOutpostError, OutpostError } from '../base/errors.js';
+import { waitUntilGone } from '../base/process-liveness.js';
 import { APP_VERSION } from '../base/version.js';
 import { runningLine } from '../common/cli-output.js';
 import { ExitCode } from '../common/exit-codes.js';
@@ -41,6 +42,8 @@ export async function answer(command: Exclude<Command, { kind: 'run' }>, env: No
       return await printStatus(env);
     case 'diagnostics':
       return await runDiagnostics(env, command.open);
+    case 'quit':
+      return await quit(env);
     case 'autostart':
       process.stdout.write(`${setAutostart(createPlatform(process.platform, env), command.enable, login)}\n`);
       return ExitCode.OK;
@@ -62,6 +65,33 @@ async function printStatus(env: NodeJS.ProcessEnv): Promise<number> {
     process.stderr.write(`outpost: no agent is running for ${client.address.storageRoot}\n`);
     return ExitCode.NOT_RUNNING;
   }
+}
+
+/**
+ * `outpost --quit`: asks the running agent to shut down gracefully and waits (bounded) until its
+ * process is gone, so that an installer may replace its files next. Refused while it updates (exit 3),
+ * like `--force`. No agent running is success: there is nothing to stop.
+ */
+async function quit(env: NodeJS.ProcessEnv): Promise<number> {
+  const platform = createPlatform(process.platform, env);
+  const client = new AgentClient(platform, env);
+  let reply: Reply;
+  try {
+    reply = await client.send('quit', FORCE_REQUEST_TIMEOUT_MS);
+  } catch (error) {
+    if (!isOutpostError(error, ErrorCode.IPC_NOT_RUNNING)) throw error;
+    process.stderr.write(`outpost: no agent was running for ${client.address.storageRoot}; nothing to stop\n`);
+    return ExitCode.OK;
+  }
+  if (reply.status === 'busy_updating') throw new OutpostError(ErrorCode.BUSY_UPDATING, `The running agent refused to quit: ${reply.message ?? 'it is updating'}.`);
+  if (reply.status !== 'ok' || !reply.data) throw unexpectedReply('quit', reply);
+  const { pid } = reply.data;
+  await waitUntilGone(pid, (candidate) => platform.isProcessAlive(candidate), FORCE_LOCK_WAIT_MS);
+  if (platform.isProcessAlive(pid)) {
+    throw new OutpostError(ErrorCode.QUIT_TIMEOUT, `pid ${pid} agreed to shut down but still runs after ${FORCE_LOCK_WAIT_MS / 1000} s; leaving it alone.`);
+  }
+  process.stderr.write(`outpost: pid ${pid} has shut down\n`);
+  return ExitCode.OK;
 }
 
 /** `outpost diagnostics`: serves the page until Ctrl+C or SIGTERM (diagnostics-command.ts). */

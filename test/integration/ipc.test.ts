@@ -4,6 +4,8 @@ import net from 'node:net';
 import path from 'node:path';
 import { test } from 'node:test';
 import { storagePaths } from '../../app/base/storage-layout.js';
+
+const lockFileOf = (home: string) => storagePaths(home).lock;
 import { IPC_MAX_CONNECTIONS, IPC_MAX_MESSAGE_BYTES } from '../../app/common/ipc.js';
 import { clientProof, newNonce } from '../../app/main/core/ipc-auth.js';
 import { ipcSocketOf, lockRecordOf, logOf, statusOf } from '../helpers/agent.js';
@@ -80,6 +82,24 @@ test('--force 20 times in a row: each agent hands over to the next; no stray pro
   for (const [what, text] of [['the log', log], ['config.json', fs.readFileSync(storagePaths(home).config, 'utf8')]] as const) {
     assert.ok(!text.includes(secret) && !text.includes(Buffer.from(secret, 'base64url').toString('hex')), `${what} holds no secret`);
   }
+});
+
+test('--quit: the agent shuts down gracefully and is gone when the command returns; with none running, nothing to stop', async (t) => {
+  const home = tempDir(t);
+  const agent = await startRunningAgent(home);
+  t.after(() => agent.kill('SIGKILL'));
+  const quit = await runOutpost(home, ['--quit']);
+  assert.equal(quit.code, 0, quit.stderr);
+  assert.equal(quit.stderr, `outpost: pid ${agent.pid} has shut down\n`);
+  const stopped = await agent.finish();
+  assert.equal(stopped.code, 0, 'a clean exit');
+  assert.match(stopped.stderr, /stopped \(quit requested by pid \d+\)/);
+  assert.match(logOf(home), /IPC command quit/);
+  assert.equal(fs.existsSync(lockFileOf(home)), false, 'the lock released');
+  const none = await runOutpost(home, ['--quit']);
+  assert.equal(none.code, 0, none.stderr);
+  assert.match(none.stderr, /^outpost: no agent was running for .*; nothing to stop\n$/);
+  assert.equal((await runOutpost(home, ['--quit', '--force'])).code, 64, 'one option at a time');
 });
 
 test('--force with no agent running simply starts', async (t) => {

@@ -54,12 +54,15 @@ async function updated(home: string, install: string, v2: string): Promise<Statu
 }
 
 for (const state of UPDATING_STATES) {
-  test(`--force in ${state} during a real update is refused (busy_updating), and the update completes`, async (t) => {
+  test(`--force and --quit in ${state} during a real update are refused (busy_updating), and the update completes`, async (t) => {
     const { home, install, a, v2, release } = await updatingAgent(t, state);
     const forced = await runOutpost(home, ['--force'], { OUTPOST_INSTALL_DIR: install });
     assert.equal(forced.code, 3, forced.stderr);
     assert.match(forced.stderr, new RegExp(`refused to restart: the agent is updating \\(${state}\\)`));
     assert.doesNotMatch(forced.stderr, /running \(pid/, 'no second instance started');
+    const quit = await runOutpost(home, ['--quit'], { OUTPOST_INSTALL_DIR: install });
+    assert.equal(quit.code, 3, quit.stderr);
+    assert.match(quit.stderr, new RegExp(`refused to quit: the agent is updating \\(${state}\\)`), 'an installer cannot stop it halfway either');
     assert.equal(a.process.exitCode, null, 'the agent still runs');
     release();
     const old = await a.finish(60_000);

@@ -44,6 +44,12 @@ export function commandHandler(targets: CommandTargets): CommandHandler {
             targets.stop(reason);
           },
         };
+      case 'quit':
+        if (isUpdatingState(current)) {
+          log.info(`quit requested by pid ${clientPid} refused: busy in ${current}`);
+          return { reply: { status: 'busy_updating', message: `the agent is updating (${current}); try again when it is done` } };
+        }
+        return { reply: { status: 'ok', message: 'shutting down', data: targets.status() }, after: () => targets.stop(`quit requested by pid ${clientPid}`) };
       case 'check_for_update': {
         const answer = askForCheck(targets.updates());
         if (!answer.ok) return { reply: { status: 'not_available', message: answer.message } };
