@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
 import { z } from 'zod';
+import { LivePeers, refuseUpgrade } from '../app/base/websocket-peers.js';
 import { PUSH_MAX_BYTES, type UpdateRequired } from '../app/common/push.js';
 import type { OriginPolicy } from './origins.js';
 
@@ -177,10 +178,7 @@ export interface PushHubOptions {
 export class PushHub {
   readonly #options: PushHubOptions;
   readonly #wss = new WebSocketServer({ noServer: true, maxPayload: PUSH_MAX_BYTES, perMessageDeflate: false, clientTracking: false });
-  readonly #clients = new Set<WebSocket>();
-  /** Clients pinged and not heard from since. */
-  readonly #awaitingPong = new Set<WebSocket>();
-  readonly #ping: NodeJS.Timeout;
+  readonly #clients: LivePeers<WebSocket>;
   readonly #servers = new Map<http.Server, (req: http.IncomingMessage, socket: Duplex, head: Buffer) => void>();
   /** Upgrades refused since the hub became full, or undefined while it is not: logged once when full, once when not. */
   #refusedWhileFull: number | undefined;
@@ -188,7 +186,7 @@ export class PushHub {
   constructor(options: PushHubOptions) {
     if (!Number.isInteger(options.maxConnections) || options.maxConnections < 1) throw new RangeError(`maxConnections must be a positive integer, got ${options.maxConnections}`);
     this.#options = options;
-    this.#ping = setInterval(() => this.#pingAll(), options.pingIntervalMs).unref();
+    this.#clients = new LivePeers(options.pingIntervalMs, (dropped) => options.log(`push: dropped ${dropped.length} agent connection(s) that missed a pong`));
   }
 
   /** Takes the upgrade requests of `server`: PUSH_PATH becomes a WebSocket, any other path is refused with 404. */
@@ -220,12 +218,9 @@ export class PushHub {
 
   /** Stops accepting upgrades and terminates every client (a shutdown does not wait on close handshakes). */
   close(): void {
-    clearInterval(this.#ping);
     for (const [server, onUpgrade] of this.#servers) server.off('upgrade', onUpgrade);
     this.#servers.clear();
-    for (const client of this.#clients) client.terminate();
-    this.#clients.clear();
-    this.#awaitingPong.clear();
+    this.#clients.close();
     this.#refusedWhileFull = undefined;
     this.#wss.close();
   }
@@ -233,11 +228,11 @@ export class PushHub {
   #upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', () => socket.destroy());
     if (req.url?.split('?')[0] !== PUSH_PATH) {
-      refuseUpgrade(socket, '404 Not Found', 'not found');
+      refuseUpgrade(socket, 404, 'not found');
       return;
     }
     if (!this.#options.origins.allows(req.headers.origin)) {
-      refuseUpgrade(socket, '403 Forbidden', 'web pages may not connect unless their origin is allowed (outpost-server --allow-origin)');
+      refuseUpgrade(socket, 403, 'web pages may not connect unless their origin is allowed (outpost-server --allow-origin)');
       return;
     }
     const { maxConnections, log } = this.#options;
@@ -248,7 +243,7 @@ export class PushHub {
     if (this.#clients.size >= maxConnections) {
       if (this.#refusedWhileFull === undefined) log(`push: server full (${maxConnections} connections): refusing new ones with 503 until one closes`);
       this.#refusedWhileFull = (this.#refusedWhileFull ?? 0) + 1;
-      refuseUpgrade(socket, '503 Service Unavailable', `server full: ${maxConnections} connections`);
+      refuseUpgrade(socket, 503, `server full: ${maxConnections} connections`);
       return;
     }
     // ws accepts synchronously (no verifyClient), so the count above cannot be overtaken by a handshake in flight.
@@ -257,36 +252,14 @@ export class PushHub {
 
   #accept(client: WebSocket): void {
     this.#clients.add(client);
-    client.on('pong', () => this.#awaitingPong.delete(client));
     // Protocol errors (an oversized frame...) close the connection; ws reports them here first.
     client.on('error', () => undefined);
     client.on('close', () => {
-      this.#clients.delete(client);
-      this.#awaitingPong.delete(client);
       if (this.#refusedWhileFull !== undefined && this.#clients.size < this.#options.maxConnections) {
         this.#options.log(`push: a connection closed: accepting new ones again (refused ${this.#refusedWhileFull} while full)`);
         this.#refusedWhileFull = undefined;
       }
     });
   }
-
-  #pingAll(): void {
-    let dropped = 0;
-    for (const client of this.#clients) {
-      if (this.#awaitingPong.has(client)) {
-        client.terminate();
-        dropped++;
-        continue;
-      }
-      this.#awaitingPong.add(client);
-      client.ping();
-    }
-    if (dropped > 0) this.#options.log(`push: dropped ${dropped} agent connection(s) that missed a pong`);
-  }
 }
 
-/** Answers an upgrade request with a plain HTTP error and closes the socket once it is sent. */
-function refuseUpgrade(socket: Duplex, status: string, reason: string): void {
-  socket.once('finish', () => socket.destroy());
-  socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(reason)}\r\n\r\n${reason}`);
-}

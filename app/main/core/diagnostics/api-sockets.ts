@@ -3,6 +3,7 @@ import type { Duplex } from 'node:stream';
 import { type RawData, WebSocket, WebSocketServer } from 'ws';
 import { z } from 'zod';
 import { ErrorCode, errnoCode } from '../../../base/errors.js';
+import { LivePeers, refuseUpgrade } from '../../../base/websocket-peers.js';
 import { tryParseJson } from '../../../base/jsonl.js';
 import type { Logger } from '../../../base/logger.js';
 import { API_MAX_CALL_BYTES, type ApiResult, type DiagnosticsApi } from '../../../common/diagnostics.js';
@@ -32,21 +33,20 @@ export interface ApiSocketsOptions {
 export class ApiSockets {
   readonly #options: ApiSocketsOptions;
   readonly #wss = new WebSocketServer({ noServer: true, maxPayload: API_MAX_CALL_BYTES, perMessageDeflate: false, clientTracking: false });
-  readonly #sockets = new Set<WebSocket>();
-  /** Sockets pinged and not heard from since. */
-  readonly #awaitingPong = new Set<WebSocket>();
-  readonly #heartbeat: NodeJS.Timeout;
+  readonly #sockets: LivePeers<WebSocket>;
 
   constructor(options: ApiSocketsOptions) {
     this.#options = options;
-    this.#heartbeat = setInterval(() => this.#pingAll(), options.heartbeatMs).unref();
+    this.#sockets = new LivePeers(options.heartbeatMs, (dropped) => {
+      for (const _ of dropped) options.log.info('dropped a diagnostics page that stopped answering pings');
+    });
   }
 
   /** Turns an upgrade request that passed the caller's checks into an API connection, unless MAX_API_SOCKETS are open. */
   accept(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
     if (this.#sockets.size >= MAX_API_SOCKETS) {
       this.#options.refusals.refused('too-many-sockets', `${MAX_API_SOCKETS} pages are connected already`);
-      refuseUpgrade(socket, 503, `at most ${MAX_API_SOCKETS} diagnostics pages may be open at once; close one`);
+      refuseDiagnosticsUpgrade(socket, 503, `at most ${MAX_API_SOCKETS} diagnostics pages may be open at once; close one`);
       return;
     }
     // Without verifyClient ws completes the upgrade synchronously, so no handshake can overtake the count above.
@@ -55,10 +55,7 @@ export class ApiSockets {
 
   /** Terminates every connection (a closing server does not wait on close handshakes) and stops the heartbeat. */
   close(): void {
-    clearInterval(this.#heartbeat);
-    for (const ws of this.#sockets) ws.terminate();
-    this.#sockets.clear();
-    this.#awaitingPong.clear();
+    this.#sockets.close();
     this.#wss.close();
   }
 
@@ -66,11 +63,6 @@ export class ApiSockets {
     const { api, refusals } = this.#options;
     let inFlight = 0;
     this.#sockets.add(ws);
-    ws.on('pong', () => this.#awaitingPong.delete(ws));
-    ws.on('close', () => {
-      this.#sockets.delete(ws);
-      this.#awaitingPong.delete(ws);
-    });
     // ws reports a protocol violation here, then closes the connection itself with the matching code.
     ws.on('error', (error) => {
       if (isOversized(error)) refusals.refused('oversized-message', `a message passed ${API_MAX_CALL_BYTES} bytes: connection closed (1009)`);
@@ -95,28 +87,12 @@ export class ApiSockets {
       });
     });
   }
-
-  #pingAll(): void {
-    for (const ws of this.#sockets) {
-      if (this.#awaitingPong.has(ws)) {
-        this.#options.log.info('dropped a diagnostics page that stopped answering pings');
-        ws.terminate();
-        continue;
-      }
-      this.#awaitingPong.add(ws);
-      ws.ping();
-    }
-  }
 }
 
-/** Answers an upgrade request with a plain HTTP error and closes the socket once it is sent. */
-export function refuseUpgrade(socket: Duplex, status: 403 | 404 | 421 | 503, reason: string): void {
-  const text = `${reason}\n`;
-  socket.once('finish', () => socket.destroy());
-  socket.end(`HTTP/1.1 ${status} ${STATUS_TEXT[status]}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(text)}\r\n\r\n${text}`);
+/** A refused upgrade, its reason a line of text as the page server's other refusals are. */
+export function refuseDiagnosticsUpgrade(socket: Duplex, status: 403 | 404 | 421 | 503, reason: string): void {
+  refuseUpgrade(socket, status, `${reason}\n`);
 }
-
-const STATUS_TEXT = { 403: 'Forbidden', 404: 'Not Found', 421: 'Misdirected Request', 503: 'Service Unavailable' } as const;
 
 /** A page that answers late may have gone meanwhile. */
 function send(ws: WebSocket, result: ApiResult): void {

@@ -5,7 +5,7 @@ import type { Duplex } from 'node:stream';
 import { describeError, ErrorCode, OutpostError } from '../../../base/errors.js';
 import type { Logger } from '../../../base/logger.js';
 import { DIAGNOSTICS_CSP, DIAGNOSTICS_WS_PATH, type DiagnosticsApi } from '../../../common/diagnostics.js';
-import { ApiSockets, refuseUpgrade } from './api-sockets.js';
+import { ApiSockets, refuseDiagnosticsUpgrade } from './api-sockets.js';
 import { loadPageFiles, type PageFile } from './page-files.js';
 import { RefusalLog } from './refusal-log.js';
 import { SessionToken } from './session-token.js';
@@ -164,22 +164,22 @@ export class DiagnosticsWebServer {
     socket.on('error', () => socket.destroy());
     if (!this.#namesThisServer(req)) {
       this.#refuseForeignHost(req);
-      refuseUpgrade(socket, 421, 'this server answers only to the address that `outpost diagnostics` printed');
+      refuseDiagnosticsUpgrade(socket, 421, 'this server answers only to the address that `outpost diagnostics` printed');
       return;
     }
     if (req.url !== DIAGNOSTICS_WS_PATH) {
-      refuseUpgrade(socket, 404, 'not found');
+      refuseDiagnosticsUpgrade(socket, 404, 'not found');
       return;
     }
     // The Host is one of ours (checked above), so this is the origin of a page this server served.
     if (req.headers.origin !== `http://${req.headers.host}`) {
       this.#refusals.refused('foreign-origin', req.headers.origin === undefined ? 'a WebSocket without an Origin (not a browser page)' : `a WebSocket from the page of ${JSON.stringify(req.headers.origin.slice(0, 200))}`);
-      refuseUpgrade(socket, 403, 'only the diagnostics page itself may connect');
+      refuseDiagnosticsUpgrade(socket, 403, 'only the diagnostics page itself may connect');
       return;
     }
     if (!this.#session.admits(req.headers.cookie)) {
       this.#refusals.refused('no-session', 'a WebSocket without the session cookie');
-      refuseUpgrade(socket, 403, 'open the link that `outpost diagnostics` printed first');
+      refuseDiagnosticsUpgrade(socket, 403, 'open the link that `outpost diagnostics` printed first');
       return;
     }
     this.#sockets.accept(req, socket, head);
