@@ -4,8 +4,9 @@ import electronLog from 'electron-log/node';
 import { describeFsError, ErrorCode, errnoCode, OutpostError } from './errors.js';
 import { redactSecrets } from './redact.js';
 
-export const LOG_LEVELS = ['error', 'warn', 'info', 'debug'] as const;
-export type LogLevel = (typeof LOG_LEVELS)[number];
+import { LOG_LEVELS, type LogLevel } from '../common/log-levels.js';
+
+export { LOG_LEVELS, type LogLevel };
 
 export type LogFields = Readonly<Record<string, unknown>>;
 
@@ -38,6 +39,9 @@ export interface FileLoggerOptions {
 
 export const LOG_FILE_NAME = 'outpost.log';
 
+/** One line of the log file, as the file transport below writes it: `[ISO date] [level] text` (groups 1 to 3). */
+export const LOG_LINE = /^\[([^\]]+)\] \[(\w+)\] (.*)$/;
+
 /**
  * electron-log's Node flavour writes the file under plain Node and under Electron alike, which is
  * why core uses it and not `electron-log/main` (which needs Electron). Writes are synchronous, so a
@@ -69,6 +73,7 @@ export function createFileLogger(options: FileLoggerOptions): RootLogger {
   base.transports.file.writeOptions = { flag: 'a', mode: 0o600, encoding: 'utf8' };
   base.transports.file.sync = true;
   // ISO 8601 with the zone: admins compare logs from machines in different time zones.
+  // LOG_LINE reads this format back (the diagnostics page's log tail).
   base.transports.file.format = ({ message, data }) => [`[${message.date.toISOString()}] [${message.level}] ${data.join(' ')}`];
   base.transports.file.archiveLogFn = (current) => rotate(current.path, keepFiles);
   base.transports.file.level = options.level;
@@ -77,7 +82,7 @@ export function createFileLogger(options: FileLoggerOptions): RootLogger {
   const stderrLevel = options.stderrLevel;
   const write: Write = (level, scope, message, fields) => {
     // The one place log lines are made: no credential reaches the file or stderr, whoever wrote the line.
-    const text = redactSecrets(`${scope ? `[${scope}] ` : ''}${message}${formatFields(fields)}`);
+    const text = lineText(scope, message, fields);
     base[level](text);
     if (stderrLevel !== false && rank(level) <= rank(stderrLevel)) {
       process.stderr.write(`outpost: ${text}\n`);
@@ -99,7 +104,7 @@ export function createFileLogger(options: FileLoggerOptions): RootLogger {
  */
 export function createStderrLogger(level: LogLevel): Logger {
   return scopedLogger((lineLevel, scope, message, fields) => {
-    if (rank(lineLevel) <= rank(level)) process.stderr.write(`outpost: ${redactSecrets(`${scope ? `[${scope}] ` : ''}${message}${formatFields(fields)}`)}\n`);
+    if (rank(lineLevel) <= rank(level)) process.stderr.write(`outpost: ${lineText(scope, message, fields)}\n`);
   }, undefined);
 }
 
@@ -132,6 +137,11 @@ function rotate(file: string, keepFiles: number): void {
     if (fs.existsSync(numbered(n))) fs.renameSync(numbered(n), numbered(n + 1));
   }
   fs.renameSync(file, numbered(1));
+}
+
+/** A line's text after its date and level; no credential reaches a log or stderr, whoever wrote the line. */
+function lineText(scope: string | undefined, message: string, fields: LogFields | undefined): string {
+  return redactSecrets(`${scope ? `[${scope}] ` : ''}${message}${formatFields(fields)}`);
 }
 
 function formatFields(fields: LogFields | undefined): string {

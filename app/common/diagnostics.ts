@@ -1,5 +1,6 @@
 import * as z from 'zod';
 import { AGENT_STATES } from './agent-state.js';
+import { LOG_LEVELS } from './log-levels.js';
 
 /**
  * The diagnostics page's contract: what the page asks (`DiagnosticsApi`), what it is shown
@@ -18,10 +19,7 @@ export const LogCursor = z
   .strict();
 export type LogCursor = z.infer<typeof LogCursor>;
 
-export const LOG_LINE_LEVELS = ['error', 'warn', 'info', 'debug'] as const;
-export type LogLineLevel = (typeof LOG_LINE_LEVELS)[number];
-
-export const LogLine = z.object({ at: z.string(), level: z.enum(LOG_LINE_LEVELS), text: z.string() }).strict();
+export const LogLine = z.object({ at: z.string(), level: z.enum(LOG_LEVELS), text: z.string() }).strict();
 export type LogLine = z.infer<typeof LogLine>;
 
 /** How many lines the first read shows; later reads return what was written since. */

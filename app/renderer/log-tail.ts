@@ -1,4 +1,5 @@
-import { LOG_LINE_LEVELS, type LogLine, type LogLineLevel } from '../common/diagnostics.js';
+import type { LogLine } from '../common/diagnostics.js';
+import { LOG_LEVELS, type LogLevel } from '../common/log-levels.js';
 import { el } from './dom.js';
 import { card } from './card.js';
 import { formatLogTime } from './format.js';
@@ -6,7 +7,7 @@ import { formatLogTime } from './format.js';
 /** How many lines the page keeps: enough to scroll back through an update, bounded for a page left open for days. */
 export const LOG_KEEP_LINES = 500;
 
-const FILTERS: readonly { readonly level: LogLineLevel; readonly label: string }[] = [
+const FILTERS: readonly { readonly level: LogLevel; readonly label: string }[] = [
   { level: 'debug', label: 'Everything' },
   { level: 'info', label: 'Info and above' },
   { level: 'warn', label: 'Warnings and errors' },
@@ -17,7 +18,7 @@ const FILTERS: readonly { readonly level: LogLineLevel; readonly label: string }
 const AT_END_SLACK_PX = 4;
 
 interface Kept {
-  readonly level: LogLineLevel | null;
+  readonly level: LogLevel | null;
   readonly node: HTMLElement;
 }
 
@@ -74,7 +75,7 @@ export class LogTail {
   }
 
   #showCount(): void {
-    const shownLevels = LOG_LINE_LEVELS.slice(0, LOG_LINE_LEVELS.indexOf(this.#filter.value as LogLineLevel) + 1);
+    const shownLevels = LOG_LEVELS.slice(0, LOG_LEVELS.indexOf(this.#filter.value as LogLevel) + 1);
     const lines = this.#kept.filter((kept) => kept.level !== null);
     const shown = lines.filter((kept) => kept.level !== null && shownLevels.includes(kept.level)).length;
     this.#empty.hidden = shown > 0;

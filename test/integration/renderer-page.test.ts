@@ -29,9 +29,9 @@ import {
   type DiagnosticsView,
   LOG_TAIL_LINES,
   type LogLine,
-  type LogLineLevel,
   type ReadParams,
 } from '../../app/common/diagnostics.js';
+import type { LogLevel } from '../../app/common/log-levels.js';
 import { dispatchApiCall } from '../../app/main/core/diagnostics/api-dispatch.js';
 import { chromiumOrSkip } from '../helpers/browser.js';
 import { DIST, REPO_ROOT } from '../helpers/paths.js';
@@ -58,7 +58,7 @@ class ScriptedAgent implements DiagnosticsApi {
     this.stage = stage;
   }
 
-  log(level: LogLineLevel, text: string): void {
+  log(level: LogLevel, text: string): void {
     this.#lines.push({ at: new Date().toISOString(), level, text });
   }
 

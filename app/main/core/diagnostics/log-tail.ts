@@ -1,6 +1,6 @@
 import fs from 'node:fs';
-import type { LogCursor, LogLine, LogLineLevel } from '../../../common/diagnostics.js';
-import { LOG_LINE_LEVELS } from '../../../common/diagnostics.js';
+import type { LogCursor, LogLine } from '../../../common/diagnostics.js';
+import { isLogLevel, LOG_LINE } from '../../../base/logger.js';
 
 export interface LogTail {
   readonly cursor: LogCursor;
@@ -9,8 +9,6 @@ export interface LogTail {
   readonly truncated: boolean;
 }
 
-/** One line of the logger's format (base/logger.ts): `[ISO date] [level] text`. */
-const LINE = /^\[([^\]]+)\] \[(\w+)\] (.*)$/;
 
 /**
  * The log as the diagnostics page follows it: the last `maxLines` lines on the first read (or after
@@ -59,9 +57,9 @@ export function parseLogLines(text: string): LogLine[] {
   const lines: LogLine[] = [];
   for (const raw of text.split('\n')) {
     if (raw === '') continue;
-    const match = LINE.exec(raw);
+    const match = LOG_LINE.exec(raw);
     const level = match?.[2];
-    if (match && isLevel(level)) {
+    if (match && isLogLevel(level)) {
       lines.push({ at: match[1] ?? '', level, text: match[3] ?? '' });
       continue;
     }
@@ -70,8 +68,4 @@ export function parseLogLines(text: string): LogLine[] {
     else lines.push({ at: '', level: 'info', text: raw });
   }
   return lines;
-}
-
-function isLevel(value: string | undefined): value is LogLineLevel {
-  return (LOG_LINE_LEVELS as readonly string[]).includes(value ?? '');
 }
