@@ -75,16 +75,12 @@ async function printStatus(env: NodeJS.ProcessEnv): Promise<number> {
 async function quit(env: NodeJS.ProcessEnv): Promise<number> {
   const platform = createPlatform(process.platform, env);
   const client = new AgentClient(platform, env);
-  let reply: Reply;
-  try {
-    reply = await client.send('quit', FORCE_REQUEST_TIMEOUT_MS);
-  } catch (error) {
-    if (!isOutpostError(error, ErrorCode.IPC_NOT_RUNNING)) throw error;
+  const reply = await askToStop(client, 'quit', 'quit');
+  if (reply === null) {
     process.stderr.write(`outpost: no agent was running for ${client.address.storageRoot}; nothing to stop\n`);
     return ExitCode.OK;
   }
-  if (reply.status === 'busy_updating') throw new OutpostError(ErrorCode.BUSY_UPDATING, `The running agent refused to quit: ${reply.message ?? 'it is updating'}.`);
-  if (reply.status !== 'ok' || !reply.data) throw unexpectedReply('quit', reply);
+  if (!reply.data) throw unexpectedReply('quit', reply);
   const { pid } = reply.data;
   await waitUntilGone(pid, (candidate) => platform.isProcessAlive(candidate), FORCE_LOCK_WAIT_MS);
   if (platform.isProcessAlive(pid)) {
@@ -109,19 +105,11 @@ async function runDiagnostics(env: NodeJS.ProcessEnv, open: boolean): Promise<nu
  * its place. Refused while it updates: an update must never be cut in half from outside.
  */
 export async function forceRestart(env: NodeJS.ProcessEnv, run: RunAgent): Promise<number> {
-  const client = new AgentClient(createPlatform(process.platform, env), env);
-  let reply: Reply;
-  try {
-    reply = await client.send('force_restart', FORCE_REQUEST_TIMEOUT_MS);
-  } catch (error) {
-    if (!isOutpostError(error, ErrorCode.IPC_NOT_RUNNING)) throw error;
+  const reply = await askToStop(new AgentClient(createPlatform(process.platform, env), env), 'force_restart', 'restart');
+  if (reply === null) {
     process.stderr.write('outpost: no agent was running; starting\n');
     return run(0);
   }
-  if (reply.status === 'busy_updating') {
-    throw new OutpostError(ErrorCode.BUSY_UPDATING, `The running agent refused to restart: ${reply.message ?? 'it is updating'}.`);
-  }
-  if (reply.status !== 'ok') throw unexpectedReply('force_restart', reply);
   const holder = reply.data ? `pid ${reply.data.pid}` : 'the running agent';
   process.stderr.write(`outpost: ${holder} is shutting down; waiting up to ${FORCE_LOCK_WAIT_MS / 1000} s for its lock\n`);
   try {
@@ -132,6 +120,23 @@ export async function forceRestart(env: NodeJS.ProcessEnv, run: RunAgent): Promi
       cause: error,
     });
   }
+}
+
+/**
+ * Asks the running agent to shut down (`--force`, `--quit`): its `ok` reply, or null when none runs.
+ * Refused while it updates (ERR_BUSY_UPDATING, exit 3): an update must never be cut in half from outside.
+ */
+async function askToStop(client: AgentClient, command: 'force_restart' | 'quit', verb: string): Promise<Reply | null> {
+  let reply: Reply;
+  try {
+    reply = await client.send(command, FORCE_REQUEST_TIMEOUT_MS);
+  } catch (error) {
+    if (isOutpostError(error, ErrorCode.IPC_NOT_RUNNING)) return null;
+    throw error;
+  }
+  if (reply.status === 'busy_updating') throw new OutpostError(ErrorCode.BUSY_UPDATING, `The running agent refused to ${verb}: ${reply.message ?? 'it is updating'}.`);
+  if (reply.status !== 'ok') throw unexpectedReply(command, reply);
+  return reply;
 }
 
 /**

@@ -7,6 +7,9 @@ import { AgentOverIpc } from './core/diagnostics/agent-over-ipc.js';
 import { DiagnosticsWebServer } from './core/diagnostics/web-server.js';
 import type { Platform } from './platform/index.js';
 
+/** As `outpost status` waits: a live agent answers at once. */
+const AGENT_PROBE_TIMEOUT_MS = 5_000;
+
 export interface DiagnosticsCommandOptions {
   readonly platform: Platform;
   readonly env: NodeJS.ProcessEnv;
@@ -24,14 +27,15 @@ export interface DiagnosticsCommandOptions {
  */
 export async function serveDiagnostics(options: DiagnosticsCommandOptions): Promise<number> {
   const client = new AgentClient(options.platform, options.env);
-  const api = new AgentOverIpc(client);
   try {
-    await api.read({ log_after: null });
+    // Only whether it answers: the page reads the view (and its log tail) itself.
+    await client.send('status', AGENT_PROBE_TIMEOUT_MS);
   } catch (error) {
-    if (!isOutpostError(error, ErrorCode.DIAGNOSTICS_NO_AGENT)) throw error;
+    if (!isOutpostError(error, ErrorCode.IPC_NOT_RUNNING) && !isOutpostError(error, ErrorCode.IPC_TIMEOUT)) throw error;
     process.stderr.write(`outpost: no agent is running for ${client.address.storageRoot}\n`);
     return ExitCode.NOT_RUNNING;
   }
+  const api = new AgentOverIpc(client);
   const log = createStderrLogger('warn');
   const server = await DiagnosticsWebServer.start({ api, pageDir: options.pageDir, log: log.child('diagnostics') });
   try {

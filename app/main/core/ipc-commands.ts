@@ -3,7 +3,7 @@ import { isUpdatingState } from '../../common/agent-state.js';
 import type { DiagnosticsApi, ReadParams } from '../../common/diagnostics.js';
 import type { IpcCommand, StatusData } from '../../common/ipc.js';
 import { askForCheck, type CheckControl } from './update/check-request.js';
-import type { CommandHandler } from './ipc-server.js';
+import type { CommandHandler, CommandResult } from './ipc-server.js';
 import type { StateMachine } from './state-machine.js';
 
 export interface CommandTargets {
@@ -28,28 +28,27 @@ export function commandHandler(targets: CommandTargets): CommandHandler {
   const { state, log } = targets;
   return (command: IpcCommand, { clientPid, args }) => {
     const current = state.state;
+    /** `force_restart` and `quit` while the agent changes its own installation: refused, nothing done. */
+    const busy = (what: string): CommandResult | null => {
+      if (!isUpdatingState(current)) return null;
+      log.info(`${what} requested by pid ${clientPid} refused: busy in ${current}`);
+      return { reply: { status: 'busy_updating', message: `the agent is updating (${current}); try again when it is done` } };
+    };
     switch (command) {
       case 'status':
         return { reply: { status: 'ok', data: targets.status() } };
       case 'force_restart':
-        if (isUpdatingState(current)) {
-          log.info(`force restart requested by pid ${clientPid} refused: busy in ${current}`);
-          return { reply: { status: 'busy_updating', message: `the agent is updating (${current}); try again when it is done` } };
-        }
-        return {
+        return (
+          busy('force restart') ?? {
           reply: { status: 'ok', message: 'shutting down', data: targets.status() },
           after: () => {
             const reason = `force restart requested by pid ${clientPid}`;
             if (state.state !== 'SHUTTING_DOWN' && state.state !== 'FORCE_RESTARTING') state.setState('FORCE_RESTARTING', reason);
             targets.stop(reason);
           },
-        };
+        });
       case 'quit':
-        if (isUpdatingState(current)) {
-          log.info(`quit requested by pid ${clientPid} refused: busy in ${current}`);
-          return { reply: { status: 'busy_updating', message: `the agent is updating (${current}); try again when it is done` } };
-        }
-        return { reply: { status: 'ok', message: 'shutting down', data: targets.status() }, after: () => targets.stop(`quit requested by pid ${clientPid}`) };
+        return busy('quit') ?? { reply: { status: 'ok', message: 'shutting down', data: targets.status() }, after: () => targets.stop(`quit requested by pid ${clientPid}`) };
       case 'check_for_update': {
         const answer = askForCheck(targets.updates());
         if (!answer.ok) return { reply: { status: 'not_available', message: answer.message } };

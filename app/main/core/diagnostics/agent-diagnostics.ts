@@ -97,8 +97,8 @@ export class AgentDiagnostics implements DiagnosticsApi {
 
   async bundle(): Promise<DiagnosticsBundle> {
     const { paths, version, now } = this.#options;
-    const view = this.#view({ log_after: null }, Number.MAX_SAFE_INTEGER, BUNDLE_LOG_BYTES);
     const job = lastJob(paths.updates);
+    const view = this.#view({ log_after: null }, Number.MAX_SAFE_INTEGER, BUNDLE_LOG_BYTES, job);
     const contents = {
       product: 'Outpost',
       generated_at: now().toISOString(),
@@ -113,7 +113,7 @@ export class AgentDiagnostics implements DiagnosticsApi {
     return { file_name: `outpost-diagnostics-${version}-${stamp}.json`, text: redactSecrets(JSON.stringify(contents, null, 2)) };
   }
 
-  #view(params: ReadParams, maxLines: number, maxBytes: number): DiagnosticsView {
+  #view(params: ReadParams, maxLines: number, maxBytes: number, job = lastJob(this.#options.paths.updates)): DiagnosticsView {
     const { state, paths, shell, version, startedAt, now } = this.#options;
     const at = now();
     const updates = this.#options.updates();
@@ -142,24 +142,10 @@ export class AgentDiagnostics implements DiagnosticsApi {
         last_error: status?.update.last_error ?? null,
         progress: this.#progress && { ...this.#progress, bytes_per_s: this.#speed() },
         held_back: Object.entries(readRecord(paths.updates.failedVersions, FailedVersions) ?? {}).map(([held, entry]) => ({ version: held, rollbacks: entry.count, last: entry.last })),
-        last_job: this.#lastJob(),
+        last_job: jobView(job),
       },
       reports: { queued: this.#options.reportsQueued() },
       log: readLogTail(path.join(paths.logs, LOG_FILE_NAME), params.log_after, { maxBytes, maxLines }),
-    };
-  }
-
-  #lastJob(): DiagnosticsView['update']['last_job'] {
-    const job = lastJob(this.#options.paths.updates);
-    if (!job) return null;
-    const { journal, ended } = job;
-    return {
-      job_id: job.id,
-      from: job.from,
-      to: job.to,
-      outcome: journal.outcome?.outcome ?? ended?.outcome ?? null,
-      reason: journal.outcome?.reason ?? ended?.reason ?? null,
-      phases: phasesOf(journal.steps),
     };
   }
 
@@ -208,6 +194,20 @@ function lastJob(updates: UpdatePaths): LastJob | null {
   }
   if (last) return { id: last.job_id, from: last.from, to: last.to, handedOver: null, ended: last, journal: readJournal(updates.journal(last.job_id)) };
   return null;
+}
+
+/** The last job as the page shows it: its versions, its outcome once it has one, its phases. */
+function jobView(job: LastJob | null): DiagnosticsView['update']['last_job'] {
+  if (!job) return null;
+  const { journal, ended } = job;
+  return {
+    job_id: job.id,
+    from: job.from,
+    to: job.to,
+    outcome: journal.outcome?.outcome ?? ended?.outcome ?? null,
+    reason: journal.outcome?.reason ?? ended?.reason ?? null,
+    phases: phasesOf(journal.steps),
+  };
 }
 
 /** The journal's begin/end/fail entries, one phase per step taken (a step taken twice, on a retry, twice). */
