@@ -1,4 +1,4 @@
-import { DIAGNOSTICS_CSP, PAGE_FILES } from '../../common/diagnostics.js';
+import { PAGE_FILES, PAGE_HEADERS } from '../../common/diagnostics.js';
 
 /**
  * Where the diagnostics page comes from and who may speak for it. The page is served from the
@@ -35,13 +35,7 @@ export function pageFile(url: string): PageFile | null {
 
 /** The headers of every file of the page: its CSP travels with it, not only in its <meta>. */
 export function pageHeaders(contentType: string): Record<string, string> {
-  return {
-    'Content-Type': contentType,
-    'Content-Security-Policy': DIAGNOSTICS_CSP,
-    'X-Content-Type-Options': 'nosniff',
-    'Referrer-Policy': 'no-referrer',
-    'Cache-Control': 'no-store',
-  };
+  return { 'Content-Type': contentType, ...PAGE_HEADERS };
 }
 
 /** Who sent an IPC message, as Electron describes it (event.senderFrame, event.sender). */

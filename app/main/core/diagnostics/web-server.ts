@@ -4,7 +4,7 @@ import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { describeError, ErrorCode, OutpostError } from '../../../base/errors.js';
 import type { Logger } from '../../../base/logger.js';
-import { DIAGNOSTICS_CSP, DIAGNOSTICS_WS_PATH, type DiagnosticsApi } from '../../../common/diagnostics.js';
+import { DIAGNOSTICS_WS_PATH, type DiagnosticsApi, PAGE_HEADERS } from '../../../common/diagnostics.js';
 import { ApiSockets, refuseDiagnosticsUpgrade } from './api-sockets.js';
 import { loadPageFiles, type PageFile } from './page-files.js';
 import { RefusalLog } from './refusal-log.js';
@@ -36,11 +36,9 @@ const KEEP_ALIVE_TIMEOUT_MS = 5_000;
 
 /** On every answer, refusals included: nothing this server sends may be framed, sniffed, cached, or shared with another origin. */
 const SECURITY_HEADERS: Readonly<Record<string, string>> = {
-  'Content-Security-Policy': DIAGNOSTICS_CSP,
-  'X-Content-Type-Options': 'nosniff',
+  ...PAGE_HEADERS,
+  // A browser tab, unlike the desktop app's window, can be framed, opened by or embedded in another site's page.
   'X-Frame-Options': 'DENY',
-  'Cache-Control': 'no-store',
-  'Referrer-Policy': 'no-referrer',
   'Cross-Origin-Opener-Policy': 'same-origin',
   'Cross-Origin-Resource-Policy': 'same-origin',
 };
