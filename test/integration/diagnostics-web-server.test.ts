@@ -28,6 +28,7 @@ import { DiagnosticsWebServer, type DiagnosticsWebServerOptions } from '../../ap
 import { memoryLogger } from '../helpers/memory-logger.js';
 import { DIST, tempDir } from '../helpers/paths.js';
 import { Child } from '../helpers/processes.js';
+import { refusalOf } from '../server/helpers.js';
 
 const PAGE_DIR = path.join(DIST, 'app', 'renderer');
 
@@ -165,19 +166,7 @@ async function pageSocket(t: TestContext, server: DiagnosticsWebServer, cookie: 
 
 /** How an upgrade with these headers is answered, when it is refused (fails if it is accepted). */
 function upgradeRefusal(server: DiagnosticsWebServer, options: SocketOptions): Promise<{ status: number; body: string }> {
-  const ws = socketTo(server, options);
-  return new Promise((resolve, reject) => {
-    ws.once('unexpected-response', (_req, res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
-    });
-    ws.once('open', () => {
-      ws.terminate();
-      reject(new Error('the upgrade was accepted'));
-    });
-    ws.once('error', reject);
-  });
+  return refusalOf(socketTo(server, options));
 }
 
 /** The next message from the server, as an ApiResult. */

@@ -143,7 +143,11 @@ export function wsUrl(server: FeedServer, pathname = '/ws'): string {
 
 /** The HTTP answer to a WebSocket upgrade the server refuses (rejects if it is accepted instead). */
 export function upgradeRefusal(url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
-  const socket = new WebSocket(url, { headers });
+  return refusalOf(new WebSocket(url, { headers }));
+}
+
+/** How the upgrade `socket` is attempting is answered, when it is refused (rejects if it is accepted). */
+export function refusalOf(socket: WebSocket): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     socket.once('unexpected-response', (_req, res) => {
       const chunks: Buffer[] = [];
@@ -152,7 +156,7 @@ export function upgradeRefusal(url: string, headers: Record<string, string> = {}
     });
     socket.once('open', () => {
       socket.terminate();
-      reject(new Error(`the upgrade to ${url} was accepted`));
+      reject(new Error(`the upgrade to ${socket.url} was accepted`));
     });
     socket.once('error', reject);
   });
