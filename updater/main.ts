@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import { TestSwitch, testSwitch } from '../app/base/build-flavor.js';
+import { writeFileAtomic } from '../app/base/durable-file.js';
 import { storagePaths } from '../app/base/storage-layout.js';
 import { ownerRecordText } from '../app/base/update-records.js';
 import { ExitCode } from '../app/common/exit-codes.js';
@@ -55,8 +56,9 @@ export async function main(argv: readonly string[]): Promise<number> {
     log.info(`recovery done: ${outcome}`);
     return EXIT_CODE_OF_OUTCOME[outcome];
   }
-  // The agent waits for this before it shuts down: from here on, the job is ours.
-  fs.writeFileSync(files.readyFile(job.job_id), ownerRecordText(context.platform), { mode: 0o600 });
+  // The agent waits for this before it shuts down: from here on, the job is ours. Atomic: the agent
+  // looks for the file's existence, so it must never exist without its record.
+  writeFileAtomic(files.readyFile(job.job_id), ownerRecordText(context.platform));
   const outcome = await runJob(context);
   log.info(`updater done: ${outcome}`);
   return EXIT_CODE_OF_OUTCOME[outcome];

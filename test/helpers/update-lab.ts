@@ -2,6 +2,7 @@
  * Shared by the end-to-end update tests: two small releases, the most recent job's journal, and a
  * running 1.0.0 agent following a ReleaseLab with the hand-off on. The agent's log and status: agent.ts.
  */
+import { createPlatform } from '../../app/main/platform/index.js';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -66,13 +67,9 @@ export function noMoreHandOffs(home: string): void {
   fs.writeFileSync(configFile, JSON.stringify({ ...config, update: { ...config.update, hand_off: false } }));
 }
 
+/** Whether `pid` still runs, as the product judges it: a zombie (exited, not yet reaped by its parent) has not. */
 export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
+  return createPlatform().isProcessAlive(pid);
 }
 
 /** An installed build's own entry point, which starts the agent: the updater launches whatever main.mjs is installed. */
