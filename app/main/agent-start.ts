@@ -9,8 +9,12 @@ export interface Host {
   readonly execPath: string;
   readonly argv: readonly string[];
   readonly env: NodeJS.ProcessEnv;
-  /** Electron's `process.defaultApp`: an unpackaged app run as `electron <folder>` (its argv[1] is the folder). */
-  readonly defaultApp: boolean;
+  /**
+   * What the executable runs, when it is not the program itself: the script of `node <script>`, the
+   * folder of an unpackaged `electron <folder>` (argv[1] in both); null for a packaged executable (the
+   * desktop app, a single executable), whose argv[0] is the program.
+   */
+  readonly script: string | null;
 }
 
 export interface StartRequest {
@@ -35,8 +39,9 @@ export function agentOptions(installation: Installation, request: StartRequest):
     version: installation.version,
     installDir: installation.dir,
     trustedRootFile: installation.trustedRootFile,
+    defaultConfig: installation.defaultConfig,
     updater: installation.updater,
-    launch: selfLaunch(request.shell.kind, request.host),
+    launch: selfLaunch(request.host),
     shell: request.shell,
     now: () => new Date(),
     stderrLogLevel: request.stderrLogLevel,
@@ -49,13 +54,11 @@ export function agentOptions(installation: Installation, request: StartRequest):
  * executable for a packaged desktop app, `electron <folder>` for an unpackaged one. The same command
  * starts whatever version is installed by then.
  */
-export function selfLaunch(shell: ShellHooks['kind'], host: Host): Command {
-  const script = host.argv[1];
-  const takesScript = shell === 'headless' || host.defaultApp;
-  return { command: host.execPath, args: takesScript && script !== undefined ? [script] : [] };
+export function selfLaunch(host: Host): Command {
+  return { command: host.execPath, args: host.script === null ? [] : [host.script] };
 }
 
 /** The command-line arguments after the program (and its script or folder), as `parseCommand` takes them. */
-export function userArguments(shell: ShellHooks['kind'], host: Host): string[] {
-  return host.argv.slice(selfLaunch(shell, host).args.length + 1);
+export function userArguments(host: Host): string[] {
+  return host.argv.slice(selfLaunch(host).args.length + 1);
 }

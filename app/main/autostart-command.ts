@@ -1,19 +1,22 @@
 import { describeError } from '../base/errors.js';
 import type { AutostartStatus } from '../common/cli-output.js';
 import { type AutostartChange, disableAutostart, enableAutostart, type LoginCommand } from './platform/autostart.js';
+import type { AutostartScope } from './cli.js';
 import type { Platform } from './platform/index.js';
 
 
 /**
  * `outpost --enable-autostart` / `--disable-autostart`: this user's entry, or every user's when
  * elevated, starting `login` (this program, as it was started: the installed executable, or
- * `node <script>`). Idempotent; returns the sentence that says what changed.
+ * `node <script>`). `--scope` says whose whatever the elevation: an administrator who installs for
+ * themselves wants their own entry, not one for every user pointing into their profile.
+ * Idempotent; returns the sentence that says what changed.
  */
-export function setAutostart(platform: Platform, enable: boolean, login: LoginCommand): string {
-  const elevated = platform.isElevated();
-  const store = platform.autostart(elevated);
+export function setAutostart(platform: Platform, enable: boolean, login: LoginCommand, scope: AutostartScope | null = null): string {
+  const machine = scope === null ? platform.isElevated() : scope === 'machine';
+  const store = platform.autostart(machine);
   const change = enable ? enableAutostart(store, login) : disableAutostart(store);
-  return autostartSentence(change, elevated ? 'every user of this machine' : 'this user', store.location, [login.command, ...login.args].join(' '));
+  return autostartSentence(change, machine ? 'every user of this machine' : 'this user', store.location, [login.command, ...login.args].join(' '));
 }
 
 /** Never throws: `outpost status` answers for the agent even when the entry cannot be read (it says why on stderr). */

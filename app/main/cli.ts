@@ -2,12 +2,15 @@ import { parseArgs } from 'node:util';
 
 import { ErrorCode, OutpostError } from '../base/errors.js';
 
+/** Whose login starts the program: this user's, or every user's. */
+export type AutostartScope = 'user' | 'machine';
+
 /** What the command line asks for (CONTRACT.md). */
 export type Command =
   | { readonly kind: 'run'; readonly force: boolean }
   | { readonly kind: 'status' }
   | { readonly kind: 'diagnostics'; readonly open: boolean }
-  | { readonly kind: 'autostart'; readonly enable: boolean }
+  | { readonly kind: 'autostart'; readonly enable: boolean; readonly scope: AutostartScope | null }
   | { readonly kind: 'quit' }
   | { readonly kind: 'version' }
   | { readonly kind: 'help' };
@@ -21,6 +24,8 @@ export const USAGE = `Usage:
                                one-time URL (--open: open it in the default browser); Ctrl+C stops
   outpost --enable-autostart   start at login (for all users when elevated)
   outpost --disable-autostart  stop starting at login
+          [--scope user|machine]  this user's entry or every user's, whatever the elevation
+                               (installers say which their installation is)
   outpost --version            print the version
   outpost --help               print this help
 
@@ -41,7 +46,8 @@ export function parseCommand(argv: readonly string[]): Command {
     throw new OutpostError(ErrorCode.USAGE, (error as Error).message);
   }
   const { values, positionals } = parsed;
-  const flags = Object.entries(values).filter(([, on]) => on).map(([name]) => `--${name}`);
+  const { scope, ...switches } = values;
+  const flags = Object.entries(switches).filter(([, on]) => on).map(([name]) => `--${name}`);
   const words = [...positionals];
   if (words.length > 1 || (words[0] !== undefined && words[0] !== 'status' && words[0] !== 'diagnostics')) {
     throw new OutpostError(ErrorCode.USAGE, `unknown command "${words.join(' ')}"`);
@@ -52,6 +58,9 @@ export function parseCommand(argv: readonly string[]): Command {
     return { kind: 'diagnostics', open: values.open === true };
   }
   if (values.open) throw new OutpostError(ErrorCode.USAGE, '--open goes with "diagnostics"');
+  const autostart = values['enable-autostart'] || values['disable-autostart'];
+  if (scope !== undefined && (!autostart || words.length > 0)) throw new OutpostError(ErrorCode.USAGE, '--scope goes with --enable-autostart or --disable-autostart');
+  if (scope !== undefined && scope !== 'user' && scope !== 'machine') throw new OutpostError(ErrorCode.USAGE, `--scope is user or machine (not "${scope}")`);
   if (words[0] === 'status') {
     if (flags.length > 0) throw new OutpostError(ErrorCode.USAGE, `"status" takes no options (got ${flags.join(' ')})`);
     return { kind: 'status' };
@@ -60,8 +69,7 @@ export function parseCommand(argv: readonly string[]): Command {
   if (values.help) return { kind: 'help' };
   if (values.version) return { kind: 'version' };
   if (values.quit) return { kind: 'quit' };
-  if (values['enable-autostart']) return { kind: 'autostart', enable: true };
-  if (values['disable-autostart']) return { kind: 'autostart', enable: false };
+  if (autostart) return { kind: 'autostart', enable: values['enable-autostart'] === true, scope: scope ?? null };
   return { kind: 'run', force: values.force === true };
 }
 
@@ -74,6 +82,7 @@ const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
   'enable-autostart': { type: 'boolean' },
   'disable-autostart': { type: 'boolean' },
+  scope: { type: 'string' },
 } as const;
 
 function parse(argv: readonly string[]) {

@@ -45,7 +45,7 @@ export async function answer(command: Exclude<Command, { kind: 'run' }>, env: No
     case 'quit':
       return await quit(env);
     case 'autostart':
-      process.stdout.write(`${setAutostart(createPlatform(process.platform, env), command.enable, login)}\n`);
+      process.stdout.write(`${setAutostart(createPlatform(process.platform, env), command.enable, login, command.scope)}\n`);
       return ExitCode.OK;
   }
 }

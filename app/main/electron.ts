@@ -30,8 +30,8 @@ const APP_USER_MODEL_ID = 'dev.outpost.agent';
 async function main(host: Host): Promise<number> {
   const { env } = host;
   try {
-    const command = parseCommand(userArguments('electron', host));
-    if (command.kind !== 'run') return await answer(command, env, selfLaunch('electron', host));
+    const command = parseCommand(userArguments(host));
+    if (command.kind !== 'run') return await answer(command, env, selfLaunch(host));
     if (command.force) return await forceRestart(env, (waitForLockMs) => runDesktop(host, waitForLockMs));
     const outcome = secondLaunchOutcome(await askToShowDiagnostics(new AgentClient(createPlatform(process.platform, env), env)));
     if (outcome.kind === 'start') return await runDesktop(host, 0);
@@ -51,7 +51,7 @@ async function runDesktop(host: Host, waitForLockMs: number): Promise<number> {
 
   const platform = createPlatform(process.platform, host.env);
   const installation = locateInstallation(host.env);
-  const launch = selfLaunch('electron', host);
+  const launch = selfLaunch(host);
   const desktop = new DesktopShell({
     platform: platform.name,
     files: appFiles(DIST),
@@ -83,5 +83,6 @@ async function runDesktop(host: Host, waitForLockMs: number): Promise<number> {
 
 // Electron takes privileged schemes only before it is ready.
 registerDiagnosticsScheme();
-const host: Host = { execPath: process.execPath, argv: process.argv, env: process.env, defaultApp: process.defaultApp === true };
+// An unpackaged app runs as `electron <folder>` (process.defaultApp): the folder is its script.
+const host: Host = { execPath: process.execPath, argv: process.argv, env: process.env, script: process.defaultApp === true ? (process.argv[1] ?? null) : null };
 void main(host).then((code) => app.exit(code));

@@ -1,6 +1,8 @@
 /**
- * The `outpost` command's entry for a bundle (a release build, tools/build/bundle.ts): one script, no
- * top-level await. A checkout runs bin/outpost.js, which imports the same `main`.
+ * The `outpost` command's entry: bundled with its chunks (tools/build/app-bundle.ts) into
+ * dist/app/main/outpost.js, which bin/outpost.js runs, and into a package's app.asar, which the
+ * stand-in Electron runs. It runs the command on import and sets the exit code (no top-level await:
+ * a CommonJS bundle of it must load too, test/integration/release-build.test.ts).
  */
 import { main } from './headless.js';
 

@@ -1,3 +1,4 @@
+import { isSea } from 'node:sea';
 import { parseCommand } from './cli.js';
 import { agentOptions, type Host, selfLaunch } from './agent-start.js';
 import { answer, fail, forceRestart, superviseAgent } from './commands.js';
@@ -12,15 +13,26 @@ const SHUTDOWN_GRACE_MS = 10_000;
  * the caller exits with it.
  */
 export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
-  // This very program, as it was started: how the updater and the login item start it again.
-  const host: Host = { execPath: process.execPath, argv: process.argv, env, defaultApp: false };
+  const host = processHost(env);
   try {
     const command = parseCommand(argv);
-    if (command.kind !== 'run') return await answer(command, env, selfLaunch('headless', host));
+    if (command.kind !== 'run') return await answer(command, env, selfLaunch(host));
     return command.force ? await forceRestart(env, (waitForLockMs) => runForeground(host, waitForLockMs)) : await runForeground(host);
   } catch (error) {
     return fail(error, env);
   }
+}
+
+/**
+ * This very program, as it was started: how the updater and the login item start it again. `node
+ * <script>` from a checkout or an npm install; a single executable (the stand-in Electron that the
+ * installer tests run, tools/stand-in-electron/) is the program itself, though Node repeats its path
+ * as argv[1].
+ */
+function processHost(env: NodeJS.ProcessEnv): Host {
+  const { execPath, argv } = process;
+  if (isSea()) return { execPath, argv: [execPath, ...argv.slice(2)], env, script: null };
+  return { execPath, argv, env, script: argv[1] ?? null };
 }
 
 async function runForeground(host: Host, waitForLockMs = 0): Promise<number> {

@@ -71,3 +71,23 @@ test('an autostart folder that cannot be written: exit 74 naming the file, and s
   assert.equal(JSON.parse(status.stdout).autostart.enabled, null, 'unknown, not false');
   assert.match(status.stderr, /Cannot read the autostart entry/);
 });
+
+test('--scope says whose entry, whatever the elevation: an installer registers its own install scope', async (t) => {
+  const home = tempDir(t);
+  const config = tempDir(t);
+  const env = { XDG_CONFIG_HOME: path.join(config, 'user'), XDG_CONFIG_DIRS: path.join(config, 'system') };
+  for (const [scope, who] of [
+    ['user', 'this user'],
+    ['machine', 'every user of this machine'],
+  ] as const) {
+    const entry = path.join(config, scope === 'user' ? 'user' : 'system', 'autostart', 'outpost.desktop');
+    const enabled = await runOutpost(home, ['--enable-autostart', '--scope', scope], env);
+    assert.equal(enabled.code, 0, enabled.stderr);
+    assert.equal(enabled.stdout, `autostart enabled for ${who}: ${entry} starts ${process.execPath} ${OUTPOST_BIN} at login\n`);
+    assert.ok(fs.existsSync(entry));
+    const disabled = await runOutpost(home, ['--disable-autostart', '--scope', scope], env);
+    assert.equal(disabled.code, 0, disabled.stderr);
+    assert.equal(disabled.stdout, `autostart disabled for ${who}: removed ${entry}\n`);
+    assert.equal(fs.existsSync(entry), false);
+  }
+});

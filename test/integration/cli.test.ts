@@ -14,7 +14,16 @@ test('--version prints the package version and exits 0', async (t) => {
   assert.equal(result.stdout, `${VERSION}\n`);
 });
 
-for (const args of [['--bogus'], ['frobnicate'], ['status', 'extra'], ['--force', '--version'], ['status', '--force']]) {
+for (const args of [
+  ['--bogus'],
+  ['frobnicate'],
+  ['status', 'extra'],
+  ['--force', '--version'],
+  ['status', '--force'],
+  ['--scope', 'user'],
+  ['--enable-autostart', '--scope', 'everyone'],
+  ['--quit', '--scope', 'machine'],
+]) {
   test(`bad arguments (${args.join(' ')}): usage on stderr, exit 64, nothing started`, async (t) => {
     const home = path.join(tempDir(t), 'home');
     const result = await runOutpost(home, args);

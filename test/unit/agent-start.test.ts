@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { agentOptions, type Host, selfLaunch, userArguments } from '../../app/main/agent-start.js';
 import type { Installation } from '../../app/main/installation.js';
+import { DEFAULT_CONFIG } from '../../app/main/core/config-schema.js';
 import { createPlatform } from '../../app/main/platform/index.js';
 
 const installation: Installation = {
@@ -15,12 +16,13 @@ const installation: Installation = {
   trustedRootFile: '/opt/outpost/trust/root.json',
   updater: { kind: 'executable', executable: '/opt/outpost/updater/outpost-updater', packages: ['ffi-rs'] },
   pageDir: '/opt/outpost/dist/app/renderer',
+  defaultConfig: { ...DEFAULT_CONFIG, backend: { url: 'https://updates.example.org', ws_url: 'wss://updates.example.org/ws' } },
 };
 const env = { OUTPOST_HOME: '/tmp/x' };
 const platform = createPlatform(process.platform, env);
-const node: Host = { execPath: '/usr/bin/node', argv: ['/usr/bin/node', '/opt/outpost/bin/outpost.js', '--force'], env, defaultApp: false };
-const packaged: Host = { execPath: '/opt/outpost/outpost', argv: ['/opt/outpost/outpost', '--force'], env, defaultApp: false };
-const unpackaged: Host = { execPath: '/usr/lib/electron/electron', argv: ['/usr/lib/electron/electron', '/opt/outpost', '--force'], env, defaultApp: true };
+const node: Host = { execPath: '/usr/bin/node', argv: ['/usr/bin/node', '/opt/outpost/bin/outpost.js', '--force'], env, script: '/opt/outpost/bin/outpost.js' };
+const packaged: Host = { execPath: '/opt/outpost/outpost', argv: ['/opt/outpost/outpost', '--force'], env, script: null };
+const unpackaged: Host = { execPath: '/usr/lib/electron/electron', argv: ['/usr/lib/electron/electron', '/opt/outpost', '--force'], env, script: '/opt/outpost' };
 
 test('the Electron entry and the headless entry hand the same options to Agent.start, but for how each starts again', () => {
   const request = { platform, waitForLockMs: 30_000, stderrLogLevel: 'warn' as const };
@@ -34,6 +36,7 @@ test('the Electron entry and the headless entry hand the same options to Agent.s
   assert.equal(headless.trustedRootFile, installation.trustedRootFile);
   assert.deepEqual(headless.updater, installation.updater);
   assert.equal(headless.version, '1.4.0');
+  assert.equal(headless.defaultConfig, installation.defaultConfig, "the organisation's backend reaches a first start's config");
   assert.deepEqual(headlessLaunch, { command: '/usr/bin/node', args: ['/opt/outpost/bin/outpost.js'] });
   assert.deepEqual(electronLaunch, { command: '/opt/outpost/outpost', args: [] });
   assert.deepEqual(headlessShell, { kind: 'headless' });
@@ -41,9 +44,9 @@ test('the Electron entry and the headless entry hand the same options to Agent.s
 });
 
 test('the launch command and the user arguments of each shape of program', () => {
-  assert.deepEqual(selfLaunch('electron', unpackaged), { command: '/usr/lib/electron/electron', args: ['/opt/outpost'] });
-  assert.deepEqual(userArguments('headless', node), ['--force']);
-  assert.deepEqual(userArguments('electron', packaged), ['--force']);
-  assert.deepEqual(userArguments('electron', unpackaged), ['--force']);
-  assert.deepEqual(userArguments('electron', { ...packaged, argv: ['/opt/outpost/outpost'] }), []);
+  assert.deepEqual(selfLaunch(unpackaged), { command: '/usr/lib/electron/electron', args: ['/opt/outpost'] });
+  assert.deepEqual(userArguments(node), ['--force']);
+  assert.deepEqual(userArguments(packaged), ['--force']);
+  assert.deepEqual(userArguments(unpackaged), ['--force']);
+  assert.deepEqual(userArguments({ ...packaged, argv: ['/opt/outpost/outpost'] }), []);
 });

@@ -2,13 +2,15 @@
  * The desktop app's files that tsc does not make, built after it by `npm run build`:
  * - the diagnostics page (app/renderer): one script for the browser (esbuild), its HTML and CSS;
  * - the preload script (app/preload): one CommonJS file, as a sandboxed preload must be;
- * - the tray icons, from one source drawing, in each OS's formats (tools/build/icons.ts).
+ * - the tray icons, from one source drawing, in each OS's formats (tools/build/icons.ts);
+ * - the `outpost` command's bundle, dist/app/main/outpost.js and its chunks (tools/build/app-bundle.ts).
  * Everything lands in dist/, beside the compiled main process, so that one folder is the app.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PAGE_FILES } from '../../app/common/diagnostics.js';
+import { bundleApp } from './app-bundle.js';
 import { buildIcons } from './icons.js';
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -45,6 +47,7 @@ export async function buildAppAssets(repoRoot: string): Promise<void> {
     logLevel: 'warning',
   });
   await buildIcons(path.join(repoRoot, 'assets', 'icons'), path.join(repoRoot, 'dist', 'assets', 'icons'));
+  await bundleApp({ repoRoot, kind: 'checkout', outDir: path.join(repoRoot, 'dist') });
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) await buildAppAssets(REPO_ROOT);

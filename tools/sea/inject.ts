@@ -29,9 +29,9 @@ function quiet(stderr: string): string {
     .join('\n');
 }
 
-/** Step 1: the blob, made by the pinned Node from the script under a fixed name (the blob records it). */
-export async function makeBlob(node: string, workDir: string): Promise<Buffer> {
-  const config = { main: 'outpost-updater.cjs', output: 'sea-prep.blob', disableExperimentalSEAWarning: true, useCodeCache: false, useSnapshot: false };
+/** Step 1: the blob, made by the pinned Node from workDir/`main`, named so that the blob records no checkout's path. */
+export async function makeBlob(node: string, workDir: string, main = 'outpost-updater.cjs'): Promise<Buffer> {
+  const config = { main, output: 'sea-prep.blob', disableExperimentalSEAWarning: true, useCodeCache: false, useSnapshot: false };
   fs.writeFileSync(path.join(workDir, 'sea-config.json'), `${JSON.stringify(config, null, 2)}\n`);
   const made = await runToCompletion(node, ['--experimental-sea-config', 'sea-config.json'], { cwd: workDir, timeoutMs: 120_000 });
   const blob = path.join(workDir, 'sea-prep.blob');

@@ -59,6 +59,8 @@ export interface AgentOptions {
   /** How to start the standalone updater, and how it starts the installed version afterwards. Without them, a staged version waits. */
   readonly updater?: UpdaterProgram;
   readonly launch?: Command;
+  /** What a first start writes as config.json (the installation's: DEFAULT_CONFIG with its organisation's backend). */
+  readonly defaultConfig?: Config;
   /** Randomness for jitter (tests may pin it). */
   readonly random?: () => number;
 }
@@ -130,12 +132,12 @@ export class Agent {
 
     try {
       // Read-only until the lock is ours: two starts at once must not both write config.json.
-      const preview = readConfig(paths.config);
+      const preview = readConfig(paths.config, options.defaultConfig);
       log.setLevel(envLevel ?? preview.config.log_level);
       const agent = new Agent(options, elevated, paths, log, preview.config, lifetime);
       await agent.#takeLock();
       const proving = provingOrRecover(paths, platform, version, options.updater, log);
-      agent.#config = recordVersion(paths.config, loadConfig(paths.config, log.child('config'), now).config, version, log);
+      agent.#config = recordVersion(paths.config, loadConfig(paths.config, log.child('config'), now, options.defaultConfig).config, version, log);
       agent.#agentId = readOrCreateAgentId(paths.agentId);
       agent.#diagnostics = agent.#startDiagnostics();
       await agent.#listen();

@@ -30,12 +30,12 @@ export interface ConfigRead {
  * write. Every way a file can be wrong ends in an OutpostError (exit 78) with one line naming the
  * file and the problem: an admin's hand-edited config is not ours to repair.
  */
-export function readConfig(file: string): ConfigRead {
+export function readConfig(file: string, defaults: Config = DEFAULT_CONFIG): ConfigRead {
   let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch (error) {
-    if (errnoCode(error) === 'ENOENT') return { config: DEFAULT_CONFIG, found: 'missing' };
+    if (errnoCode(error) === 'ENOENT') return { config: defaults, found: 'missing' };
     throw new OutpostError(ErrorCode.CONFIG_UNREADABLE, `${file}: cannot be read (${errnoCode(error) ?? error}). ${UNTOUCHED}`, { cause: error });
   }
 
@@ -77,9 +77,9 @@ export function readConfig(file: string): ConfigRead {
  * an older version migrated after a byte-for-byte backup. Only the lock holder calls this. A broken
  * file throws as in `readConfig`, before anything is written.
  */
-export function loadConfig(file: string, log: Logger, now: () => Date): LoadedConfig {
+export function loadConfig(file: string, log: Logger, now: () => Date, defaults: Config = DEFAULT_CONFIG): LoadedConfig {
   for (const name of removeStaleTempFiles(file)) log.warn(`removed ${name}, left by a write that was interrupted`);
-  const { config, found } = readConfig(file);
+  const { config, found } = readConfig(file, defaults);
   if (found === 'missing') {
     writeConfig(file, config);
     log.info('no config.json: wrote the defaults', { file });
