@@ -8,6 +8,7 @@ import { ErrorCode } from '../app/common/codes.js';
 import { LockRecord } from '../app/common/process-identity.js';
 import { JobOwner, type JournalStep, type UpdateOutcome } from '../app/common/update-files.js';
 import type { JobContext } from './context.js';
+import { recordInstalledVersion } from './installed-entry.js';
 import { moveDir } from './moves.js';
 import { launchInstalled, stopProcess } from './processes.js';
 import { failedInstallDir, finishJob, queueReport, recordFailure } from './records.js';
@@ -17,7 +18,8 @@ import { failedInstallDir, finishJob, queueReport, recordFailure } from './recor
  * the journal says and what is on disk, so that exactly one complete version is installed and
  * running:
  * - the commit had begun, or the new version proved itself healthy (its health record, and it runs)
- *   while the health step had not failed: the new version stays; the cleanup is done;
+ *   while the health step had not failed: the new version stays; the cleanup is done, and Apps &
+ *   features is told the new version (installed-entry.ts);
  * - otherwise the old version comes back: the new one is stopped if it runs, the backup is put back if
  *   it was made, the installed version is started, and the failure is reported.
  * Renames are atomic, so the installation folder is always one complete tree or missing, never mixed.
@@ -56,6 +58,7 @@ async function recover(context: JobContext): Promise<UpdateOutcome> {
   if (begun('commit') || (!healthFailed && liveHealthRecord(job, context.platform))) {
     fs.rmSync(job.backup_dir, { recursive: true, force: true });
     fs.rmSync(job.staged_dir, { recursive: true, force: true });
+    recordInstalledVersion(context);
     // The outcome first: the agent that starts next must find the job ended.
     const outcome = finishJob(context, 'committed', 'finished by recovery');
     await ensureRunning(context);

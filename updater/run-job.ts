@@ -5,6 +5,7 @@ import { ErrorCode } from '../app/common/codes.js';
 import type { JournalStep, UpdateOutcome } from '../app/common/update-files.js';
 import type { JobContext } from './context.js';
 import { moveDir } from './moves.js';
+import { recordInstalledVersion } from './installed-entry.js';
 import { launchInstalled, stopProcess, waitForExit, waitForHealth } from './processes.js';
 import { codeFor, failedInstallDir, finishJob, queueReport, recordFailure } from './records.js';
 
@@ -62,12 +63,14 @@ export async function runJob(context: JobContext): Promise<UpdateOutcome> {
   }
 
   // POINT OF NO RETURN: the new version is installed, running and healthy. From here on the job only
-  // cleans up; a crash now leaves the new version in place, and recovery finishes the cleanup.
+  // cleans up and tells Windows' Apps & features the new version; a crash now leaves the new version
+  // in place, and recovery finishes both.
   await step('commit', () => {
     fs.rmSync(job.backup_dir, { recursive: true, force: true });
     fs.rmSync(job.staged_dir, { recursive: true, force: true });
   });
   log.info(`update ${job.old_version} -> ${job.new_version} committed`);
+  recordInstalledVersion(context);
   return finishJob(context, 'committed', null);
 }
 

@@ -52,6 +52,9 @@ export const ErrorCode = {
   // Start at login
   /** The autostart entry (a file, a registry value) could not be read, written or removed. */
   AUTOSTART: 'ERR_AUTOSTART',
+  // The installation's entry in the OS's list of programs
+  /** Windows: the Uninstall entry (Apps & features) could not be read or given the new version after an update, which stays committed. */
+  INSTALL_ENTRY: 'ERR_INSTALL_ENTRY',
   // The diagnostics page and its carriers
   /** A call from the page that is not one (malformed, unknown method, too large): refused, nothing done. */
   DIAGNOSTICS_BAD_CALL: 'ERR_DIAGNOSTICS_BAD_CALL',

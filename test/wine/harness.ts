@@ -176,7 +176,7 @@ function startKeeper(wine: Wine): void {
   const code = `const fs = require('fs'); setInterval(() => { if (!fs.existsSync('Z:\\\\proc\\\\' + process.env.OUTPOST_WINE_PARENT)) process.exit(0); }, 1000);`;
   const out = fs.openSync('/dev/null', 'w');
   try {
-    const child = spawn('wine', [wine.nodeExe, '-e', code], {
+    const child = spawn(WINE_LOADER, [wine.nodeExe, '-e', code], {
       env: { ...wine.env, OUTPOST_WINE_PARENT: String(process.pid) },
       cwd: wine.repoRoot,
       stdio: ['ignore', out, out],
@@ -191,6 +191,15 @@ function startKeeper(wine: Wine): void {
 }
 
 let keeperPid: number | undefined;
+
+/**
+ * The loader of 64-bit programs (node.exe is one). Once Debian's wine32 is installed, `wine` is the
+ * 32-bit loader, which runs a 64-bit program under a 32-bit `start.exe /exec` that stays alive as its
+ * parent, working in the folder the program was started in: that folder then cannot be renamed while
+ * the program runs, even after it moved elsewhere (measured: EBUSY at the updater's backup of the
+ * installation it was started in). The 64-bit loader runs the program itself.
+ */
+const WINE_LOADER = fs.existsSync('/usr/lib/wine/wine64') ? '/usr/lib/wine/wine64' : 'wine';
 
 interface FileRun {
   code: number | null;
@@ -306,7 +315,7 @@ export function spawnWindowsNode(wine: Wine, args: string[], opts: WindowsNodeOp
   const err = fs.openSync(errFile, 'w');
   let child: ReturnType<typeof spawn>;
   try {
-    child = spawn('wine', [wine.nodeExe, ...args], {
+    child = spawn(WINE_LOADER, [wine.nodeExe, ...args], {
       env: { ...wine.env, ...opts.env, OUTPOST_WINE_HARNESS_TAG: tag },
       cwd: opts.cwd ?? wine.repoRoot,
       stdio: ['ignore', out, err],

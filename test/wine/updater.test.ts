@@ -42,6 +42,7 @@ import { journalLines } from '../helpers/update-lab.js';
 import { buildUpdaterExecutables } from '../../tools/sea/build-updater.js';
 import { disableVirtualAlloc2Lookup } from '../../tools/sea/pe.js';
 import { FORWARD_STEPS, ROLLBACK_STEPS } from '../../app/common/update-files.js';
+import { folderSizeKb, UNINSTALL_KEY } from '../../app/main/platform/win32-uninstall-entry.js';
 import { OUTPOST_BIN, tempDir } from '../helpers/paths.js';
 import { until } from '../helpers/wait.js';
 import { runWindowsNode, spawnWindowsNode, stopWine, toWindowsPath } from './harness.js';
@@ -68,6 +69,19 @@ const fs = require('fs');
 fs.openSync(process.argv[2], 'r');
 console.log('holding ' + process.pid);
 setInterval(() => {}, 1000);
+`;
+
+/**
+ * Windows Node: runs reg.exe (the 64-bit one, on the 64-bit view) once per argument list in
+ * OUTPOST_TEST_REG (JSON, ASCII-escaped so that no code page comes between), and prints what each said.
+ */
+const REG_SCRIPT = `
+const { spawnSync } = require('child_process');
+const runs = JSON.parse(process.env.OUTPOST_TEST_REG).map((args) => {
+  const r = spawnSync('reg', [...args, '/reg:64'], { encoding: 'utf8' });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+});
+console.log(JSON.stringify(runs));
 `;
 
 /** Files of the two versions: B changes some, removes one, adds one (nested folders included). */
@@ -193,15 +207,26 @@ test('wine tier: the Windows updater executable swaps a real install tree under 
   const win = toWindowsPath;
   const label = (t: TestContext) => t.name.replace(/^wine tier: /, '').split(':')[0];
 
-  /** A storage folder with its config, an installation of A, B staged in updates/1.1.0/, the job (old_pid set at start), and the updater's copy. */
-  const prepare = async (t: TestContext): Promise<Case> => {
+  /** reg.exe as an admin would run it (not through the product): each argument list in turn, in one Windows process. */
+  const registry = async (runs: readonly (readonly string[])[]): Promise<{ status: number; stdout: string; stderr: string }[]> => {
+    const ascii = JSON.stringify(runs).replace(/[^\x20-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+    const result = await runWindowsNode(wine, ['-e', REG_SCRIPT], { env: { OUTPOST_TEST_REG: ascii } });
+    assert.equal(result.code, 0, result.stderr);
+    return JSON.parse(result.stdout);
+  };
+
+  /**
+   * A storage folder with its config, an installation of A (in a folder named `installName`), B staged
+   * in updates/1.1.0/, the job (old_pid set at start), and the updater's copy.
+   */
+  const prepare = async (t: TestContext, installName = 'Outpost Agent'): Promise<Case> => {
     const root = tempDir(t, 'outpost-wine-update-');
     const home = path.join(root, 'home');
     fs.mkdirSync(path.join(home, 'updates'), { recursive: true });
     const backend = await startBackend(t);
     const config = { ...DEFAULT_CONFIG, backend: { url: backend.url, ws_url: `${backend.url.replace(/^http/, 'ws')}/ws` } };
     fs.writeFileSync(path.join(home, 'config.json'), JSON.stringify(config, null, 2));
-    const install = path.join(root, 'Outpost Agent'); // a space, as in "Program Files"
+    const install = path.join(root, installName); // a space, as in "Program Files"
     const staged = path.join(home, 'updates', '1.1.0');
     const { a, b } = trees(entry);
     writeTree(install, a);
@@ -382,7 +407,31 @@ test('wine tier: the Windows updater executable swaps a real install tree under 
   };
 
   await t.test('wine tier: success: the updater, started from inside the installation, swaps A for B byte for byte, launches B, sees it healthy and commits', async (t) => {
-    const c = await prepare(t);
+    // A user name with an accent, as in C:\Users\Jürgen\AppData\Local\Programs (reg query would print it in the OEM code page).
+    const c = await prepare(t, 'Outpost Agent Jürgen');
+
+    // Apps & features: the installer's entries, in HKCU and HKLM, under key names of this test's own (the
+    // prefix is shared, and the installer tests write `Outpost` for their own folders at the same time):
+    // the updater knows its entries by their InstallLocation, not by their names. Inno Setup writes a
+    // trailing backslash. An entry of another folder must stay as it is.
+    const entry = (hive: string, suffix = '') => `${hive}\\${UNINSTALL_KEY}\\OutpostWineUpdater-${c.job.job_id}${suffix}`;
+    const keys = [entry('HKCU'), entry('HKLM'), entry('HKCU', '-other')];
+    t.after(() => registry(keys.map((key) => ['delete', key, '/f'])));
+    const entryOf = (key: string, location: string) => [
+      ['add', key, '/v', 'DisplayName', '/t', 'REG_SZ', '/d', 'Outpost', '/f'],
+      ['add', key, '/v', 'DisplayVersion', '/t', 'REG_SZ', '/d', '1.0.0', '/f'],
+      ['add', key, '/v', 'InstallLocation', '/t', 'REG_SZ', '/d', location, '/f'],
+      ['add', key, '/v', 'EstimatedSize', '/t', 'REG_DWORD', '/d', '1', '/f'],
+    ];
+    const written = await registry([...entryOf(entry('HKCU'), win(c.install)), ...entryOf(entry('HKLM'), `${win(c.install)}\\`), ...entryOf(entry('HKCU', '-other'), `${win(c.install)} 2`)]);
+    assert.deepEqual(written.map((r) => r.status), written.map(() => 0), JSON.stringify(written));
+    const installedEntries = async () =>
+      (await registry(keys.map((key) => ['query', key]))).map((r) => {
+        assert.equal(r.status, 0, r.stderr);
+        return [/^\s+DisplayVersion\s+REG_SZ\s+(.*?)\r?$/m.exec(r.stdout)?.[1], Number(/^\s+EstimatedSize\s+REG_DWORD\s+(0x[0-9a-f]+)/m.exec(r.stdout)?.[1])];
+      });
+    assert.deepEqual(await installedEntries(), [['1.0.0', 1], ['1.0.0', 1], ['1.0.0', 1]]);
+
     // An agent started from its own folder (a shortcut's "Start in", an installer's "run now") passes
     // that working folder on to the updater. Windows, and Wine too, refuse to rename a process's working
     // folder (EBUSY, which no held-file probe explains): the updater moves to its storage folder first.
@@ -423,6 +472,21 @@ test('wine tier: the Windows updater executable swaps a real install tree under 
     assert.equal(success.agent, 'Outpost/1.1.0');
     await until('the job cleaned up by B', () => leftovers(c).length === 0, 30_000, () => `${leftovers(c).join(', ')}\n${c.log()}`);
     assert.doesNotMatch(c.log(), /could not remove/);
+
+    // Apps & features shows B: its version and size in both entries of this folder, told by the updater
+    // before the job's outcome (a crash in between leaves the job to a recovery, which tells it again).
+    const sizeKb = folderSizeKb(c.install);
+    assert.ok(sizeKb !== null && sizeKb > 128, `B's size: ${sizeKb} KB`);
+    assert.deepEqual(await installedEntries(), [['1.1.0', sizeKb], ['1.1.0', sizeKb], ['1.0.0', 1]], 'the entries of this folder show B; the other is untouched');
+    const outcomeAt = Date.parse(readJournal(c.journal).outcome?.at ?? 'missing');
+    for (const key of keys.slice(0, 2)) {
+      const line = `[updater] Apps & features: ${key} DisplayVersion 1.0.0 -> 1.1.0`;
+      const logged = c.log().split('\n').find((l) => l.trimEnd().endsWith(` [info] ${line}`));
+      const at = logged && /^\[([^\]]+)\]/.exec(logged)?.[1];
+      assert.ok(at, `logged: ${line}\n${c.log()}`);
+      assert.ok(Date.parse(at) >= entryAt(c, 'commit:end') && Date.parse(at) <= outcomeAt, `${line} at ${at}: after the commit, before the outcome`);
+    }
+    assert.doesNotMatch(c.log(), /Apps & features: .*(Cannot|could not)/);
   });
 
   /** A file (picked from the case) held open by another Windows process while the updater runs: the move at `failedStep` gives up and the job rolls back. */

@@ -17,4 +17,4 @@ export function createPlatform(os: NodeJS.Platform = process.platform, env: Node
   }
 }
 
-export { type CredentialStore, type FileHolder, type HeldFile, type IpcEndpoint, type Platform, SECRET_SERVICE, type StorageSecurity } from './platform.js';
+export { type CredentialStore, type FileHolder, type HeldFile, type InstalledEntryUpdate, type IpcEndpoint, type Platform, SECRET_SERVICE, type StorageSecurity } from './platform.js';

@@ -1,4 +1,5 @@
 import type { AutostartStore } from './autostart.js';
+import type { OutpostError } from '../../base/errors.js';
 import type { ProcessProbe } from '../../base/process-liveness.js';
 /**
  * Everything the core needs from the operating system, behind one interface. One backend per OS
@@ -66,11 +67,33 @@ export interface Platform extends ProcessProbe {
    */
   autostart(elevated: boolean): AutostartStore;
 
+  /**
+   * The OS's list of installed programs shows `version` for the installation in `installDir`, after a
+   * self-update (the updater, once the new version is committed). Windows: every Uninstall entry (Apps
+   * & features), in HKCU and HKLM, whose InstallLocation is that folder, whatever its key name, gets
+   * `version` as its DisplayVersion and the folder's size as its EstimatedSize
+   * (win32-uninstall-entry.ts). One result per entry found: none for a portable or development
+   * installation. null on Linux and macOS, which keep no such list for us. Never throws: a failure is
+   * in its result.
+   */
+  recordInstalledVersion(installDir: string, version: string): InstalledEntryUpdate[] | null;
+
   /** The command that opens a URL in the user's default browser (`outpost diagnostics --open`). */
   openUrlCommand(url: string): { readonly command: string; readonly args: readonly string[] };
 }
 
 export type { AutostartStore } from './autostart.js';
+
+/** An entry of the OS's list of installed programs that names the installation (Platform.recordInstalledVersion). */
+export interface InstalledEntryUpdate {
+  /** Where it is: `HKCU\Software\Microsoft\Windows\CurrentVersion\Uninstall\Outpost` (a hive's Uninstall key when it could not be read). */
+  readonly key: string;
+  /** The version it showed (null: none, or it could not be read). */
+  readonly from: string | null;
+  readonly to: string;
+  /** Why it does not show `to` (ERR_INSTALL_ENTRY); null when it does now. */
+  readonly error: OutpostError | null;
+}
 
 /** A file that another process holds open (Platform.findHeldFiles). */
 export interface HeldFile {

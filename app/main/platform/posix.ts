@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { describeFsError, ErrorCode, errnoCode, OutpostError } from '../../base/errors.js';
 import { waitUntilGone } from '../../base/process-liveness.js';
 import { cannotCreateStorage } from '../../base/storage-errors.js';
-import type { AutostartStore, CredentialStore, HeldFile, IpcEndpoint, Platform, StorageSecurity } from './platform.js';
+import type { AutostartStore, CredentialStore, HeldFile, InstalledEntryUpdate, IpcEndpoint, Platform, StorageSecurity } from './platform.js';
 import { keyringStore } from './keyring-store.js';
 
 /**
@@ -55,6 +55,11 @@ export abstract class PosixPlatform implements Platform {
 
   stopProcess(pid: number, graceMs: number): Promise<void> {
     return posixStopProcess(pid, graceMs, (p) => this.isProcessAlive(p));
+  }
+
+  /** Installed programs are the package manager's (or a folder's) here: there is no entry of ours to update. */
+  recordInstalledVersion(): InstalledEntryUpdate[] | null {
+    return null;
   }
 }
 

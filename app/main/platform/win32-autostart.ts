@@ -1,43 +1,29 @@
-import { ErrorCode, OutpostError } from '../../base/errors.js';
 import { type AutostartStore, windowsCommandLine } from './autostart.js';
-import type { CommandResult, CommandRunner } from './win32.js';
+import type { RegExe } from './win32-reg.js';
 
 const RUN_KEY = 'Software\\Microsoft\\Windows\\CurrentVersion\\Run';
 /** The Run value's name: what Task Manager's Startup tab and Settings list. */
 export const RUN_VALUE = 'Outpost';
 
-/**
- * The Run value (HKCU for this user, HKLM for every user) through reg.exe from the system folder:
- * no VBScript (the card's `regedit` needs it, and Windows is switching it off), no native addon.
- * `/reg:64` reads and writes the 64-bit view whatever the caller's bitness (a 32-bit installer,
- * Wine's 32-bit reg.exe). reg.exe is judged by its exit code: 1 from `query` is "no such value".
- */
-export function registryRunValue(hive: 'HKCU' | 'HKLM', run: CommandRunner, regExe: () => string): AutostartStore {
+/** The Run value (HKCU for this user, HKLM for every user). `reg query` exits 1 for "no such value". */
+export function registryRunValue(hive: 'HKCU' | 'HKLM', reg: RegExe): AutostartStore {
   const key = `${hive}\\${RUN_KEY}`;
-  const reg = (args: readonly string[], what: string): CommandResult => {
-    const result = run(regExe(), [...args, '/reg:64']);
-    if (result.error) throw new OutpostError(ErrorCode.AUTOSTART, `Cannot run reg.exe to ${what} ${key}\\${RUN_VALUE}: ${result.error.message}.`, { cause: result.error });
-    return result;
-  };
-  const failed = (what: string, result: CommandResult) =>
-    new OutpostError(ErrorCode.AUTOSTART, `reg.exe could not ${what} ${key}\\${RUN_VALUE} (exit ${result.status}): ${(result.stderr || result.stdout).trim()}`, {
-      details: { exit: result.status },
-    });
+  const value = `${key}\\${RUN_VALUE}`;
   return {
-    location: `${key}\\${RUN_VALUE}`,
+    location: value,
     read() {
-      const result = reg(['query', key, '/v', RUN_VALUE], 'read');
+      const result = reg.run(['query', key, '/v', RUN_VALUE], `read ${value}`);
       if (result.status === 1) return null;
-      if (result.status !== 0) throw failed('read', result);
+      if (result.status !== 0) throw reg.failed(`read ${value}`, result);
       return runValueData(result.stdout);
     },
     write(text) {
-      const result = reg(['add', key, '/v', RUN_VALUE, '/t', 'REG_SZ', '/d', text, '/f'], 'write');
-      if (result.status !== 0) throw failed('write', result);
+      const result = reg.run(['add', key, '/v', RUN_VALUE, '/t', 'REG_SZ', '/d', text, '/f'], `write ${value}`);
+      if (result.status !== 0) throw reg.failed(`write ${value}`, result);
     },
     remove() {
-      const result = reg(['delete', key, '/v', RUN_VALUE, '/f'], 'remove');
-      if (result.status !== 0) throw failed('remove', result);
+      const result = reg.run(['delete', key, '/v', RUN_VALUE, '/f'], `remove ${value}`);
+      if (result.status !== 0) throw reg.failed(`remove ${value}`, result);
     },
     render: windowsCommandLine,
   };

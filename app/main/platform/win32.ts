@@ -8,10 +8,12 @@ import { cannotCreateStorage } from '../../base/storage-errors.js';
 import type { CredentialStore } from './platform.js';
 import { keyringStore } from './keyring-store.js';
 import { waitUntilGone } from '../../base/process-liveness.js';
-import type { AutostartStore, HeldFile, IpcEndpoint, Platform, StorageSecurity } from './platform.js';
+import type { AutostartStore, HeldFile, InstalledEntryUpdate, IpcEndpoint, Platform, StorageSecurity } from './platform.js';
 import { registryRunValue } from './win32-autostart.js';
 import { findHeldFilesWin32 } from './win32-held-files.js';
 import { isUserAdmin, processCreationTime, systemDirectory } from './win32-native.js';
+import { type RegExe, regExe } from './win32-reg.js';
+import { folderSizeKb, updateUninstallEntries } from './win32-uninstall-entry.js';
 
 /** Well-known SIDs: language-independent, unlike the names icacls prints. */
 export const SID = {
@@ -138,7 +140,11 @@ export class Win32Platform implements Platform {
   }
 
   autostart(elevated: boolean): AutostartStore {
-    return registryRunValue(elevated ? 'HKLM' : 'HKCU', this.#run, () => path.win32.join(systemDirectory(), 'reg.exe'));
+    return registryRunValue(elevated ? 'HKLM' : 'HKCU', this.#reg(ErrorCode.AUTOSTART));
+  }
+
+  recordInstalledVersion(installDir: string, version: string): InstalledEntryUpdate[] {
+    return updateUninstallEntries(this.#reg(ErrorCode.INSTALL_ENTRY), installDir, version, { sizeKb: () => folderSizeKb(installDir), elevated: () => this.isElevated() });
   }
 
   openUrlCommand(url: string): { command: string; args: string[] } {
@@ -148,6 +154,11 @@ export class Win32Platform implements Platform {
 
   findHeldFiles(dir: string, limit?: number): HeldFile[] {
     return findHeldFilesWin32(dir, limit);
+  }
+
+  /** reg.exe from the system folder (not whichever one PATH finds first); its failures carry `code`. */
+  #reg(code: ErrorCode): RegExe {
+    return regExe(this.#run, () => path.win32.join(systemDirectory(), 'reg.exe'), code);
   }
 
   #currentUserSid(): string {
