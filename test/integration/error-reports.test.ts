@@ -244,6 +244,7 @@ test('backend back: flush delivers each report once, in order; a duplicate is re
   for (let i = 0; i < 10; i++) await reporter.report(testCode('ERR_TEST_FLUSH'), `report ${i}`, { i });
   const ids = bufferedReports(file).map((r) => r.id);
   assert.equal(ids.length, 10);
+  assert.deepEqual(await reporter.flush(), { sent: 0, dropped: 0, remaining: 10 }, 'the sends report() started end before the backend comes up');
 
   const backend = await backendFor(t, port);
   const duplicate = ids[3] as string;
@@ -274,6 +275,7 @@ test('a flush that fails half-way (503 after 2 reports) keeps exactly the unsent
   const { reporter, lines } = makeReporter(file, sender(`http://127.0.0.1:${port}`));
   for (let i = 0; i < 6; i++) await reporter.report(testCode('ERR_TEST_HALF'), `report ${i}`);
   const ids = bufferedReports(file).map((r) => r.id);
+  assert.deepEqual(await reporter.flush(), { sent: 0, dropped: 0, remaining: 6 }, 'the sends report() started end before the backend comes up');
 
   const backend = await backendFor(t, port);
   backend.failAfter = 2;

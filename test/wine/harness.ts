@@ -306,6 +306,12 @@ const liveTags = new Set<string>();
 
 /** Starts Windows Node; read its output as it runs, wait for lines or exit, kill it. */
 export function spawnWindowsNode(wine: Wine, args: string[], opts: WindowsNodeOptions = {}): WindowsNodeProcess {
+  return spawnWindowsProgram(wine, wine.nodeExe, args, opts);
+}
+
+/** Starts a Windows program (Linux path of its .exe) as spawnWindowsNode starts node.exe. */
+export function spawnWindowsProgram(wine: Wine, program: string, args: string[], opts: WindowsNodeOptions = {}): WindowsNodeProcess {
+  const name = path.basename(program);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'outpost-wine-'));
   const outFile = path.join(dir, 'stdout');
   const errFile = path.join(dir, 'stderr');
@@ -315,7 +321,7 @@ export function spawnWindowsNode(wine: Wine, args: string[], opts: WindowsNodeOp
   const err = fs.openSync(errFile, 'w');
   let child: ReturnType<typeof spawn>;
   try {
-    child = spawn(WINE_LOADER, [wine.nodeExe, ...args], {
+    child = spawn(WINE_LOADER, [program, ...args], {
       env: { ...wine.env, ...opts.env, OUTPOST_WINE_HARNESS_TAG: tag },
       cwd: opts.cwd ?? wine.repoRoot,
       stdio: ['ignore', out, err],
@@ -378,15 +384,15 @@ export function spawnWindowsNode(wine: Wine, args: string[], opts: WindowsNodeOp
           if (match) return match;
         }
         if (startError) throw startError;
-        if (done) throw new Error(`wine harness: node.exe ${args.join(' ')} exited (code ${result?.code}, signal ${result?.signal}) without printing a line matching ${pattern}${describe()}`);
-        if (Date.now() > deadline) throw new Error(`wine harness: no line matching ${pattern} within ${timeoutMs} ms from node.exe ${args.join(' ')}${describe()}`);
+        if (done) throw new Error(`wine harness: ${name} ${args.join(' ')} exited (code ${result?.code}, signal ${result?.signal}) without printing a line matching ${pattern}${describe()}`);
+        if (Date.now() > deadline) throw new Error(`wine harness: no line matching ${pattern} within ${timeoutMs} ms from ${name} ${args.join(' ')}${describe()}`);
         await delay(POLL_MS);
       }
     },
     async waitForExit(timeoutMs = 60_000) {
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`wine harness: node.exe ${args.join(' ')} still running after ${timeoutMs} ms${describe()}`)), timeoutMs);
+        timer = setTimeout(() => reject(new Error(`wine harness: ${name} ${args.join(' ')} still running after ${timeoutMs} ms${describe()}`)), timeoutMs);
       });
       try {
         const exit = await Promise.race([exitedPromise, timeout]);
@@ -401,7 +407,7 @@ export function spawnWindowsNode(wine: Wine, args: string[], opts: WindowsNodeOp
       child.ref(); // keep the event loop alive until the exit event arrives
       let timer: NodeJS.Timeout | undefined;
       const stuck = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`wine harness: node.exe ${args.join(' ')} did not die within 10 s of SIGKILL`)), 10_000);
+        timer = setTimeout(() => reject(new Error(`wine harness: ${name} ${args.join(' ')} did not die within 10 s of SIGKILL`)), 10_000);
       });
       const exit = await Promise.race([exitedPromise, stuck]).finally(() => clearTimeout(timer));
       killGroup(linuxPid); // Windows children left in the group after the parent died
@@ -415,8 +421,13 @@ export function spawnWindowsNode(wine: Wine, args: string[], opts: WindowsNodeOp
 }
 
 /** Runs Windows Node to completion; rejects (after killing it) when it exceeds timeoutMs (default 60 s). */
-export async function runWindowsNode(wine: Wine, args: string[], opts: WindowsNodeOptions = {}): Promise<WindowsNodeResult> {
-  const proc = spawnWindowsNode(wine, args, opts);
+export function runWindowsNode(wine: Wine, args: string[], opts: WindowsNodeOptions = {}): Promise<WindowsNodeResult> {
+  return runWindowsProgram(wine, wine.nodeExe, args, opts);
+}
+
+/** Runs a Windows program to completion, then kills what it left running; rejects (after killing it) past timeoutMs (default 60 s). */
+export async function runWindowsProgram(wine: Wine, program: string, args: string[], opts: WindowsNodeOptions = {}): Promise<WindowsNodeResult> {
+  const proc = spawnWindowsProgram(wine, program, args, opts);
   const timeoutMs = opts.timeoutMs ?? 60_000;
   try {
     const exit = await proc.waitForExit(timeoutMs);

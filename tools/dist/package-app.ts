@@ -61,7 +61,7 @@ export async function packageApp(options: PackageOptions): Promise<PackagedApp> 
   log(`bundle: ${bundle.files.length} files, ${kib(bundle.files.reduce((sum, file) => sum + file.bytes, 0))}`);
   installNativePackages(repoRoot, appSource, log);
 
-  const updater = await buildUpdaterExecutables({ repoRoot, platforms: ['win32'], outDir: path.join(outDir, 'updater-bin'), winNodeExe: options.winNodeExe, log });
+  const updater = await buildUpdaterExecutables({ repoRoot, platforms: ['win32'], outDir: path.join(outDir, 'updater-bin'), winNodeExe: options.winNodeExe, fetchWinNode: true, log });
   const updaterExe = updater.executables[0];
   if (!updaterExe) throw new DistError('the updater executable was not built');
   fs.mkdirSync(path.join(resources, 'updater'), { recursive: true });

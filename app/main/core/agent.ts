@@ -256,14 +256,16 @@ export class Agent {
     return this.#reporter?.report(code, message, context) ?? Promise.resolve();
   }
 
+  /**
+   * The update pipeline (axios, tuf-js, ws) is loaded only when updates are on, and axios by the
+   * report sender only for its first report: a module once loaded stays in memory for good, and these
+   * would cost an idle agent without updates about 12 MB (bench/agent-idle.ts).
+   */
   async #startBackend(): Promise<void> {
-    const [{ ErrorReporter }, { HttpReportSender }, { UpdateService }, { handOff }, { JobFollower }, { default: axios }] = await Promise.all([
+    const [{ ErrorReporter }, { HttpReportSender }, { JobFollower }] = await Promise.all([
       import('./error-reports.js'),
       import('./report-sender.js'),
-      import('./update/update-service.js'),
-      import('./update/handoff.js'),
       import('./update/job-follower.js'),
-      import('axios'),
     ]);
     if (this.#stopping) return;
     this.#reporter = new ErrorReporter({
@@ -300,6 +302,8 @@ export class Agent {
       this.log.info(`updates are off: ${!installDir ? 'no installation folder' : 'no trusted root built in and none configured'}`);
       return;
     }
+    const [{ UpdateService }, { handOff }, { default: axios }] = await Promise.all([import('./update/update-service.js'), import('./update/handoff.js'), import('axios')]);
+    if (this.#stopping) return;
     const updates = new UpdateService({
       state: this.state,
       log: this.log.child('update'),

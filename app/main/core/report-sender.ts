@@ -1,5 +1,5 @@
 import net from 'node:net';
-import axios, { type AxiosResponse, isAxiosError } from 'axios';
+import type { AxiosResponse } from 'axios';
 import { type ErrorReport, REPORT_MAX_BYTES, ReportAck } from '../../common/reports.js';
 import { ErrorCode, errnoCode, OutpostError } from '../../base/errors.js';
 import { tryParseJson } from '../../base/jsonl.js';
@@ -90,6 +90,9 @@ export class HttpReportSender implements ReportSender {
     // The backend answers 413 to this; say so without the round trip.
     if (bytes > REPORT_MAX_BYTES) return { outcome: 'refused', reason: `the report is ${bytes} bytes, more than ${REPORT_MAX_BYTES}` };
     const { timeoutMs, userAgent } = this.#options;
+    // Loaded for the first report, not at start: axios and what it loads on import (undici, which
+    // it probes for fetch, and Node's http, https and http2) cost an idle agent about 10 MB.
+    const { default: axios } = await import('axios');
     let response: AxiosResponse<unknown>;
     try {
       response = await axios.post(this.#url, body, {
@@ -148,7 +151,8 @@ export function isLoopbackHost(hostname: string): boolean {
 }
 
 function describeFailure(error: unknown, timeoutMs: number): string {
-  const code = errnoCode(error) ?? errnoCode(isAxiosError(error) ? error.cause : undefined);
+  // An AxiosError without a code of its own carries the socket's error as its cause.
+  const code = errnoCode(error) ?? errnoCode(error instanceof Error ? error.cause : undefined);
   switch (code) {
     case 'ECONNREFUSED':
       return 'connection refused (is the backend running?)';

@@ -1,0 +1,252 @@
+/**
+ * Installers under Wine, as the installer tests and the installer-and-updater test drive them: Windows
+ * programs run with the test's environment (OUTPOST_HOME: the agent Setup starts inherits it) and a
+ * tag that finds every process they started, output through files (never pipes), the registry read in
+ * the 64-bit view, Setup run through `cmd /c` (NSIS reads `/D=` only last and unquoted, while `wine`
+ * quotes an argument that holds a space), and a teardown that leaves nothing in the shared prefix.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { readText } from '../../app/base/durable-file.js';
+import { UNINSTALL_KEY } from '../../app/main/platform/win32-uninstall-entry.js';
+import type { NsisInstaller } from '../../tools/dist/nsis.js';
+import { until } from '../helpers/wait.js';
+import { toWindowsPath, type Wine } from './harness.js';
+
+export const RUN_KEY = 'Software\\Microsoft\\Windows\\CurrentVersion\\Run';
+/** The NSIS installer's Apps & features entry. */
+export const NSIS_ENTRY = `${UNINSTALL_KEY}\\Outpost`;
+
+export interface Ran {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+export interface AgentStatus {
+  readonly state: string;
+  readonly version: string;
+  readonly pid: number;
+}
+
+/** Windows programs under Wine with the test's environment and tag; output through files (never pipes). */
+export class NsisLab {
+  readonly #wine: Wine;
+  readonly #env: NodeJS.ProcessEnv;
+  readonly #work: string;
+  readonly #tag: string;
+  readonly #installations: string[] = [];
+  #runs = 0;
+  #temp = '';
+  #nsisTempBefore = new Set<string>();
+  userPrograms = '';
+  localAppData = '';
+  readonly machinePrograms: string;
+
+  constructor(wine: Wine, work: string, env: NodeJS.ProcessEnv) {
+    this.#wine = wine;
+    this.#work = work;
+    this.#tag = `nsis-${process.pid}`;
+    this.#env = { ...wine.env, ...env, OUTPOST_NSIS_TEST_TAG: this.#tag };
+    this.machinePrograms = path.join(wine.prefix, 'drive_c', 'ProgramData', 'Microsoft', 'Windows', 'Start Menu', 'Programs');
+  }
+
+  /** Reads the user's folders from Windows, and what NSIS left in %TEMP% before this test. */
+  async start(): Promise<void> {
+    const ran = await this.run(['cmd', '/c', 'echo %APPDATA%^|%LOCALAPPDATA%^|%TEMP%']);
+    assert.equal(ran.code, 0, ran.stderr);
+    const [appData = '', localAppData = '', temp = ''] = ran.stdout.trim().split('|');
+    this.userPrograms = path.join(this.linuxPath(appData), 'Microsoft', 'Windows', 'Start Menu', 'Programs');
+    this.localAppData = localAppData;
+    this.#temp = this.linuxPath(temp);
+    this.#nsisTempBefore = new Set(this.#nsisTemp());
+  }
+
+  /** Remembered for the teardown, which uninstalls whatever a failed test left there. */
+  installedIn(dir: string): void {
+    this.#installations.push(dir);
+  }
+
+  run(args: string[], timeoutMs = 60_000): Promise<Ran> {
+    const dir = path.join(this.#work, 'runs', String(++this.#runs));
+    fs.mkdirSync(dir, { recursive: true });
+    const outFile = path.join(dir, 'stdout');
+    const errFile = path.join(dir, 'stderr');
+    const out = fs.openSync(outFile, 'w');
+    const err = fs.openSync(errFile, 'w');
+    return new Promise<Ran>((resolve, reject) => {
+      let child: ReturnType<typeof spawn>;
+      try {
+        child = spawn('wine', args, { env: this.#env, cwd: this.#work, stdio: ['ignore', out, err] });
+      } finally {
+        fs.closeSync(out);
+        fs.closeSync(err);
+      }
+      const timer = setTimeout(() => {
+        child.kill('SIGKILL');
+        reject(new Error(`wine ${args.join(' ')} still running after ${timeoutMs} ms: ${readText(outFile)} ${readText(errFile)}`));
+      }, timeoutMs);
+      child.once('error', reject);
+      child.once('exit', (code) => {
+        clearTimeout(timer);
+        resolve({ code, stdout: readText(outFile), stderr: readText(errFile) });
+      });
+    });
+  }
+
+  /**
+   * Runs Setup with this command line (through `cmd /c`, which passes it on as it is); its exit code
+   * and its log (%TEMP%\Outpost-Setup.log).
+   */
+  async install(installer: NsisInstaller | undefined, commandLine: string): Promise<{ code: number | null; log: string }> {
+    assert.ok(installer && !/\s/.test(installer.file), `${installer?.file}: a path without spaces (cmd /c)`);
+    const ran = await this.run(['cmd', '/c', `${toWindowsPath(installer.file)} ${commandLine}`], 180_000);
+    return { code: ran.code, log: this.#log('Outpost-Setup.log') };
+  }
+
+  /**
+   * Runs the QuietUninstallString of the hive's entry (with `extra` switches), as a deployment tool
+   * would; the uninstaller's log (%TEMP%\Outpost-Uninstall.log).
+   */
+  async uninstall(hive: 'HKCU' | 'HKLM', extra: string): Promise<{ log: string }> {
+    const quiet = (await this.reg(`${hive}\\${NSIS_ENTRY}`))?.get('quietuninstallstring');
+    const parts = quiet ? /^"([^"]+)" (.*)$/.exec(quiet) : null;
+    assert.ok(parts?.[1] && parts[2] !== undefined, `QuietUninstallString ${quiet}`);
+    return this.#uninstallWith(parts[1], [...parts[2].split(' '), ...(extra ? [extra] : [])]);
+  }
+
+  /**
+   * An NSIS uninstaller relaunches itself from %TEMP% (so that it can remove itself) and returns at
+   * once, exit 0: this waits until that copy has ended and the uninstaller's folder is gone.
+   */
+  async #uninstallWith(uninstaller: string, args: string[]): Promise<{ log: string }> {
+    const ran = await this.run([uninstaller, ...args]);
+    assert.equal(ran.code, 0, `${uninstaller} ${args.join(' ')}: ${ran.stderr}`);
+    const folder = this.linuxPath(path.win32.dirname(uninstaller));
+    await until('the uninstaller to finish', () => !fs.existsSync(folder) && this.#tagged(/\\(Un|Au_)\.exe/i).length === 0, 90_000, () => this.#log('Outpost-Uninstall.log'));
+    return { log: this.#log('Outpost-Uninstall.log') };
+  }
+
+  /** `Outpost.exe status` of the installation (null: none runs). */
+  async status(dir: string): Promise<AgentStatus | null> {
+    const ran = await this.run([path.join(dir, 'Outpost.exe'), 'status']);
+    if (ran.code === 1) return null;
+    assert.equal(ran.code, 0, ran.stderr);
+    return JSON.parse(ran.stdout) as AgentStatus;
+  }
+
+  async waitForAgent(dir: string, version: string, timeoutMs = 90_000): Promise<AgentStatus> {
+    let last: AgentStatus | null = null;
+    return until(
+      `the agent ${version} from ${dir} to reach IDLE`,
+      async () => {
+        last = await this.status(dir);
+        return last?.state === 'IDLE' && last.version === version ? last : undefined;
+      },
+      timeoutMs,
+      () => JSON.stringify(last),
+    );
+  }
+
+  /** The values of a key (names lower-cased), read in the 64-bit view; null when there is no such key. */
+  async reg(key: string): Promise<Map<string, string> | null> {
+    const ran = await this.run(['reg', 'query', key, '/reg:64']);
+    if (ran.code === 1) return null;
+    assert.equal(ran.code, 0, `reg query ${key}: ${ran.stderr}`);
+    const values = new Map<string, string>();
+    for (const line of ran.stdout.split(/\r?\n/)) {
+      const match = /^\s{4}(.+?)\s{4}(REG_\w+)\s{4}(.*)$/.exec(line);
+      if (match?.[1] && match[2]) values.set(match[1].toLowerCase(), match[2] === 'REG_DWORD' ? String(Number(match[3])) : (match[3] ?? ''));
+    }
+    return values;
+  }
+
+  /** Linux pids of the live Outpost.exe processes this test started (an agent Setup started). */
+  runningAgents(): number[] {
+    return this.#tagged(/Outpost\.exe/i);
+  }
+
+  /** C:\x -> <prefix>/drive_c/x; Z:\x -> /x. */
+  linuxPath(windowsPath: string): string {
+    const [drive, ...rest] = windowsPath.split('\\');
+    const root = drive?.toUpperCase() === 'Z:' ? '/' : path.join(this.#wine.prefix, 'drive_c');
+    return path.join(root, ...rest);
+  }
+
+  /** <prefix>/drive_c/x -> C:\x (what Windows programs see); /x -> Z:\x. */
+  windowsPath(linuxPath: string): string {
+    const drive = path.join(this.#wine.prefix, 'drive_c');
+    const inside = path.relative(drive, linuxPath);
+    return inside.startsWith('..') ? toWindowsPath(linuxPath) : `C:\\${inside.replaceAll('/', '\\')}`;
+  }
+
+  /** Teardown: no installation, no agent, no uninstaller copy left behind in the shared prefix. */
+  async cleanUp(): Promise<void> {
+    for (const dir of this.#installations) {
+      const uninstaller = path.join(`${dir}.uninstall`, 'Uninstall Outpost.exe');
+      if (fs.existsSync(uninstaller)) await this.#uninstallWith(this.windowsPath(uninstaller), ['/S']).catch(() => undefined);
+    }
+    for (const pid of this.#tagged(/./)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone
+      }
+    }
+    for (const name of this.#nsisTemp()) {
+      if (!this.#nsisTempBefore.has(name)) fs.rmSync(path.join(this.#temp, name), { recursive: true, force: true });
+    }
+  }
+
+  #log(name: string): string {
+    const file = path.join(this.#temp, name);
+    return fs.existsSync(file) ? fs.readFileSync(file).toString('utf16le').replace(/^\uFEFF/, '') : `(no ${file})`;
+  }
+
+  /** The folders NSIS uninstallers copy themselves into (`~nsu*.tmp`). */
+  #nsisTemp(): string[] {
+    return this.#temp && fs.existsSync(this.#temp) ? fs.readdirSync(this.#temp).filter((name) => /^~nsu.*\.tmp$/i.test(name)) : [];
+  }
+
+  /** Live Wine processes with this test's tag in their environment whose command line matches. */
+  #tagged(command: RegExp): number[] {
+    const needle = Buffer.from(`OUTPOST_NSIS_TEST_TAG=${this.#tag}\0`);
+    const found: number[] = [];
+    for (const entry of fs.readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry)) continue;
+      try {
+        if (!fs.readFileSync(`/proc/${entry}/environ`).includes(needle)) continue;
+        const cmdline = fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8');
+        if (!command.test(cmdline) || /wineserver|\\(services|winedevice|plugplay|svchost|rpcss|explorer|conhost)\.exe/i.test(cmdline)) continue;
+        if (/\) Z /.test(fs.readFileSync(`/proc/${entry}/stat`, 'utf8'))) continue; // exited, not yet reaped
+        found.push(Number(entry));
+      } catch {
+        // gone meanwhile
+      }
+    }
+    return found;
+  }
+}
+
+/** The entry's values but EstimatedSize (checked against the files). */
+export function withoutSize(entry: Map<string, string>): Record<string, string> {
+  return Object.fromEntries([...entry].filter(([name]) => name !== 'estimatedsize'));
+}
+
+/** The size of the files under `dir` in KB, and how many there are. */
+export function treeSize(dir: string): { kb: number; files: number } {
+  let bytes = 0;
+  let files = 0;
+  for (const entry of fs.readdirSync(dir, { recursive: true, withFileTypes: true })) {
+    if (!entry.isFile()) continue;
+    bytes += fs.statSync(path.join(entry.parentPath, entry.name)).size;
+    files++;
+  }
+  return { kb: Math.round(bytes / 1024), files };
+}
+
+export function onPath(command: string): boolean {
+  return (process.env.PATH ?? '').split(path.delimiter).some((dir) => dir !== '' && fs.existsSync(path.join(dir, command)));
+}
