@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { describeError } from '../app/base/errors.js';
 import { agentIdle } from './agent-idle.js';
 import { diagnosticsPage } from './diagnostics.js';
+import { installers } from './installers.js';
 import { ipc } from './ipc.js';
 import type { Benchmark, Figure } from './measure.js';
 import { serverFanout } from './server-fanout.js';
@@ -19,7 +20,7 @@ import { swap } from './swap.js';
 import { updateEndToEnd } from './update-e2e.js';
 import { updatePipeline } from './update.js';
 
-const BENCHMARKS: readonly Benchmark[] = [agentIdle, diagnosticsPage, ipc, updatePipeline, updateEndToEnd, swap, serverFanout];
+const BENCHMARKS: readonly Benchmark[] = [agentIdle, diagnosticsPage, ipc, updatePipeline, updateEndToEnd, swap, serverFanout, installers];
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 function row(cells: readonly string[], widths: readonly number[]): string {

@@ -113,6 +113,9 @@ const
   // How long an agent that is updating (--quit exit 3), or an update in flight, is waited for.
   STOP_WAIT_MS = 60000;
   STOP_RETRY_MS = 2000;
+  // Moving the installation aside: up to 10 tries, half a second apart.
+  MOVE_TRIES = 10;
+  MOVE_RETRY_MS = 500;
   // Beside {app}: the previous tree while it is replaced (ours), and what the self-updater leaves
   // after a crash (app/main/core/update/handoff.ts, updater/records.ts).
   OLD_SUFFIX = '.outpost-old';
@@ -184,7 +187,7 @@ begin
     else if FileExists(Dir + '\Outpost.exe') then
     begin
       Log('Stopping a running Outpost agent: "' + Dir + '\Outpost.exe" --quit');
-      if not Exec(Dir + '\Outpost.exe', '--quit', Dir, SW_HIDE, ewWaitUntilTerminated, Code) then
+      if not Exec(Dir + '\Outpost.exe', '--quit', ExtractFileDir(Dir), SW_HIDE, ewWaitUntilTerminated, Code) then
       begin
         Result := 'Outpost could not be asked to stop: "' + Dir + '\Outpost.exe" --quit did not start (' + SysErrorMessage(Code) + ').';
         Exit;
@@ -214,12 +217,23 @@ begin
 end;
 
 // Moves the installation aside to Dir.outpost-old: one rename, which Windows refuses while a process
-// runs from the folder or holds a file in it, so nothing is left half-deleted.
+// runs from the folder or holds a file in it, so nothing is left half-deleted. Tried for a few
+// seconds: a process that has just exited (the agent --quit stopped) can hold its files a moment
+// longer. The programs Setup runs work in the folder's parent, never in it.
 function MoveAside(const Dir: String): Boolean;
+var
+  Tries: Integer;
 begin
   if DirExists(Dir + OLD_SUFFIX) then
     DelTree(Dir + OLD_SUFFIX, True, True, True);
   Result := RenameFile(Dir, Dir + OLD_SUFFIX);
+  Tries := 1;
+  while not Result and (Tries < MOVE_TRIES) do
+  begin
+    Sleep(MOVE_RETRY_MS);
+    Result := RenameFile(Dir, Dir + OLD_SUFFIX);
+    Tries := Tries + 1;
+  end;
 end;
 
 // What the self-updater leaves beside the installation after a crash: its backup of the previous
@@ -312,7 +326,7 @@ begin
   end;
   // Start at login, registered by the installed program itself (the one implementation of it). A
   // failure does not undo the installation, which works without it: it is reported (exit code 6).
-  if not Exec(Dir + '\Outpost.exe', '--enable-autostart --scope ' + Scope, Dir, SW_HIDE, ewWaitUntilTerminated, Code) or (Code <> 0) then
+  if not Exec(Dir + '\Outpost.exe', '--enable-autostart --scope ' + Scope, ExtractFileDir(Dir), SW_HIDE, ewWaitUntilTerminated, Code) or (Code <> 0) then
   begin
     AutostartFailed := True;
     Log(Format('WARNING: start at login is not registered: Outpost.exe --enable-autostart --scope %s exited with code %d', [Scope, Code]));
@@ -327,7 +341,7 @@ begin
     Log('Not started (/NOSTART)')
   else if IsAdminInstallMode then
     Log('Not started: installed for every user, Outpost starts at each user''s next sign-in')
-  else if Exec(Dir + '\Outpost.exe', '', Dir, SW_HIDE, ewNoWait, Code) then
+  else if Exec(Dir + '\Outpost.exe', '', ExtractFileDir(Dir), SW_HIDE, ewNoWait, Code) then
     Log('Started ' + Dir + '\Outpost.exe')
   else
     Log('Could not start ' + Dir + '\Outpost.exe: ' + SysErrorMessage(Code));
@@ -392,7 +406,7 @@ begin
   // Start at login goes through the program, as it came (from where it now lies).
   if FileExists(Dir + OLD_SUFFIX + '\Outpost.exe') then
   begin
-    if Exec(Dir + OLD_SUFFIX + '\Outpost.exe', '--disable-autostart --scope ' + Scope, Dir + OLD_SUFFIX, SW_HIDE, ewWaitUntilTerminated, Code) and (Code = 0) then
+    if Exec(Dir + OLD_SUFFIX + '\Outpost.exe', '--disable-autostart --scope ' + Scope, ExtractFileDir(Dir), SW_HIDE, ewWaitUntilTerminated, Code) and (Code = 0) then
       Log('Outpost.exe --disable-autostart --scope ' + Scope + ': done')
     else
       Log(Format('WARNING: start at login may still be registered (the Run value Outpost): Outpost.exe --disable-autostart --scope %s exited with code %d', [Scope, Code]));

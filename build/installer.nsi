@@ -96,6 +96,7 @@ VIAddVersionKey LegalCopyright "${PUBLISHER}"
 !insertmacro MUI_UNPAGE_INSTFILES
 !insertmacro MUI_LANGUAGE "English"
 
+Var MoveTries    ; MoveAside's attempts
 Var Scope        ; user | machine
 Var NoStart      ; 1: /NOSTART
 Var RemoveData   ; 1: /REMOVEDATA (uninstaller)
@@ -215,11 +216,24 @@ Var Recorded     ; the folder of this scope's installation, from its Uninstall e
   ; Moves the installation aside to $INSTDIR${OLD_SUFFIX}: one rename, refused by Windows while a
   ; process runs from it or holds a file in it, so nothing is half-deleted. The working folder moves
   ; out first (Windows and Wine refuse to rename a process's working folder). Error flag on failure.
+  ; Tried for a few seconds: a process that has just exited (the agent --quit stopped) can hold its
+  ; files a moment longer. Sets the error flag when the folder could not be moved.
   Function ${un}MoveAside
     SetOutPath "$TEMP"
     RMDir /r "$INSTDIR${OLD_SUFFIX}"
-    ClearErrors
-    Rename "$INSTDIR" "$INSTDIR${OLD_SUFFIX}"
+    StrCpy $MoveTries 0
+    ${Do}
+      ClearErrors
+      Rename "$INSTDIR" "$INSTDIR${OLD_SUFFIX}"
+      ${IfNot} ${Errors}
+        ${Break}
+      ${EndIf}
+      IntOp $MoveTries $MoveTries + 1
+      ${If} $MoveTries >= 10
+        ${Break}
+      ${EndIf}
+      Sleep 500
+    ${Loop}
   FunctionEnd
 !macroend
 !insertmacro FUNCTIONS ""

@@ -24,7 +24,8 @@ export function launchInstalled(job: UpdaterJob, log: Logger): Promise<ChildProc
     const env: NodeJS.ProcessEnv = { ...process.env, OUTPOST_HOME: job.storage };
     // The crash tests' switch is for this updater only, never for the agents and updaters after it.
     delete env[TestSwitch.UPDATER_CRASH_AT];
-    const child = spawn(job.launch.command, job.launch.args, { detached: true, stdio: 'ignore', env });
+    // In the storage folder: a version working in the installation would hold it (Windows renames no process's working folder).
+    const child = spawn(job.launch.command, job.launch.args, { detached: true, stdio: 'ignore', env, cwd: job.storage });
     child.once('error', (error) => reject(new Error(`cannot start ${job.launch.command}: ${describeError(error)}`)));
     child.once('spawn', () => {
       log.info(`started ${job.launch.command} ${job.launch.args.join(' ')} (pid ${child.pid})`);

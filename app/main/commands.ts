@@ -1,5 +1,6 @@
 import { describeError, ErrorCode, isOutpostError, OutpostError } from '../base/errors.js';
 import { waitUntilGone } from '../base/process-liveness.js';
+import { storagePaths } from '../base/storage-layout.js';
 import { APP_VERSION } from '../base/version.js';
 import { runningLine } from '../common/cli-output.js';
 import { ExitCode } from '../common/exit-codes.js';
@@ -9,8 +10,9 @@ import type { Agent, AgentStopped } from './core/agent.js';
 import { autostartStatus, setAutostart } from './autostart-command.js';
 import { AgentClient, unexpectedReply } from './core/agent-client.js';
 import type { Command as LaunchCommand } from './core/update/handoff.js';
+import { updateBeingApplied } from './core/update/unfinished-job.js';
 import { locateInstallation } from './installation.js';
-import { createPlatform } from './platform/index.js';
+import { createPlatform, type Platform } from './platform/index.js';
 
 /**
  * What the `outpost` command and the desktop app do alike (CONTRACT.md: the Electron app accepts
@@ -75,7 +77,7 @@ async function printStatus(env: NodeJS.ProcessEnv): Promise<number> {
 async function quit(env: NodeJS.ProcessEnv): Promise<number> {
   const platform = createPlatform(process.platform, env);
   const client = new AgentClient(platform, env);
-  const reply = await askToStop(client, 'quit', 'quit');
+  const reply = await askToStop(client, platform, 'quit', 'quit');
   if (reply === null) {
     process.stderr.write(`outpost: no agent was running for ${client.address.storageRoot}; nothing to stop\n`);
     return ExitCode.OK;
@@ -105,7 +107,8 @@ async function runDiagnostics(env: NodeJS.ProcessEnv, open: boolean): Promise<nu
  * its place. Refused while it updates: an update must never be cut in half from outside.
  */
 export async function forceRestart(env: NodeJS.ProcessEnv, run: RunAgent): Promise<number> {
-  const reply = await askToStop(new AgentClient(createPlatform(process.platform, env), env), 'force_restart', 'restart');
+  const platform = createPlatform(process.platform, env);
+  const reply = await askToStop(new AgentClient(platform, env), platform, 'force_restart', 'restart');
   if (reply === null) {
     process.stderr.write('outpost: no agent was running; starting\n');
     return run(0);
@@ -124,15 +127,19 @@ export async function forceRestart(env: NodeJS.ProcessEnv, run: RunAgent): Promi
 
 /**
  * Asks the running agent to shut down (`--force`, `--quit`): its `ok` reply, or null when none runs.
- * Refused while it updates (ERR_BUSY_UPDATING, exit 3): an update must never be cut in half from outside.
+ * Refused while it updates (ERR_BUSY_UPDATING, exit 3): an update must never be cut in half from
+ * outside, also in the moment between the old agent's exit and the new one's start, when only the
+ * updater runs.
  */
-async function askToStop(client: AgentClient, command: 'force_restart' | 'quit', verb: string): Promise<Reply | null> {
+async function askToStop(client: AgentClient, platform: Platform, command: 'force_restart' | 'quit', verb: string): Promise<Reply | null> {
   let reply: Reply;
   try {
     reply = await client.send(command, FORCE_REQUEST_TIMEOUT_MS);
   } catch (error) {
-    if (isOutpostError(error, ErrorCode.IPC_NOT_RUNNING)) return null;
-    throw error;
+    if (!isOutpostError(error, ErrorCode.IPC_NOT_RUNNING)) throw error;
+    const job = updateBeingApplied(storagePaths(client.address.storageRoot), platform);
+    if (job === null) return null;
+    throw new OutpostError(ErrorCode.BUSY_UPDATING, `Cannot ${verb} now: the updater is applying the update ${job.old_version} -> ${job.new_version}; try again when it is done.`);
   }
   if (reply.status === 'busy_updating') throw new OutpostError(ErrorCode.BUSY_UPDATING, `The running agent refused to ${verb}: ${reply.message ?? 'it is updating'}.`);
   if (reply.status !== 'ok') throw unexpectedReply(command, reply);

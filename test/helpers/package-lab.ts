@@ -19,7 +19,7 @@ export interface TestPackage extends PackagedApp {
 }
 
 /** Packs `version` of the app (about 25 s once the stand-in and the updater's executable are cached). */
-export async function buildTestPackage(t: TestContext, version: string, organisation: Organisation = { trustRoot: null, backend: null }): Promise<TestPackage> {
+export async function buildTestPackage(t: Pick<TestContext, 'after' | 'diagnostic'>, version: string, organisation: Organisation = { trustRoot: null, backend: null }): Promise<TestPackage> {
   const outDir = path.join(tempDir(t, 'outpost-package-'), version);
   const lines: string[] = [];
   const packaged = await packageApp({ repoRoot: REPO_ROOT, outDir, organisation, electronDist: await standInElectron(), version, log: (line) => lines.push(line) });

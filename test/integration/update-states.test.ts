@@ -6,12 +6,18 @@
  * the test acts while it really is there; the hold is checked with `outpost status` first.
  */
 import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { type TestContext, test } from 'node:test';
+import { storagePaths } from '../../app/base/storage-layout.js';
+import { appendJournal, ownerRecordText, writeJob } from '../../app/base/update-records.js';
 import { AGENT_STATES, isUpdatingState } from '../../app/common/agent-state.js';
 import type { StatusLine } from '../../app/common/cli-output.js';
+import type { UpdaterJob } from '../../app/common/update-files.js';
+import { createPlatform } from '../../app/main/platform/index.js';
 import { logOf, statusIfRunning } from '../helpers/agent.js';
+import { tempDir } from '../helpers/paths.js';
 import { runOutpost, startRunningAgent } from '../helpers/processes.js';
 import { ReleaseLab, treeOf } from '../helpers/release-lab.js';
 import { stopWhateverRuns, V1, V2 } from '../helpers/update-lab.js';
@@ -91,3 +97,39 @@ for (const state of UPDATING_STATES) {
     assert.match(logOf(home), /Outpost 1\.1\.0 starting/);
   });
 }
+
+test('--quit and --force between the old agent handing over and the new one starting, while only the updater runs: refused (3); once it is gone, nothing to stop', async (t) => {
+  const home = tempDir(t);
+  const updates = storagePaths(home).updates;
+  fs.mkdirSync(path.dirname(updates.job), { recursive: true });
+  const job: UpdaterJob = {
+    job_id: crypto.randomUUID(),
+    install_dir: path.join(home, 'install'),
+    staged_dir: updates.stagedTree('1.1.0'),
+    backup_dir: path.join(home, 'install.outpost-backup'),
+    old_pid: 1,
+    old_version: '1.0.0',
+    new_version: '1.1.0',
+    launch: { command: process.execPath, args: [] },
+    storage: home,
+    exit_timeout_ms: 30_000,
+    health_timeout_ms: 60_000,
+  };
+  writeJob(updates, job);
+  appendJournal(updates.journal(job.job_id), { step: 'backup', phase: 'begin', at: new Date().toISOString() });
+  // This test process stands in for the updater at work: its ready file names a live process.
+  fs.writeFileSync(updates.readyFile(job.job_id), ownerRecordText(createPlatform()));
+  for (const [flag, verb] of [
+    ['--quit', 'quit'],
+    ['--force', 'restart'],
+  ] as const) {
+    const refused = await runOutpost(home, [flag]);
+    assert.equal(refused.code, 3, refused.stderr);
+    assert.equal(refused.stderr, `outpost: Cannot ${verb} now: the updater is applying the update 1.0.0 -> 1.1.0; try again when it is done.\n`);
+  }
+  // The updater has gone (the job interrupted: the next agent's start recovers it): nothing runs to stop.
+  fs.rmSync(updates.readyFile(job.job_id));
+  const quit = await runOutpost(home, ['--quit']);
+  assert.equal(quit.code, 0, quit.stderr);
+  assert.match(quit.stderr, /no agent was running .*; nothing to stop/);
+});

@@ -252,9 +252,13 @@ function killGroup(pid: number | undefined): void {
 const WINE_SERVICES = /\\(services|winedevice|plugplay|svchost|rpcss|explorer|wineboot|conhost)\.exe\b/i;
 
 /** Linux pids of processes that carry `tag` in their environment (descendants of our wine processes). */
-function taggedProcesses(tag: string): number[] {
+/** The environment variable that marks the Wine processes a test started, and all they start in turn. */
+export const HARNESS_TAG = 'OUTPOST_WINE_HARNESS_TAG';
+
+/** Linux pids of the live processes that carry `tag` (Wine's own services and the wineserver excluded). */
+export function taggedProcesses(tag: string): number[] {
   const found: number[] = [];
-  const needle = Buffer.from(`OUTPOST_WINE_HARNESS_TAG=${tag}\0`);
+  const needle = Buffer.from(`${HARNESS_TAG}=${tag}\0`);
   for (const entry of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
@@ -322,7 +326,7 @@ export function spawnWindowsProgram(wine: Wine, program: string, args: string[],
   let child: ReturnType<typeof spawn>;
   try {
     child = spawn(WINE_LOADER, [program, ...args], {
-      env: { ...wine.env, ...opts.env, OUTPOST_WINE_HARNESS_TAG: tag },
+      env: { ...wine.env, ...opts.env, [HARNESS_TAG]: tag },
       cwd: opts.cwd ?? wine.repoRoot,
       stdio: ['ignore', out, err],
       detached: true, // own process group, so kill() reaches the Windows children too

@@ -11,39 +11,23 @@
  * renames anyway, so the "in use" refusals are not exercised.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { readText } from '../../app/base/durable-file.js';
-import { sameFolder, UNINSTALL_KEY } from '../../app/main/platform/win32-uninstall-entry.js';
+import { sameFolder } from '../../app/main/platform/win32-uninstall-entry.js';
 import { buildInnoInstaller, type InnoInstaller, innoWineProblem } from '../../tools/dist/inno.js';
 import { buildTestPackage } from '../helpers/package-lab.js';
 import { tempDir } from '../helpers/paths.js';
 import { tierUnavailable } from '../helpers/tiers.js';
-import { until } from '../helpers/wait.js';
-import { stopWine, toWindowsPath, type Wine } from './harness.js';
+import { stopWine, toWindowsPath } from './harness.js';
 import { holdInstallerLock } from './installer-lock.js';
+import { INNO_ENTRY, InnoLab, RUN_KEY } from './installer-lab.js';
 import { wineOrSkip } from './tier.js';
 
-const RUN_KEY = 'Software\\Microsoft\\Windows\\CurrentVersion\\Run';
-const ENTRY = `${UNINSTALL_KEY}\\Outpost_is1`;
-const SILENT = ['/VERYSILENT', '/SUPPRESSMSGBOXES', '/NORESTART'];
 /** Setup's exit code when PrepareToInstall refuses to go on (Inno Setup's own). */
 const PREPARE_FAILED = 7;
-
-interface Ran {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-interface AgentStatus {
-  readonly state: string;
-  readonly version: string;
-  readonly pid: number;
-}
 
 test('wine tier: the Inno Setup installer installs, upgrades over a running agent and uninstalls, per user and per machine', { timeout: 20 * 60_000 }, async (t) => {
   const wine = await wineOrSkip(t);
@@ -93,7 +77,7 @@ test('wine tier: the Inno Setup installer installs, upgrades over a running agen
     assert.equal(refused.code, PREPARE_FAILED, refused.log);
     assert.match(refused.log, /is not empty and holds no Outpost installation/);
     assert.deepEqual(fs.readdirSync(foreign), ['notes.txt']);
-    assert.equal(await lab.reg(`HKCU\\${ENTRY}`), null, 'no Uninstall entry');
+    assert.equal(await lab.reg(`HKCU\\${INNO_ENTRY}`), null, 'no Uninstall entry');
   });
 
   await t.test('per user, into a folder with a space: files, uninstaller beside them, Run value, Uninstall entry, shortcut, the agent running', async () => {
@@ -107,8 +91,8 @@ test('wine tier: the Inno Setup installer installs, upgrades over a running agen
     const windowsDir = toWindowsPath(userDir);
     assert.equal((await lab.reg(`HKCU\\${RUN_KEY}`))?.get('outpost'), `"${windowsDir}\\Outpost.exe"`, 'the Run value, quoted');
     assert.match(setup.log, /Outpost\.exe --enable-autostart --scope user: done/);
-    const entry = await lab.reg(`HKCU\\${ENTRY}`);
-    assert.ok(entry, `HKCU\\${ENTRY} exists`);
+    const entry = await lab.reg(`HKCU\\${INNO_ENTRY}`);
+    assert.ok(entry, `HKCU\\${INNO_ENTRY} exists`);
     assert.equal(entry.get('displayname'), 'Outpost');
     assert.equal(entry.get('displayversion'), '1.0.0');
     assert.equal(entry.get('publisher'), 'Outpost');
@@ -117,7 +101,7 @@ test('wine tier: the Inno Setup installer installs, upgrades over a running agen
     assert.equal(entry.get('quietuninstallstring'), `"${windowsDir}.uninstall\\unins000.exe" /SILENT /LOG`, "Inno Setup's, with its log (UninstallLogging)");
     const sizeKb = Number(entry.get('estimatedsize'));
     assert.ok(sizeKb > 50_000, `EstimatedSize ${sizeKb} KB (the app is about 186 MB)`);
-    assert.equal(await lab.reg(`HKLM\\${ENTRY}`), null, 'no per-machine entry');
+    assert.equal(await lab.reg(`HKLM\\${INNO_ENTRY}`), null, 'no per-machine entry');
     assert.ok(fs.existsSync(path.join(lab.userPrograms, 'Outpost.lnk')), `the Start menu shortcut in ${lab.userPrograms}`);
     assert.match(setup.log, /Started Z:\\.*\\Outpost\.exe/);
     const status = await lab.waitForAgent(userDir, '1.0.0');
@@ -144,7 +128,7 @@ test('wine tier: the Inno Setup installer installs, upgrades over a running agen
     const second = await lab.setup(installers['1.1.0'], ['/CURRENTUSER', `/DIR=${toWindowsPath(path.join(work, 'Second Outpost'))}`]);
     assert.equal(second.code, PREPARE_FAILED, second.log);
     assert.match(second.log, /Outpost is already installed in Z:\\.*\\Outpost Apps\\Outpost: run this installer without \/DIR=/);
-    assert.equal((await lab.reg(`HKCU\\${ENTRY}`))?.get('displayversion'), '1.0.0');
+    assert.equal((await lab.reg(`HKCU\\${INNO_ENTRY}`))?.get('displayversion'), '1.0.0');
     const after = await lab.status(userDir);
     assert.deepEqual([after?.pid, after?.version], [before?.pid, '1.0.0'], 'the same agent still runs, from its files');
   });
@@ -175,7 +159,7 @@ test('wine tier: the Inno Setup installer installs, upgrades over a running agen
     assert.equal(fs.existsSync(path.join(userDir, 'resources', 'only-in-1.0.0.txt')), false, "the previous version's leftovers are gone");
     assert.equal(fs.existsSync(`${userDir}.outpost-old`), false, 'the previous tree removed');
     assert.ok(fs.existsSync(path.join(`${userDir}.uninstall`, 'unins000.exe')));
-    const entry = await lab.reg(`HKCU\\${ENTRY}`);
+    const entry = await lab.reg(`HKCU\\${INNO_ENTRY}`);
     assert.equal(entry?.get('displayversion'), '1.1.0');
     assert.ok(sameFolder(entry?.get('installlocation') ?? '', toWindowsPath(userDir)), 'the same folder');
     const after = await lab.waitForAgent(userDir, '1.1.0');
@@ -210,7 +194,7 @@ test('wine tier: the Inno Setup installer installs, upgrades over a running agen
     assert.equal(fs.existsSync(`${userDir}.outpost-backup`), false, 'the updater backup removed');
     assert.equal(fs.existsSync(`${userDir}.failed-0f1e2d3c`), false, 'a failed version set aside removed');
     assert.equal((await lab.reg(`HKCU\\${RUN_KEY}`))?.get('outpost'), undefined, 'the Run value removed');
-    assert.equal(await lab.reg(`HKCU\\${ENTRY}`), null, 'the Uninstall entry removed');
+    assert.equal(await lab.reg(`HKCU\\${INNO_ENTRY}`), null, 'the Uninstall entry removed');
     assert.equal(fs.existsSync(path.join(lab.userPrograms, 'Outpost.lnk')), false, 'the shortcut removed');
     assert.equal(fs.readFileSync(path.join(home, 'marker.txt'), 'utf8'), 'kept', 'the data folder kept');
     assert.ok(fs.existsSync(path.join(home, 'config.json')));
@@ -224,7 +208,7 @@ test('wine tier: the Inno Setup installer installs, upgrades over a running agen
     const setup = await timed('install /NOSTART', () => lab.setup(installers['1.1.0'], ['/CURRENTUSER', '/NOSTART']));
     assert.equal(setup.code, 0, setup.log);
     assert.ok(fs.existsSync(path.join(defaultDir, 'Outpost.exe')), `installed in ${defaultDir}`);
-    assert.ok(sameFolder((await lab.reg(`HKCU\\${ENTRY}`))?.get('installlocation') ?? '', `${lab.localAppData}\\Programs\\Outpost`));
+    assert.ok(sameFolder((await lab.reg(`HKCU\\${INNO_ENTRY}`))?.get('installlocation') ?? '', `${lab.localAppData}\\Programs\\Outpost`));
     assert.match(setup.log, /Not started \(\/NOSTART\)/);
     assert.deepEqual(lab.runningAgents(), [], 'no agent started');
     const removed = await timed('uninstall /REMOVEDATA', () => lab.uninstall('HKCU', ['/REMOVEDATA']));
@@ -243,12 +227,12 @@ test('wine tier: the Inno Setup installer installs, upgrades over a running agen
     assert.ok(fs.existsSync(path.join(`${machineDir}.uninstall`, 'unins000.exe')));
     assert.equal((await lab.reg(`HKLM\\${RUN_KEY}`))?.get('outpost'), '"C:\\Program Files\\Outpost\\Outpost.exe"');
     assert.equal((await lab.reg(`HKCU\\${RUN_KEY}`))?.get('outpost'), undefined, 'no per-user Run value');
-    const entry = await lab.reg(`HKLM\\${ENTRY}`);
+    const entry = await lab.reg(`HKLM\\${INNO_ENTRY}`);
     assert.equal(entry?.get('displayversion'), '1.0.0');
     assert.ok(sameFolder(entry?.get('installlocation') ?? '', 'C:\\Program Files\\Outpost'), `InstallLocation ${entry?.get('installlocation')}`);
     assert.equal(entry?.get('quietuninstallstring'), '"C:\\Program Files\\Outpost.uninstall\\unins000.exe" /SILENT /LOG');
-    assert.equal(await lab.reg(`HKLM\\Software\\WOW6432Node\\${ENTRY}`), null, 'not in the 32-bit view');
-    assert.equal(await lab.reg(`HKCU\\${ENTRY}`), null, 'no per-user entry');
+    assert.equal(await lab.reg(`HKLM\\Software\\WOW6432Node\\${INNO_ENTRY}`), null, 'not in the 32-bit view');
+    assert.equal(await lab.reg(`HKCU\\${INNO_ENTRY}`), null, 'no per-user entry');
     assert.ok(fs.existsSync(path.join(lab.machinePrograms, 'Outpost.lnk')), `the shortcut in ${lab.machinePrograms}`);
     // Setup runs elevated: an agent it started would run elevated, with the machine's data folder.
     assert.match(setup.log, /Not started: installed for every user/);
@@ -261,8 +245,8 @@ test('wine tier: the Inno Setup installer installs, upgrades over a running agen
     assert.equal(upgrade.code, 0, upgrade.log);
     assert.match(upgrade.log, /Administrative install mode: Yes/);
     assert.match(upgrade.log, /Outpost\.exe --quit exited with code 0/);
-    assert.equal((await lab.reg(`HKLM\\${ENTRY}`))?.get('displayversion'), '1.1.0');
-    assert.equal(await lab.reg(`HKCU\\${ENTRY}`), null, 'still no per-user entry');
+    assert.equal((await lab.reg(`HKLM\\${INNO_ENTRY}`))?.get('displayversion'), '1.1.0');
+    assert.equal(await lab.reg(`HKCU\\${INNO_ENTRY}`), null, 'still no per-user entry');
     assert.deepEqual(lab.runningAgents(), [], `the agent (pid ${running.pid}) stopped, and none started`);
 
     const removed = await timed('uninstall per machine', () => lab.uninstall('HKLM', []));
@@ -271,189 +255,8 @@ test('wine tier: the Inno Setup installer installs, upgrades over a running agen
     assert.equal(fs.existsSync(machineDir), false, removed.log);
     assert.equal(fs.existsSync(`${machineDir}.uninstall`), false, 'the uninstaller removed itself');
     assert.equal((await lab.reg(`HKLM\\${RUN_KEY}`))?.get('outpost'), undefined);
-    assert.equal(await lab.reg(`HKLM\\${ENTRY}`), null);
+    assert.equal(await lab.reg(`HKLM\\${INNO_ENTRY}`), null);
     assert.equal(fs.existsSync(path.join(lab.machinePrograms, 'Outpost.lnk')), false);
     assert.ok(fs.existsSync(path.join(home, 'config.json')), 'the data folder kept');
   });
 });
-
-/** Windows programs under Wine with the test's environment and tag; output through files (never pipes). */
-class InnoLab {
-  readonly #wine: Wine;
-  readonly #env: NodeJS.ProcessEnv;
-  readonly #work: string;
-  readonly #tag: string;
-  readonly #installations: string[] = [];
-  #runs = 0;
-  userPrograms = '';
-  localAppData = '';
-  readonly machinePrograms: string;
-
-  constructor(wine: Wine, work: string, env: NodeJS.ProcessEnv) {
-    this.#wine = wine;
-    this.#work = work;
-    this.#tag = `inno-${process.pid}`;
-    this.#env = { ...wine.env, ...env, OUTPOST_INNO_TEST_TAG: this.#tag };
-    this.machinePrograms = path.join(wine.prefix, 'drive_c', 'ProgramData', 'Microsoft', 'Windows', 'Start Menu', 'Programs');
-  }
-
-  /** Lets Setup run without a display (the null graphics driver), and reads the user's folders from Windows. */
-  async start(): Promise<void> {
-    const drivers = await this.run(['reg', 'add', 'HKCU\\Software\\Wine\\Drivers', '/v', 'Graphics', '/d', 'null', '/f']);
-    assert.equal(drivers.code, 0, drivers.stderr);
-    const ran = await this.run(['cmd', '/c', 'echo %APPDATA%^|%LOCALAPPDATA%']);
-    assert.equal(ran.code, 0, ran.stderr);
-    const [appData = '', localAppData = ''] = ran.stdout.trim().split('|');
-    this.userPrograms = path.join(this.linuxPath(appData), 'Microsoft', 'Windows', 'Start Menu', 'Programs');
-    this.localAppData = localAppData;
-  }
-
-  /** Remembered for the teardown, which uninstalls whatever a failed test left there. */
-  installedIn(dir: string): void {
-    this.#installations.push(dir);
-  }
-
-  run(args: string[], timeoutMs = 60_000): Promise<Ran> {
-    const dir = path.join(this.#work, 'runs', String(++this.#runs));
-    fs.mkdirSync(dir, { recursive: true });
-    const outFile = path.join(dir, 'stdout');
-    const errFile = path.join(dir, 'stderr');
-    const out = fs.openSync(outFile, 'w');
-    const err = fs.openSync(errFile, 'w');
-    return new Promise<Ran>((resolve, reject) => {
-      let child: ReturnType<typeof spawn>;
-      try {
-        child = spawn('wine', args, { env: this.#env, cwd: this.#work, stdio: ['ignore', out, err] });
-      } finally {
-        fs.closeSync(out);
-        fs.closeSync(err);
-      }
-      const timer = setTimeout(() => {
-        child.kill('SIGKILL');
-        reject(new Error(`wine ${args.join(' ')} still running after ${timeoutMs} ms: ${readText(outFile)} ${readText(errFile)}`));
-      }, timeoutMs);
-      child.once('error', reject);
-      child.once('exit', (code) => {
-        clearTimeout(timer);
-        resolve({ code, stdout: readText(outFile), stderr: readText(errFile) });
-      });
-    });
-  }
-
-  /** Starts a program and leaves it running (the teardown kills what is left). */
-  launch(exe: string): void {
-    const out = fs.openSync(path.join(this.#work, `launched-${++this.#runs}.log`), 'w');
-    try {
-      spawn('wine', [exe], { env: this.#env, cwd: this.#work, stdio: ['ignore', out, out], detached: true }).unref();
-    } finally {
-      fs.closeSync(out);
-    }
-  }
-
-  /** Runs Setup silently; its exit code and its log. */
-  async setup(installer: InnoInstaller | undefined, args: string[]): Promise<Ran & { log: string }> {
-    assert.ok(installer);
-    const log = path.join(this.#work, `setup-${++this.#runs}.log`);
-    const ran = await this.run([installer.file, ...SILENT, `/LOG=${toWindowsPath(log)}`, ...args], 180_000);
-    return { ...ran, log: readText(log) };
-  }
-
-  /** Runs the QuietUninstallString of the hive's entry (with more switches), as a deployment tool would. */
-  async uninstall(hive: 'HKCU' | 'HKLM', extra: string[]): Promise<Ran & { log: string }> {
-    const quiet = (await this.reg(`${hive}\\${ENTRY}`))?.get('quietuninstallstring');
-    const parts = quiet ? /^"([^"]+)" (.*)$/.exec(quiet) : null;
-    assert.ok(parts?.[1] && parts[2] !== undefined, `QuietUninstallString ${quiet}`);
-    return this.#uninstallWith(parts[1], [...parts[2].split(' '), '/SUPPRESSMSGBOXES', ...extra]);
-  }
-
-  /**
-   * Inno's uninstaller runs as a copy in %TEMP% (`_unins.tmp`); the program started returns once the
-   * files in its log are gone, and the copy then removes the uninstaller and its folder: waited for.
-   */
-  async #uninstallWith(uninstaller: string, args: string[]): Promise<Ran & { log: string }> {
-    const log = path.join(this.#work, `uninstall-${++this.#runs}.log`);
-    const ran = await this.run([uninstaller, ...args, `/LOG=${toWindowsPath(log)}`], 180_000);
-    await until('the uninstaller to finish', () => this.#tagged(/_unins\.tmp|unins000\.exe/i).length === 0, 60_000, () => readText(log));
-    return { ...ran, log: readText(log) };
-  }
-
-  /** `Outpost.exe status` of the installation (null: none runs). */
-  async status(dir: string): Promise<AgentStatus | null> {
-    const ran = await this.run([path.join(dir, 'Outpost.exe'), 'status']);
-    if (ran.code === 1) return null;
-    assert.equal(ran.code, 0, ran.stderr);
-    return JSON.parse(ran.stdout) as AgentStatus;
-  }
-
-  async waitForAgent(dir: string, version: string): Promise<AgentStatus> {
-    let last: AgentStatus | null = null;
-    return until(
-      `the agent ${version} from ${dir} to reach IDLE`,
-      async () => {
-        last = await this.status(dir);
-        return last?.state === 'IDLE' && last.version === version ? last : undefined;
-      },
-      90_000,
-      () => JSON.stringify(last),
-    );
-  }
-
-  /** The values of a key (names lower-cased), read in the 64-bit view; null when there is no such key. */
-  async reg(key: string): Promise<Map<string, string> | null> {
-    const ran = await this.run(['reg', 'query', key, '/reg:64']);
-    if (ran.code === 1) return null;
-    assert.equal(ran.code, 0, `reg query ${key}: ${ran.stderr}`);
-    const values = new Map<string, string>();
-    for (const line of ran.stdout.split(/\r?\n/)) {
-      const match = /^\s{4}(.+?)\s{4}(REG_\w+)\s{4}(.*)$/.exec(line);
-      if (match?.[1] && match[2]) values.set(match[1].toLowerCase(), match[2] === 'REG_DWORD' ? String(Number(match[3])) : (match[3] ?? ''));
-    }
-    return values;
-  }
-
-  /** Linux pids of the live Outpost.exe processes this test started (an agent Setup started). */
-  runningAgents(): number[] {
-    return this.#tagged(/Outpost\.exe/i);
-  }
-
-  /** C:\x -> <prefix>/drive_c/x; Z:\x -> /x. */
-  linuxPath(windowsPath: string): string {
-    const [drive, ...rest] = windowsPath.split('\\');
-    const root = drive?.toUpperCase() === 'Z:' ? '/' : path.join(this.#wine.prefix, 'drive_c');
-    return path.join(root, ...rest);
-  }
-
-  /** Teardown: no installation and no agent left behind in the shared prefix. */
-  async cleanUp(): Promise<void> {
-    for (const dir of this.#installations) {
-      const uninstaller = path.join(`${dir}.uninstall`, 'unins000.exe');
-      if (fs.existsSync(uninstaller)) await this.#uninstallWith(uninstaller, [...SILENT]).catch(() => undefined);
-    }
-    for (const pid of this.#tagged(/\.exe/i)) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // gone
-      }
-    }
-  }
-
-  /** Live processes started with this test's tag whose command line matches (Wine's own services excluded). */
-  #tagged(command: RegExp): number[] {
-    const needle = Buffer.from(`OUTPOST_INNO_TEST_TAG=${this.#tag}\0`);
-    const found: number[] = [];
-    for (const entry of fs.readdirSync('/proc')) {
-      if (!/^\d+$/.test(entry)) continue;
-      try {
-        if (!fs.readFileSync(`/proc/${entry}/environ`).includes(needle)) continue;
-        const cmdline = fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8');
-        if (!command.test(cmdline) || /\\(services|winedevice|plugplay|svchost|rpcss|explorer|conhost)\.exe|wineserver/i.test(cmdline)) continue;
-        if (/\) Z /.test(fs.readFileSync(`/proc/${entry}/stat`, 'utf8'))) continue; // exited, not yet reaped
-        found.push(Number(entry));
-      } catch {
-        // gone meanwhile
-      }
-    }
-    return found;
-  }
-}

@@ -98,9 +98,10 @@ function checkAmd64Executable(file: string): void {
 }
 
 function findOnPath(command: string): string | null {
+  const name = process.platform === 'win32' ? `${command}.exe` : command;
   for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
     if (!dir) continue;
-    const candidate = path.join(dir, command);
+    const candidate = path.join(dir, name);
     try {
       fs.accessSync(candidate, fs.constants.X_OK);
       return candidate;

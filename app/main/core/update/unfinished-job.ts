@@ -30,6 +30,16 @@ function unfinishedJob(paths: StoragePaths, platform: Platform): UnfinishedJob |
 }
 
 /**
+ * The update the updater is applying right now, while no agent runs (the old one has handed over, the
+ * new one is not up yet), or null. `--quit` and `--force` refuse then, as a running agent refuses while
+ * it updates: an installer that replaced the files now would race the updater's swap.
+ */
+export function updateBeingApplied(paths: StoragePaths, platform: Platform): UpdaterJob | null {
+  const unfinished = unfinishedJob(paths, platform);
+  return unfinished?.kind === 'in_progress' ? unfinished.job : null;
+}
+
+/**
  * What an agent that starts does about an unfinished job. Interrupted (its updater gone): it is
  * finished or undone by the updater before any agent runs, so this one starts the recovery and must
  * not run (ERR_UPDATE_RECOVERING, exit 3); the recovery starts the installed version when it is done.
