@@ -26,6 +26,15 @@ test('wine tier: npm run dist builds the packaged app and both installers, check
   const keys = tempDir(t, 'outpost-dist-keys-');
   fs.writeFileSync(path.join(keys, 'root.json'), '{"signed":{"_type":"root"},"signatures":[]}\n');
 
+  // A trust root that is not one is refused before anything is built: a package that trusted it could never update.
+  fs.writeFileSync(path.join(keys, 'not-a-root.json'), '{"signed":{"_type":"targets"}}\n');
+  fs.mkdirSync(out, { recursive: true });
+  fs.writeFileSync(path.join(out, 'earlier-build.txt'), 'kept');
+  const refused = await runDist(['--electron-dist', await standInElectron(), '--out', out, '--trust-root', path.join(keys, 'not-a-root.json')], VERSION);
+  assert.equal(refused.code, 1, refused.output);
+  assert.match(refused.output, /dist: --trust-root .*not-a-root\.json is not a TUF root \(the root\.json that outpost-release keygen writes\)\n/);
+  assert.deepEqual(fs.readdirSync(out), ['earlier-build.txt'], 'nothing built, and the earlier outputs not removed');
+
   const started = Date.now();
   const dist = await runDist(['--electron-dist', await standInElectron(), '--out', out, '--fast', '--trust-root', path.join(keys, 'root.json'), '--backend', 'https://updates.example.org'], VERSION);
   t.diagnostic(`npm run dist in ${Date.now() - started} ms`);

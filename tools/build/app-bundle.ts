@@ -84,9 +84,13 @@ export async function bundleApp(options: AppBundleOptions): Promise<AppBundle> {
   return { version, files: listFiles(outDir, kind === 'checkout' ? files : null) };
 }
 
-/** The package.json inside app.asar: what Electron and electron-builder read (name, version, entry), nothing else. */
+/**
+ * The package.json inside app.asar: what Electron and electron-builder read (name, version, entry),
+ * and the native packages the bundle loads from node_modules, at the repository's pinned versions.
+ */
 function appManifest(repoRoot: string, version: string): Record<string, unknown> {
-  const source = JSON.parse(fs.readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { description?: string; license?: string };
+  const source = JSON.parse(fs.readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { description?: string; license?: string; dependencies: Record<string, string> };
+  const native = APP_EXTERNALS.filter((name) => name !== 'electron');
   return {
     name: 'outpost',
     productName: 'Outpost',
@@ -96,6 +100,7 @@ function appManifest(repoRoot: string, version: string): Record<string, unknown>
     author: 'Outpost',
     type: 'module',
     main: 'app/main/electron.js',
+    dependencies: Object.fromEntries(native.map((name) => [name, source.dependencies[name]])),
   };
 }
 

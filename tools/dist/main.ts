@@ -20,7 +20,7 @@ import { valid } from 'semver';
 import { checkPackagedApp } from './checks.js';
 import { buildInnoInstaller } from './inno.js';
 import { buildNsisInstaller } from './nsis.js';
-import { DistError, type Organisation, packageApp } from './package-app.js';
+import { checkTrustRoot, DistError, type Organisation, packageApp } from './package-app.js';
 
 const USAGE = `usage: npm run dist -- [--trust-root FILE] [--backend URL [--backend-ws URL]] [--electron-dist DIR]
                      [--out DIR] [--fast] [--no-nsis] [--no-inno] [--app-version X] [--win-node-exe FILE]`;
@@ -51,6 +51,8 @@ export interface DistResult {
 
 export async function dist(options: DistOptions): Promise<DistResult> {
   const { repoRoot, outDir, log } = options;
+  // Before the previous outputs are removed: a typo must not cost them.
+  if (options.organisation.trustRoot) checkTrustRoot(options.organisation.trustRoot);
   fs.rmSync(outDir, { recursive: true, force: true });
   fs.mkdirSync(outDir, { recursive: true });
   const work = path.join(outDir, 'build');

@@ -48,11 +48,9 @@ export interface PackagedApp {
   readonly updaterBytes: number;
 }
 
-/** The native packages the app loads on Windows, installed for win32-x64 whatever the build machine (their npm packages carry the binaries). */
-const NATIVE_PACKAGES = ['ffi-rs', '@napi-rs/keyring'];
-
 export async function packageApp(options: PackageOptions): Promise<PackagedApp> {
   const { repoRoot, outDir, log } = options;
+  if (options.organisation.trustRoot) checkTrustRoot(options.organisation.trustRoot);
   fs.rmSync(outDir, { recursive: true, force: true });
   const appSource = path.join(outDir, 'app');
   const resources = path.join(outDir, 'resources');
@@ -60,7 +58,7 @@ export async function packageApp(options: PackageOptions): Promise<PackagedApp> 
 
   const bundle = await bundleApp({ repoRoot, kind: 'package', outDir: appSource, version: options.version });
   log(`bundle: ${bundle.files.length} files, ${kib(bundle.files.reduce((sum, file) => sum + file.bytes, 0))}`);
-  installNativePackages(repoRoot, appSource, log);
+  installNativePackages(appSource, log);
 
   const updater = await buildUpdaterExecutables({ repoRoot, platforms: ['win32'], outDir: path.join(outDir, 'updater-bin'), winNodeExe: options.winNodeExe, fetchWinNode: true, log });
   const updaterExe = updater.executables[0];
@@ -92,23 +90,14 @@ function electronBuilderConfig(repoRoot: string, options: PackageOptions, appSou
   };
 }
 
-function installNativePackages(repoRoot: string, appSource: string, log: (line: string) => void): void {
-  const pinned = JSON.parse(fs.readFileSync(path.join(repoRoot, 'package.json'), 'utf8')).dependencies as Record<string, string>;
-  const specs = NATIVE_PACKAGES.map((name) => `${name}@${pinned[name] ?? ''}`);
+/** The app's dependencies (its package.json: the native packages the bundle loads), installed for win32-x64 whatever the build machine. */
+function installNativePackages(appSource: string, log: (line: string) => void): void {
+  const { dependencies } = JSON.parse(fs.readFileSync(path.join(appSource, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
+  const specs = Object.entries(dependencies).map(([name, version]) => `${name}@${version}`);
   log(`native packages for win32-x64: ${specs.join(', ')}`);
-  const manifest = path.join(appSource, 'package.json');
-  const app = JSON.parse(fs.readFileSync(manifest, 'utf8'));
-  const npm = npmCommand(['install', '--no-save', '--no-package-lock', '--ignore-scripts', '--no-audit', '--no-fund', '--os=win32', '--cpu=x64', ...specs]);
-  const installed = spawnSync(npm.command, npm.args, {
-    shell: npm.shell,
-    cwd: appSource,
-    encoding: 'utf8',
-    timeout: 300_000,
-  });
+  const npm = npmCommand(['install', '--no-package-lock', '--ignore-scripts', '--no-audit', '--no-fund', '--omit=dev', '--os=win32', '--cpu=x64']);
+  const installed = spawnSync(npm.command, npm.args, { shell: npm.shell, cwd: appSource, encoding: 'utf8', timeout: 300_000 });
   if (installed.status !== 0) throw new DistError(`npm install of ${specs.join(' ')} for win32-x64 failed (exit ${installed.status}): ${installed.stderr || installed.error?.message}`);
-  // npm added them as dependencies: electron-builder packs what package.json depends on.
-  const added = JSON.parse(fs.readFileSync(manifest, 'utf8')).dependencies as Record<string, string> | undefined;
-  fs.writeFileSync(manifest, `${JSON.stringify({ ...app, dependencies: added ?? Object.fromEntries(NATIVE_PACKAGES.map((name) => [name, pinned[name]])) }, null, 2)}\n`);
 }
 
 function writeOrganisation(resources: string, organisation: Organisation): void {
@@ -120,6 +109,17 @@ function writeOrganisation(resources: string, organisation: Organisation): void 
     const file: OrganisationFile = OrganisationFile.parse({ backend: organisation.backend });
     fs.writeFileSync(path.join(resources, ORGANISATION_FILE), `${JSON.stringify(file, null, 2)}\n`);
   }
+}
+
+/** A TUF root, as `outpost-release keygen` writes it: refused early, not after an install that can never update. */
+export function checkTrustRoot(file: string): void {
+  let root: { signed?: { _type?: unknown } };
+  try {
+    root = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (error) {
+    throw new DistError(`--trust-root ${file} cannot be read as JSON: ${(error as Error).message}`);
+  }
+  if (root?.signed?._type !== 'root') throw new DistError(`--trust-root ${file} is not a TUF root (the root.json that outpost-release keygen writes)`);
 }
 
 function electronVersion(repoRoot: string): string {
