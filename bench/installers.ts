@@ -9,11 +9,12 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { findOnPath } from '../tools/build/commands.js';
 import { buildInnoInstaller, innoWineProblem } from '../tools/dist/inno.js';
 import { buildNsisInstaller } from '../tools/dist/nsis.js';
 import { buildTestPackage } from '../test/helpers/package-lab.js';
 import { prepareWine, stopWine, toWindowsPath } from '../test/wine/harness.js';
-import { InnoLab, NsisLab, onPath, treeSize } from '../test/wine/installer-lab.js';
+import { InnoLab, NsisLab, treeSize } from '../test/wine/installer-lab.js';
 import type { Benchmark, Figure } from './measure.js';
 
 const MIB = 1024 * 1024;
@@ -22,7 +23,7 @@ export const installers: Benchmark = {
   name: 'installers (NSIS, Inno Setup) under Wine',
   async run({ quick, log }) {
     const wine = await prepareWine();
-    const missing = !wine.ok ? wine.reason : !onPath('makensis') ? 'makensis not found' : innoWineProblem()?.reason;
+    const missing = !wine.ok ? wine.reason : findOnPath('makensis') === null ? 'makensis not found' : innoWineProblem()?.reason;
     if (!wine.ok || missing) throw new Error(`needs the Wine tier's tools (${missing}): ${wine.ok ? 'apt-get install nsis wine32:i386' : wine.install}`);
     const cleanups: (() => unknown)[] = [];
     const context = { after: (fn: () => unknown) => cleanups.push(fn), diagnostic: () => undefined };

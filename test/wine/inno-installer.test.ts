@@ -17,7 +17,8 @@ import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { readText } from '../../app/base/durable-file.js';
 import { sameFolder } from '../../app/main/platform/win32-uninstall-entry.js';
-import { buildInnoInstaller, type InnoInstaller, innoWineProblem } from '../../tools/dist/inno.js';
+import { buildInnoInstaller, innoWineProblem } from '../../tools/dist/inno.js';
+import type { BuiltInstaller } from '../../tools/dist/installer-build.js';
 import { buildTestPackage } from '../helpers/package-lab.js';
 import { tempDir } from '../helpers/paths.js';
 import { tierUnavailable } from '../helpers/tiers.js';
@@ -48,7 +49,7 @@ test('wine tier: the Inno Setup installer installs, upgrades over a running agen
   t.after(() => t.diagnostic(timings.join('; ')));
 
   const work = tempDir(t, 'outpost-inno-');
-  const installers: Record<string, InnoInstaller> = {};
+  const installers: Record<string, BuiltInstaller> = {};
   const appDirs: Record<string, string> = {};
   for (const version of ['1.0.0', '1.1.0']) {
     const pkg = await timed(`package ${version}`, () => buildTestPackage(t, version));

@@ -13,8 +13,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { readText } from '../../app/base/durable-file.js';
 import { UNINSTALL_KEY } from '../../app/main/platform/win32-uninstall-entry.js';
-import type { InnoInstaller } from '../../tools/dist/inno.js';
-import type { NsisInstaller } from '../../tools/dist/nsis.js';
+import type { BuiltInstaller } from '../../tools/dist/installer-build.js';
 import { until } from '../helpers/wait.js';
 import { HARNESS_TAG, taggedProcesses, toWindowsPath, type Wine } from './harness.js';
 
@@ -217,7 +216,7 @@ export class NsisLab extends InstallerLab {
    * Runs Setup with this command line (through `cmd /c`: NSIS reads `/D=` only last and unquoted, while
    * `wine` quotes an argument that holds a space); its exit code and its log (%TEMP%\Outpost-Setup.log).
    */
-  async install(installer: NsisInstaller | undefined, commandLine: string): Promise<{ code: number | null; log: string }> {
+  async install(installer: BuiltInstaller | undefined, commandLine: string): Promise<{ code: number | null; log: string }> {
     assert.ok(installer && !/\s/.test(installer.file), `${installer?.file}: a path without spaces (cmd /c)`);
     const ran = await this.run(['cmd', '/c', `${toWindowsPath(installer.file)} ${commandLine}`], 180_000);
     return { code: ran.code, log: this.#log('Outpost-Setup.log') };
@@ -267,7 +266,7 @@ export class NsisLab extends InstallerLab {
 /** The Inno Setup installer (build/installer.iss): a 32-bit Setup that installs in 64-bit mode. */
 export class InnoLab extends InstallerLab {
   /** Runs Setup silently; its exit code and its log. */
-  async setup(installer: InnoInstaller | undefined, args: string[]): Promise<Ran & { log: string }> {
+  async setup(installer: BuiltInstaller | undefined, args: string[]): Promise<Ran & { log: string }> {
     assert.ok(installer);
     const log = path.join(this.work, `setup-${crypto.randomUUID()}.log`);
     const ran = await this.run([installer.file, ...INNO_SILENT, `/LOG=${toWindowsPath(log)}`, ...args], 180_000);
@@ -312,8 +311,4 @@ export function treeSize(dir: string): { kb: number; files: number } {
     files++;
   }
   return { kb: Math.round(bytes / 1024), files };
-}
-
-export function onPath(command: string): boolean {
-  return (process.env.PATH ?? '').split(path.delimiter).some((dir) => dir !== '' && fs.existsSync(path.join(dir, command)));
 }

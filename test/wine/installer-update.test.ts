@@ -12,6 +12,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
+import { findOnPath } from '../../tools/build/commands.js';
 import { storagePaths } from '../../app/base/storage-layout.js';
 import { readLastUpdate } from '../../app/base/update-records.js';
 import { buildInnoInstaller, innoWineProblem } from '../../tools/dist/inno.js';
@@ -22,7 +23,7 @@ import { ReleaseLab } from '../helpers/release-lab.js';
 import { tierUnavailable } from '../helpers/tiers.js';
 import { until } from '../helpers/wait.js';
 import { stopWine, toWindowsPath, type Wine } from './harness.js';
-import { INNO_ENTRY, InnoLab, NSIS_ENTRY, NsisLab, onPath, RUN_KEY } from './installer-lab.js';
+import { INNO_ENTRY, InnoLab, NSIS_ENTRY, NsisLab, RUN_KEY } from './installer-lab.js';
 import { holdInstallerLock } from './installer-lock.js';
 import { wineOrSkip } from './tier.js';
 
@@ -80,7 +81,7 @@ function inno(wine: Wine, work: string): Installer {
 test('wine tier: after an installer upgrade the agent updates itself, Apps & features follows, and the uninstaller removes it all', { timeout: 20 * 60_000 }, async (t) => {
   const wine = await wineOrSkip(t);
   if (!wine) return;
-  if (!onPath('makensis')) {
+  if (findOnPath('makensis') === null) {
     tierUnavailable(t, 'wine', 'makensis not found on PATH (it builds the NSIS installer)', `apt-get install -y --no-install-recommends ${NSIS_APT_PACKAGE}`);
     return;
   }

@@ -14,15 +14,17 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
+import { findOnPath } from '../../tools/build/commands.js';
 import { readText } from '../../app/base/durable-file.js';
 import { sameFolder } from '../../app/main/platform/win32-uninstall-entry.js';
-import { buildNsisInstaller, NSIS_APT_PACKAGE, type NsisInstaller } from '../../tools/dist/nsis.js';
+import type { BuiltInstaller } from '../../tools/dist/installer-build.js';
+import { buildNsisInstaller, NSIS_APT_PACKAGE } from '../../tools/dist/nsis.js';
 import { buildTestPackage } from '../helpers/package-lab.js';
 import { tempDir } from '../helpers/paths.js';
 import { tierUnavailable } from '../helpers/tiers.js';
 import { stopWine, toWindowsPath } from './harness.js';
 import { holdInstallerLock } from './installer-lock.js';
-import { NSIS_ENTRY, NsisLab, onPath, RUN_KEY, treeSize, withoutSize } from './installer-lab.js';
+import { NSIS_ENTRY, NsisLab, RUN_KEY, treeSize, withoutSize } from './installer-lab.js';
 import { wineOrSkip } from './tier.js';
 
 /** How long Setup waits for an update in flight before it gives up (STOP_WAIT_S in build/installer.nsi). */
@@ -31,7 +33,7 @@ const STOP_WAIT_MS = 60_000;
 test('wine tier: the NSIS installer installs, upgrades over a running agent and uninstalls, per user and per machine', { timeout: 20 * 60_000 }, async (t) => {
   const wine = await wineOrSkip(t);
   if (!wine) return;
-  if (!onPath('makensis')) {
+  if (findOnPath('makensis') === null) {
     tierUnavailable(t, 'wine', 'makensis not found on PATH (it builds the NSIS installer)', `apt-get install -y --no-install-recommends ${NSIS_APT_PACKAGE}`);
     return;
   }
@@ -46,7 +48,7 @@ test('wine tier: the NSIS installer installs, upgrades over a running agent and 
   t.after(() => t.diagnostic(timings.join('; ')));
 
   const work = tempDir(t, 'outpost-nsis-');
-  const installers: Record<string, NsisInstaller> = {};
+  const installers: Record<string, BuiltInstaller> = {};
   for (const version of ['1.0.0', '1.1.0']) {
     const pkg = await timed(`package ${version}`, () => buildTestPackage(t, version));
     installers[version] = await timed(`makensis ${version}`, () =>

@@ -41,7 +41,8 @@ export async function checkPackagedApp(appDir: string, options: { readonly trust
   return problems;
 }
 
-function isPe64(file: string): boolean {
+/** An x64 PE32+ executable (the COFF machine and the optional header's magic). */
+export function isPe64(file: string): boolean {
   const fd = fs.openSync(file, 'r');
   try {
     const head = Buffer.alloc(4096);

@@ -10,28 +10,10 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { findOnPath } from '../build/commands.js';
+import { acquireDirLock } from '../build/dir-lock.js';
+import type { BuiltInstaller, InstallerOptions } from './installer-build.js';
 import { DistError } from './package-app.js';
-
-export interface InnoOptions {
-  readonly repoRoot: string;
-  /** The packaged app folder (win-unpacked: Outpost.exe, resources/). */
-  readonly appDir: string;
-  /** Where Outpost-Setup-<version>-inno.exe goes (created when missing). */
-  readonly outDir: string;
-  readonly version: string;
-  /** `release`: LZMA2 max, solid (slow, small); `fast`: stored as is, for tests (the app is about 186 MB). */
-  readonly compression: 'release' | 'fast';
-  /** Apps & features' publisher (default: Outpost). */
-  readonly publisher?: string | undefined;
-  readonly log: (line: string) => void;
-}
-
-export interface InnoInstaller {
-  readonly file: string;
-  readonly bytes: number;
-  readonly ms: number;
-}
 
 const COMPRESSION = {
   release: { Compression: 'lzma2/max', SolidCompression: 'yes', timeoutMs: 30 * 60_000 },
@@ -49,7 +31,7 @@ const WINE_INSTALL = 'apt-get install -y --no-install-recommends wine wine64';
 const NO_WINE32 = /wine32 is missing|Bad EXE format|could not load kernel32\.dll|c0000135/i;
 const PREFIX_READY = '.outpost-iscc-ready';
 
-export async function buildInnoInstaller(options: InnoOptions): Promise<InnoInstaller> {
+export async function buildInnoInstaller(options: InstallerOptions): Promise<BuiltInstaller> {
   const started = Date.now();
   const { repoRoot, version, log } = options;
   if (!/^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$/.test(version)) throw new DistError(`the installer's version must be x.y.z or x.y.z-label (it is ${JSON.stringify(version)})`);
@@ -113,7 +95,7 @@ function wineEnv(prefix: string): NodeJS.ProcessEnv {
 
 /** What keeps ISCC from running under Wine here (and the command that installs it), or null. */
 export function innoWineProblem(): { readonly reason: string; readonly install: string } | null {
-  if (!onPath('wine')) return { reason: "wine is not on PATH: Inno Setup's compiler runs under Wine on Linux", install: `${WINE_INSTALL} && ${WINE32_INSTALL}` };
+  if (findOnPath('wine') === null) return { reason: "wine is not on PATH: Inno Setup's compiler runs under Wine on Linux", install: `${WINE_INSTALL} && ${WINE32_INSTALL}` };
   // Debian's layout: /usr/bin/wine starts /usr/lib/wine/wine (32-bit, from wine32:i386) when it exists.
   if (fs.existsSync('/usr/lib/wine/wine64') && !fs.existsSync('/usr/lib/wine/wine')) {
     return { reason: "Wine's 32-bit loader (/usr/lib/wine/wine, Debian's wine32:i386) is missing: ISCC.exe and Inno's Setup are 32-bit programs", install: WINE32_INSTALL };
@@ -129,7 +111,9 @@ function checkWine(): void {
 /** Makes the prefix unless it is ready (one process at a time). */
 async function ensurePrefix(prefix: string, env: NodeJS.ProcessEnv, log: (line: string) => void): Promise<void> {
   if (fs.existsSync(path.join(prefix, PREFIX_READY))) return;
-  const release = await lock(`${prefix}.lock`);
+  const release = await acquireDirLock(`${prefix}.lock`, 10 * 60_000).catch((error: Error) => {
+    throw new DistError(error.message);
+  });
   try {
     if (fs.existsSync(path.join(prefix, PREFIX_READY))) return;
     // Not made here, or not finished: it may predate wine32, and such a prefix never works.
@@ -144,45 +128,6 @@ async function ensurePrefix(prefix: string, env: NodeJS.ProcessEnv, log: (line: 
   }
 }
 
-/** A lock folder holding its owner's pid; one whose owner died is taken over. */
-async function lock(dir: string): Promise<() => void> {
-  const deadline = Date.now() + 10 * 60_000;
-  fs.mkdirSync(path.dirname(dir), { recursive: true });
-  for (;;) {
-    try {
-      fs.mkdirSync(dir);
-      fs.writeFileSync(path.join(dir, 'pid'), String(process.pid));
-      return () => fs.rmSync(dir, { recursive: true, force: true });
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-    }
-    const holder = Number(fs.readFileSync(path.join(dir, 'pid'), { encoding: 'utf8', flag: 'a+' }) || 0);
-    if (holder > 0 && !alive(holder)) fs.rmSync(dir, { recursive: true, force: true });
-    if (Date.now() > deadline) throw new DistError(`${dir} is still held by pid ${holder} after 10 minutes: remove it if no build runs`);
-    await sleep(250);
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-function onPath(command: string): boolean {
-  return (process.env.PATH ?? '').split(path.delimiter).some((dir) => {
-    if (dir === '') return false;
-    try {
-      fs.accessSync(path.join(dir, command), fs.constants.X_OK);
-      return true;
-    } catch {
-      return false;
-    }
-  });
-}
 
 interface Ran {
   readonly code: number | null;

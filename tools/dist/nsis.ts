@@ -12,35 +12,17 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { runToCompletion } from '../sea/run.js';
+import { findOnPath } from '../build/commands.js';
+import { isPe64 } from './checks.js';
+import type { BuiltInstaller, InstallerOptions } from './installer-build.js';
 import { DistError } from './package-app.js';
 
 export const NSIS_APT_PACKAGE = 'nsis';
 
-export interface NsisOptions {
-  readonly repoRoot: string;
-  /** The packaged app: electron-builder's `win-unpacked/` (Outpost.exe, resources/). */
-  readonly appDir: string;
-  readonly outDir: string;
-  readonly version: string;
-  /** release: LZMA, solid (the smallest installer; minutes for 186 MB). fast: stored, for tests. */
-  readonly compression: 'release' | 'fast';
-  /** Apps & features' publisher (default: Outpost). */
-  readonly publisher?: string | undefined;
-  readonly log: (line: string) => void;
-}
-
-export interface NsisInstaller {
-  /** `<outDir>/Outpost-Setup-<version>.exe` */
-  readonly file: string;
-  readonly bytes: number;
-  readonly ms: number;
-}
-
+/** Builds `<outDir>/Outpost-Setup-<version>.exe`. */
 const BUILD_TIMEOUT_MS = 30 * 60_000;
-const IMAGE_FILE_MACHINE_AMD64 = 0x8664;
-const PE32_PLUS = 0x20b;
 
-export async function buildNsisInstaller(options: NsisOptions): Promise<NsisInstaller> {
+export async function buildNsisInstaller(options: InstallerOptions): Promise<BuiltInstaller> {
   const { repoRoot, appDir, outDir, version, log } = options;
   const makensis = findOnPath('makensis');
   if (makensis === null) throw new DistError(`makensis is not on PATH: install NSIS 3 (Debian/Ubuntu: apt-get install -y ${NSIS_APT_PACKAGE})`);
@@ -81,33 +63,5 @@ export async function buildNsisInstaller(options: NsisOptions): Promise<NsisInst
 /** Throws unless `file` is a 64-bit (x64) Windows executable: a 32-bit stub silently does nothing under 64-bit Wine. */
 function checkAmd64Executable(file: string): void {
   if (!fs.existsSync(file)) throw new DistError(`makensis reported success but wrote no ${file}`);
-  const head = Buffer.alloc(4096);
-  const fd = fs.openSync(file, 'r');
-  try {
-    fs.readSync(fd, head, 0, head.length, 0);
-  } finally {
-    fs.closeSync(fd);
-  }
-  const pe = head.toString('latin1', 0, 2) === 'MZ' ? head.readUInt32LE(0x3c) : -1;
-  if (pe < 0 || pe + 26 > head.length || head.toString('latin1', pe, pe + 4) !== 'PE\0\0') throw new DistError(`${file} is not a Windows executable (no PE header)`);
-  const machine = head.readUInt16LE(pe + 4);
-  const magic = head.readUInt16LE(pe + 24);
-  if (machine !== IMAGE_FILE_MACHINE_AMD64 || magic !== PE32_PLUS) {
-    throw new DistError(`${file} is not a 64-bit x64 executable (machine 0x${machine.toString(16)}, optional header 0x${magic.toString(16)}): build/installer.nsi must start with "Target amd64-unicode"`);
-  }
-}
-
-function findOnPath(command: string): string | null {
-  const name = process.platform === 'win32' ? `${command}.exe` : command;
-  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
-    if (!dir) continue;
-    const candidate = path.join(dir, name);
-    try {
-      fs.accessSync(candidate, fs.constants.X_OK);
-      return candidate;
-    } catch {
-      // not here
-    }
-  }
-  return null;
+  if (!isPe64(file)) throw new DistError(`${file} is not a 64-bit x64 executable: build/installer.nsi must start with "Target amd64-unicode"`);
 }

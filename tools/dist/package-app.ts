@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { ORGANISATION_FILE, OrganisationFile } from '../../app/common/organisation.js';
 import { bundleApp } from '../build/app-bundle.js';
-import { npmCommand } from '../build/npm.js';
+import { npmCommand } from '../build/commands.js';
 import { buildUpdaterExecutables } from '../sea/build-updater.js';
 import { ELECTRON_FUSES } from './fuses.js';
 

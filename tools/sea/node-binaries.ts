@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { npmCommand } from '../build/npm.js';
+import { npmCommand } from '../build/commands.js';
 import { exists } from './files.js';
 import { certificateTable, PeFormatError, peVersionString } from './pe.js';
 import { childEnv } from './run.js';
