@@ -118,18 +118,26 @@ abstract class InstallerLab {
     return JSON.parse(ran.stdout) as AgentStatus;
   }
 
+  /**
+   * Waits for the installation's agent to answer `status` as IDLE at `version`. While a self-update
+   * swaps the folder, `Outpost.exe` is briefly not there and Wine cannot start it: that is waited
+   * through like an agent not yet running.
+   */
   async waitForAgent(dir: string, version: string, timeoutMs = 90_000): Promise<AgentStatus> {
-    let last: AgentStatus | null = null;
+    let last = '';
     return until(
       `the agent ${version} from ${dir} to reach IDLE`,
       async () => {
-        last = await this.status(dir);
-        return last?.state === 'IDLE' && last.version === version ? last : undefined;
+        const ran = await this.run([path.join(dir, 'Outpost.exe'), 'status']);
+        last = `exit ${ran.code}: ${ran.stdout}${ran.stderr}`;
+        const status = ran.code === 0 ? (JSON.parse(ran.stdout) as AgentStatus) : null;
+        return status?.state === 'IDLE' && status.version === version ? status : undefined;
       },
       timeoutMs,
-      () => JSON.stringify(last),
+      () => last,
     );
   }
+
 
   /** The values of a key (names lower-cased), read in the 64-bit view; null when there is no such key. */
   async reg(key: string): Promise<Map<string, string> | null> {
