@@ -17,6 +17,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readText } from '../../app/base/durable-file.js';
+import { findOnPath } from '../../tools/build/commands.js';
 
 export const WINE_APT_INSTALL = 'apt-get install -y --no-install-recommends wine wine64 gcc-mingw-w64-x86-64-win32';
 
@@ -91,20 +92,6 @@ function findRepoRoot(): string {
   }
 }
 
-function onPath(command: string, envPath = process.env.PATH ?? ''): string | null {
-  for (const dir of envPath.split(path.delimiter)) {
-    if (!dir) continue;
-    const candidate = path.join(dir, command);
-    try {
-      fs.accessSync(candidate, fs.constants.X_OK);
-      return candidate;
-    } catch {
-      // not here
-    }
-  }
-  return null;
-}
-
 /** Variables of the Linux test process that must not leak into Windows Node. */
 const STRIPPED_ENV = ['NODE_OPTIONS', 'NODE_TEST_CONTEXT', 'NODE_CHANNEL_FD', 'NODE_CHANNEL_SERIALIZATION_MODE', 'NODE_UNIQUE_ID', 'DISPLAY', 'WAYLAND_DISPLAY'];
 
@@ -128,7 +115,7 @@ export function prepareWine(): Promise<WineAvailability> {
 
 async function doPrepare(): Promise<WineAvailability> {
   if (process.platform !== 'linux') return { ok: false, reason: `the wine tier runs on Linux only (this is ${process.platform})`, install: WINE_APT_INSTALL };
-  const missing = ['wine', 'wineserver'].filter((tool) => onPath(tool) === null);
+  const missing = ['wine', 'wineserver'].filter((tool) => findOnPath(tool) === null);
   if (missing.length > 0) return { ok: false, reason: `${missing.join(' and ')} not found on PATH`, install: WINE_APT_INSTALL };
 
   const repoRoot = findRepoRoot();

@@ -17,14 +17,13 @@ import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { readText } from '../../app/base/durable-file.js';
 import { sameFolder } from '../../app/main/platform/win32-uninstall-entry.js';
-import { buildInnoInstaller, innoWineProblem } from '../../tools/dist/inno.js';
+import { buildInnoInstaller } from '../../tools/dist/inno.js';
 import type { BuiltInstaller } from '../../tools/dist/installer-build.js';
 import { buildTestPackage } from '../helpers/package-lab.js';
 import { tempDir } from '../helpers/paths.js';
-import { tierUnavailable } from '../helpers/tiers.js';
 import { stopWine, toWindowsPath } from './harness.js';
 import { holdInstallerLock } from './installer-lock.js';
-import { INNO_ENTRY, InnoLab, RUN_KEY } from './installer-lab.js';
+import { INNO_ENTRY, InnoLab, RUN_KEY, installerToolsOrSkip, stopwatch } from './installer-lab.js';
 import { wineOrSkip } from './tier.js';
 
 /** Setup's exit code when PrepareToInstall refuses to go on (Inno Setup's own). */
@@ -33,20 +32,9 @@ const PREPARE_FAILED = 7;
 test('wine tier: the Inno Setup installer installs, upgrades over a running agent and uninstalls, per user and per machine', { timeout: 20 * 60_000 }, async (t) => {
   const wine = await wineOrSkip(t);
   if (!wine) return;
-  const problem = innoWineProblem();
-  if (problem) {
-    tierUnavailable(t, 'wine', problem.reason, problem.install);
-    return;
-  }
+  if (!installerToolsOrSkip(t, { inno: true })) return;
   t.after(() => stopWine(wine));
-  const timings: string[] = [];
-  const timed = async <T>(what: string, work: () => Promise<T>): Promise<T> => {
-    const started = Date.now();
-    const result = await work();
-    timings.push(`${what} ${((Date.now() - started) / 1000).toFixed(1)} s`);
-    return result;
-  };
-  t.after(() => t.diagnostic(timings.join('; ')));
+  const timed = stopwatch(t);
 
   const work = tempDir(t, 'outpost-inno-');
   const installers: Record<string, BuiltInstaller> = {};

@@ -11,9 +11,14 @@ import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import type { TestContext } from 'node:test';
 import { readText } from '../../app/base/durable-file.js';
 import { UNINSTALL_KEY } from '../../app/main/platform/win32-uninstall-entry.js';
 import type { BuiltInstaller } from '../../tools/dist/installer-build.js';
+import { findOnPath } from '../../tools/build/commands.js';
+import { innoWineProblem } from '../../tools/dist/inno.js';
+import { NSIS_APT_PACKAGE } from '../../tools/dist/nsis.js';
+import { tierUnavailable } from '../helpers/tiers.js';
 import { until } from '../helpers/wait.js';
 import { HARNESS_TAG, taggedProcesses, toWindowsPath, type Wine } from './harness.js';
 
@@ -319,4 +324,33 @@ export function treeSize(dir: string): { kb: number; files: number } {
     files++;
   }
   return { kb: Math.round(bytes / 1024), files };
+}
+
+/**
+ * Whether the installers' builders can run here: makensis for NSIS, 32-bit Wine for Inno Setup's
+ * ISCC. When one is missing, the test is skipped by name (failed under CI) and this returns false.
+ */
+export function installerToolsOrSkip(t: TestContext, needs: { readonly nsis?: boolean; readonly inno?: boolean }): boolean {
+  if (needs.nsis && findOnPath('makensis') === null) {
+    tierUnavailable(t, 'wine', 'makensis not found on PATH (it builds the NSIS installer)', `apt-get install -y --no-install-recommends ${NSIS_APT_PACKAGE}`);
+    return false;
+  }
+  const problem = needs.inno ? innoWineProblem() : null;
+  if (problem) {
+    tierUnavailable(t, 'wine', problem.reason, problem.install);
+    return false;
+  }
+  return true;
+}
+
+/** Times the steps of a test and reports them, in one diagnostic line, when it ends. */
+export function stopwatch(t: TestContext): <T>(what: string, work: () => Promise<T> | T) => Promise<T> {
+  const timings: string[] = [];
+  t.after(() => t.diagnostic(timings.join('; ')));
+  return async (what, work) => {
+    const started = Date.now();
+    const result = await work();
+    timings.push(`${what} ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    return result;
+  };
 }

@@ -12,18 +12,16 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { findOnPath } from '../../tools/build/commands.js';
 import { storagePaths } from '../../app/base/storage-layout.js';
 import { readLastUpdate } from '../../app/base/update-records.js';
-import { buildInnoInstaller, innoWineProblem } from '../../tools/dist/inno.js';
-import { buildNsisInstaller, NSIS_APT_PACKAGE } from '../../tools/dist/nsis.js';
+import { buildInnoInstaller } from '../../tools/dist/inno.js';
+import { buildNsisInstaller } from '../../tools/dist/nsis.js';
 import { buildTestPackage } from '../helpers/package-lab.js';
 import { tempDir } from '../helpers/paths.js';
 import { ReleaseLab } from '../helpers/release-lab.js';
-import { tierUnavailable } from '../helpers/tiers.js';
 import { until } from '../helpers/wait.js';
 import { stopWine, toWindowsPath, type Wine } from './harness.js';
-import { INNO_ENTRY, InnoLab, NSIS_ENTRY, NsisLab, RUN_KEY } from './installer-lab.js';
+import { INNO_ENTRY, InnoLab, NSIS_ENTRY, NsisLab, RUN_KEY, installerToolsOrSkip, stopwatch } from './installer-lab.js';
 import { holdInstallerLock } from './installer-lock.js';
 import { wineOrSkip } from './tier.js';
 
@@ -81,24 +79,9 @@ function inno(wine: Wine, work: string): Installer {
 test('wine tier: after an installer upgrade the agent updates itself, Apps & features follows, and the uninstaller removes it all', { timeout: 20 * 60_000 }, async (t) => {
   const wine = await wineOrSkip(t);
   if (!wine) return;
-  if (findOnPath('makensis') === null) {
-    tierUnavailable(t, 'wine', 'makensis not found on PATH (it builds the NSIS installer)', `apt-get install -y --no-install-recommends ${NSIS_APT_PACKAGE}`);
-    return;
-  }
-  const problem = innoWineProblem();
-  if (problem) {
-    tierUnavailable(t, 'wine', problem.reason, problem.install);
-    return;
-  }
+  if (!installerToolsOrSkip(t, { nsis: true, inno: true })) return;
   t.after(() => stopWine(wine));
-  const timings: string[] = [];
-  const timed = async <T>(what: string, work: () => Promise<T> | T): Promise<T> => {
-    const started = Date.now();
-    const result = await work();
-    timings.push(`${what} ${((Date.now() - started) / 1000).toFixed(1)} s`);
-    return result;
-  };
-  t.after(() => t.diagnostic(timings.join('; ')));
+  const timed = stopwatch(t);
 
   // The organisation: its feed (empty until a release is published), its server on loopback, its keys.
   const feed = new ReleaseLab(t);

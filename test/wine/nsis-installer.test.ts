@@ -14,17 +14,15 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { findOnPath } from '../../tools/build/commands.js';
 import { readText } from '../../app/base/durable-file.js';
 import { sameFolder } from '../../app/main/platform/win32-uninstall-entry.js';
 import type { BuiltInstaller } from '../../tools/dist/installer-build.js';
-import { buildNsisInstaller, NSIS_APT_PACKAGE } from '../../tools/dist/nsis.js';
+import { buildNsisInstaller } from '../../tools/dist/nsis.js';
 import { buildTestPackage } from '../helpers/package-lab.js';
 import { tempDir } from '../helpers/paths.js';
-import { tierUnavailable } from '../helpers/tiers.js';
 import { stopWine, toWindowsPath } from './harness.js';
 import { holdInstallerLock } from './installer-lock.js';
-import { NSIS_ENTRY, NsisLab, RUN_KEY, treeSize, withoutSize } from './installer-lab.js';
+import { NSIS_ENTRY, NsisLab, RUN_KEY, treeSize, withoutSize, installerToolsOrSkip, stopwatch } from './installer-lab.js';
 import { wineOrSkip } from './tier.js';
 
 /** How long Setup waits for an update in flight before it gives up (STOP_WAIT_S in build/installer.nsi). */
@@ -33,19 +31,9 @@ const STOP_WAIT_MS = 60_000;
 test('wine tier: the NSIS installer installs, upgrades over a running agent and uninstalls, per user and per machine', { timeout: 20 * 60_000 }, async (t) => {
   const wine = await wineOrSkip(t);
   if (!wine) return;
-  if (findOnPath('makensis') === null) {
-    tierUnavailable(t, 'wine', 'makensis not found on PATH (it builds the NSIS installer)', `apt-get install -y --no-install-recommends ${NSIS_APT_PACKAGE}`);
-    return;
-  }
+  if (!installerToolsOrSkip(t, { nsis: true })) return;
   t.after(() => stopWine(wine));
-  const timings: string[] = [];
-  const timed = async <T>(what: string, work: () => Promise<T>): Promise<T> => {
-    const started = Date.now();
-    const result = await work();
-    timings.push(`${what} ${((Date.now() - started) / 1000).toFixed(1)} s`);
-    return result;
-  };
-  t.after(() => t.diagnostic(timings.join('; ')));
+  const timed = stopwatch(t);
 
   const work = tempDir(t, 'outpost-nsis-');
   const installers: Record<string, BuiltInstaller> = {};
