@@ -11,6 +11,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describeError } from '../app/base/errors.js';
 import { agentIdle } from './agent-idle.js';
+import { chunkedUpdates } from './chunked-updates.js';
 import { diagnosticsPage } from './diagnostics.js';
 import { installers } from './installers.js';
 import { ipc } from './ipc.js';
@@ -20,7 +21,7 @@ import { swap } from './swap.js';
 import { updateEndToEnd } from './update-e2e.js';
 import { updatePipeline } from './update.js';
 
-const BENCHMARKS: readonly Benchmark[] = [agentIdle, diagnosticsPage, ipc, updatePipeline, updateEndToEnd, swap, serverFanout, installers];
+const BENCHMARKS: readonly Benchmark[] = [agentIdle, diagnosticsPage, ipc, updatePipeline, chunkedUpdates, updateEndToEnd, swap, serverFanout, installers];
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 function row(cells: readonly string[], widths: readonly number[]): string {

@@ -19,12 +19,13 @@ export interface UpdatePaths {
   readonly dir: string;
   /** The TUF metadata cache. */
   readonly metadata: string;
-  /** Verified downloads: the folder, and a blob's file by the SHA-256 of its raw bytes. */
-  readonly blobs: string;
-  blob(rawSha256: string): string;
+  /** Verified chunks of a release being downloaded, each named by the SHA-256 of its bytes. */
+  readonly chunks: string;
   readonly staged: string;
   readonly failedVersions: string;
   readonly lastUpdate: string;
+  /** What the last download cost (common/update-files.ts DownloadCost). */
+  readonly lastDownload: string;
   /** The last job handed to the updater. */
   readonly job: string;
   /** The complete tree of a staged version (stage.ts builds it beside, in `<tree>.partial`). */
@@ -54,11 +55,11 @@ function updatePaths(dir: string): UpdatePaths {
   return {
     dir,
     metadata: file('metadata'),
-    blobs: file('blobs'),
-    blob: (rawSha256) => path.join(file('blobs'), `${rawSha256}.br`),
+    chunks: file('chunks'),
     staged: file('staged.json'),
     failedVersions: file('failed-versions.json'),
     lastUpdate: file('last-update.json'),
+    lastDownload: file('last-download.json'),
     job: file('job.json'),
     stagedTree: (version) => file(version),
     journal: (jobId) => file(`journal-${jobId}.jsonl`),

@@ -1,4 +1,5 @@
 import {
+  DownloadCost,
   FailedVersions,
   HealthRecord,
   isOutcomeEntry,
@@ -24,6 +25,14 @@ import { storagePaths, type UpdatePaths } from './storage-layout.js';
 /** The paths of a job's files (under its storage folder's updates/). */
 export function jobPaths(job: UpdaterJob): UpdatePaths {
   return storagePaths(job.storage).updates;
+}
+
+export function readLastDownload(updates: UpdatePaths): DownloadCost | null {
+  return readRecord(updates.lastDownload, DownloadCost);
+}
+
+export function writeLastDownload(updates: UpdatePaths, cost: DownloadCost): void {
+  writeRecord(updates.lastDownload, DownloadCost, cost);
 }
 
 export function writeJob(updates: UpdatePaths, job: UpdaterJob): void {

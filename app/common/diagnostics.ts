@@ -1,6 +1,7 @@
 import * as z from 'zod';
 import { AGENT_STATES } from './agent-state.js';
 import { LOG_LEVELS } from './log-levels.js';
+import { DownloadCost } from './update-files.js';
 
 /**
  * The diagnostics page's contract: what the page asks (`DiagnosticsApi`), what it is shown
@@ -70,6 +71,8 @@ export const DiagnosticsView = z
         offered: z.string().nullable(),
         staged: z.string().nullable(),
         last_error: problem.nullable(),
+        /** What the last download cost against the release's size. */
+        last_download: DownloadCost.nullable(),
         progress: z
           .object({
             bytes: z.number().nonnegative(),

@@ -1,5 +1,6 @@
 import * as z from 'zod';
 import { DiagnosticsBundle, DiagnosticsView, ReadParams } from './diagnostics.js';
+import { DownloadCost } from './update-files.js';
 
 /**
  * The local IPC contract between a running agent and a second launch (`outpost --force`,
@@ -70,6 +71,8 @@ export const UpdateStatus = z
     /** A version staged complete and verified in updates/, waiting for the hand-off. */
     staged: z.string().nullable(),
     last_error: z.object({ code: z.string(), message: z.string() }).strict().nullable(),
+    /** What the last download cost, against the release's size (null: none yet on this machine). */
+    last_download: DownloadCost.nullable(),
   })
   .strict();
 export type UpdateStatus = z.infer<typeof UpdateStatus>;

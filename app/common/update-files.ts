@@ -117,3 +117,8 @@ export const LastUpdate = z
   })
   .strict();
 export type LastUpdate = z.infer<typeof LastUpdate>;
+
+/** What the last download of a release cost: the bytes that came over the wire, against the release's size
+ * (`updates/last-download.json`, written by the agent, so that the version it hands over shows it too). */
+export const DownloadCost = z.object({ version: z.string(), downloaded_bytes: z.number().int().nonnegative(), release_bytes: z.number().int().nonnegative() }).strict();
+export type DownloadCost = z.infer<typeof DownloadCost>;

@@ -1,4 +1,5 @@
 import type { DiagnosticsView } from '../common/diagnostics.js';
+import type { DownloadCost } from '../common/update-files.js';
 import { type Content, el, moment, placeholder, show, tone } from './dom.js';
 import { card, FactList } from './card.js';
 import { formatBytes, formatDuration, formatPercent, formatRate } from './format.js';
@@ -85,7 +86,8 @@ export class Overview {
       const progress = update.progress;
       bar.hidden = progress === null;
       if (progress === null) {
-        show(words, muted('No download under way.'));
+        const last = update.last_download;
+        show(words, muted('No download under way.'), ...(last ? [' ', savedWords(last)] : []));
         return;
       }
       bar.value = progress.percent;
@@ -94,6 +96,12 @@ export class Overview {
     });
     return card('download', 'Download', bar, words);
   }
+}
+
+/** The saving chunked updates make, in words: what came over the wire against the release's size. */
+function savedWords(last: DownloadCost): HTMLElement {
+  const share = last.release_bytes === 0 ? 0 : (last.downloaded_bytes * 100) / last.release_bytes;
+  return el('span', { class: 'download-saving' }, [`Last update, ${last.version}: downloaded `, el('strong', { text: formatBytes(last.downloaded_bytes) }), ` of its ${formatBytes(last.release_bytes)} (${share < 1 ? `${share.toFixed(2)} %` : formatPercent(share)}).`]);
 }
 
 function code(text: string): HTMLElement {

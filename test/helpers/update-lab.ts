@@ -91,9 +91,9 @@ export async function runningA(t: { after: (fn: () => Promise<void> | void) => v
 }
 
 
-/** What updates/ holds beyond the job's record (job.json, journal, last-update.json), the TUF metadata and the (empty) download folder. */
+/** What updates/ holds beyond the job's record (job.json, journal, last-update.json), the last download's cost and the TUF metadata. */
 export function leftovers(home: string): string[] {
-  const kept = /^(job\.json|journal-.*\.jsonl|last-update\.json|metadata|blobs)$/;
+  const kept = /^(job\.json|journal-.*\.jsonl|last-update\.json|last-download\.json|metadata)$/;
   return fs.readdirSync(path.join(home, 'updates')).filter((name) => !kept.test(name));
 }
 

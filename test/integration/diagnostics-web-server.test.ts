@@ -52,6 +52,7 @@ const VIEW = DiagnosticsView.parse({
     offered: null,
     staged: null,
     last_error: null,
+    last_download: null,
     progress: null,
     held_back: [],
     last_job: null,

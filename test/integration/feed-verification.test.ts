@@ -1,12 +1,10 @@
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import axios from 'axios';
-import { blobTarget, ChannelPointer, channelTarget, FEED_METADATA_DIR, storedTargetPath } from '../../app/common/release.js';
+import { ChannelPointer, channelTarget, FEED_METADATA_DIR } from '../../app/common/release.js';
 import { OutpostError } from '../../app/base/errors.js';
-import { downloadVerified } from '../../app/main/core/update/download.js';
 import { FeedRepo } from '../../tools/release/feed-repo.js';
 import { loadKeys, ONLINE_ROLES } from '../../tools/release/keys.js';
 import { FaultProxy } from '../helpers/fault-proxy.js';
@@ -134,78 +132,3 @@ for (const { name, describe, expect } of [
     else assert.equal((await feed.document(info, ChannelPointer)).version, '1.0.0');
   });
 }
-
-/** A lab whose 1.0.0 holds one big file; `blob` is its stored (compressed) bytes, `file` where the agent puts it. */
-async function blobLab(t: { after: (fn: () => void | Promise<void>) => void }) {
-  const big = randomBytes(256 * 1024);
-  const lab = await publishedLab(t, { 'big.bin': big });
-  const target = blobTarget(hex('sha256', big));
-  const { hashes } = await signedRequest(lab, target, '');
-  assert.ok(hashes.sha256);
-  const blob = fs.readFileSync(path.join(lab.feed, storedTargetPath(target, hashes.sha256)));
-  return { lab, target, blob, file: path.join(lab.root, 'downloaded.br') };
-}
-
-/** A blob's download request as the update service makes it from the signed description (`describe`: re-described first). */
-async function signedRequest(lab: ReleaseLab, target: string, file: string, describe?: (bytes: Buffer) => Record<string, string>) {
-  if (describe) feedRepo(lab).describeTargetUnchecked(target, describe);
-  const feed = lab.agentFeed();
-  await feed.refresh();
-  const info = await feed.target(target);
-  assert.ok(info);
-  return { url: feed.url(info), file, length: info.length, hashes: info.hashes, stallMs: 10_000 };
-}
-
-for (const { name, describe, expect } of [
-  { name: 'SHA-512 only', describe: (b: Buffer) => ({ sha512: hex('sha512', b) }), expect: null },
-  { name: 'SHA-256 and SHA-512', describe: (b: Buffer) => ({ sha256: hex('sha256', b), sha512: hex('sha512', b) }), expect: null },
-  { name: 'a right SHA-256 but a wrong SHA-512', describe: (b: Buffer) => ({ sha256: hex('sha256', b), sha512: WRONG_SHA512 }), expect: /does not match its signed SHA-512/ },
-  { name: 'only algorithms the agent does not know', describe: () => ({ 'blake3-256': 'ab'.repeat(32) }), expect: /lists only hashes the agent cannot check \(blake3-256\)/ },
-]) {
-  test(`a blob signed with ${name} is ${expect ? 'refused (ERR_UPDATE_VERIFY), nothing kept' : 'downloaded and verified'}`, async (t) => {
-    const { lab, target, blob, file } = await blobLab(t);
-    const download = signedRequest(lab, target, file, describe).then((request) => downloadVerified(axios.create(), request));
-
-    if (expect) {
-      await refusedWith(download, 'ERR_UPDATE_VERIFY', expect);
-      assert.deepEqual([fs.existsSync(file), fs.existsSync(`${file}.part`)], [false, false]);
-    } else {
-      assert.deepEqual(await download, { transferred: blob.length, resumedFrom: 0 });
-      assert.ok(fs.readFileSync(file).equals(blob));
-    }
-  });
-}
-
-test('a resumed download hashes the bytes it already had with every listed algorithm: right SHA-256 and SHA-512 pass, a wrong SHA-512 is refused', async (t) => {
-  const { lab, target, blob, file } = await blobLab(t);
-  const signed = await signedRequest(lab, target, file, (b) => ({ sha256: hex('sha256', b), sha512: hex('sha512', b) }));
-  const half = Math.floor(blob.length / 2);
-
-  fs.writeFileSync(`${file}.part`, blob.subarray(0, half));
-  assert.deepEqual(await downloadVerified(axios.create(), signed), { transferred: blob.length - half, resumedFrom: half });
-  assert.ok(fs.readFileSync(file).equals(blob));
-
-  fs.rmSync(file);
-  fs.writeFileSync(`${file}.part`, blob.subarray(0, half));
-  await refusedWith(
-    downloadVerified(axios.create(), { ...signed, hashes: { ...signed.hashes, sha512: WRONG_SHA512 } }),
-    'ERR_UPDATE_VERIFY',
-    /does not match its signed SHA-512/,
-  );
-  assert.equal(fs.existsSync(`${file}.part`), false, 'the part that cannot be right is deleted');
-});
-
-test('downloadVerified itself refuses hashes of only unknown algorithms, before any byte is fetched or the part touched', async (t) => {
-  const { lab, target, blob, file } = await blobLab(t);
-  const proxy = await proxied(t, lab);
-  const signed = await signedRequest(lab, target, file);
-  fs.writeFileSync(`${file}.part`, blob.subarray(0, 10));
-
-  await refusedWith(
-    downloadVerified(axios.create(), { ...signed, url: signed.url.replace(lab.url, proxy.url), hashes: { md5: hex('md5', blob) } }),
-    'ERR_UPDATE_VERIFY',
-    /lists only hashes the agent cannot check \(md5\)/,
-  );
-  assert.deepEqual(proxy.seen, []);
-  assert.equal(fs.statSync(`${file}.part`).size, 10);
-});

@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { ChannelPointer, channelTarget, manifestTarget, ReleaseManifest } from '../../app/common/release.js';
+import axios from 'axios';
+import { ChannelPointer, channelTarget, ReleaseManifest } from '../../app/common/release.js';
+import { FeedObjects } from '../../app/main/core/update/feed-objects.js';
 import { ReleaseLab, runReleaseTool } from '../helpers/release-lab.js';
 
 /** root.key moved out of the keys folder, as the help says to keep it (offline); returns where it went. */
@@ -19,10 +22,12 @@ async function offered(lab: ReleaseLab, channel: string, trustedRootFile?: strin
   const info = await feed.target(channelTarget(channel));
   assert.ok(info, `the feed describes ${channel}`);
   const pointer = await feed.document(info, ChannelPointer);
-  const manifestInfo = await feed.target(manifestTarget(pointer.version));
-  assert.ok(manifestInfo, `the feed describes ${pointer.version}`);
-  const manifest = await feed.document(manifestInfo, ReleaseManifest);
-  return { pointer, manifestVersion: manifest.version };
+  const objects = new FeedObjects(axios.create(), feed.baseUrl, 10_000);
+  const raw = await objects.fetch('manifests', { sha256: pointer.manifest.sha256, storedLength: pointer.manifest.length, maxRaw: 1 << 20 });
+  const manifest = ReleaseManifest.parse(JSON.parse(raw.toString('utf8')));
+  const { manifest: named, ...setting } = pointer;
+  assert.equal(named.sha256, createHash('sha256').update(raw).digest('hex'), 'the pointer names the manifest by its hash');
+  return { pointer: setting, manifestVersion: manifest.version };
 }
 
 function lines(text: string): string[] {

@@ -124,6 +124,7 @@ function idle(shell: 'electron' | 'headless'): Stage {
       offered: null,
       staged: null,
       last_error: null,
+      last_download: { version: '0.1.0', downloaded_bytes: 131_072, release_bytes: 208_146_332 },
       progress: null,
       held_back: [{ version: '0.1.5', rollbacks: 2, last: ago(26 * HOUR) }],
       last_job: {
@@ -315,7 +316,7 @@ test('the desktop carrier: the view, live log lines and their filter, progress, 
   assert.match(lockCard, /Last heartbeat\d{1,2}:\d\d:\d\d [AP]M \(\d s ago\)/);
   const updates = await text(page, '#updates');
   for (const fact of ['On, channel stable', '1 min ago', 'Up to date: 0.1.0 is the latest on stable.', '0.1.5: 2 rollbacks, last']) assert.ok(updates.includes(fact), `the update card shows ${fact}: ${updates}`);
-  assert.match(await text(page, '#download'), /No download under way/);
+  assert.match(await text(page, '#download'), /No download under way\. Last update, 0\.1\.0: downloaded 128\.0 KB of its 198\.5 MB \(0\.06 %\)\./);
   assert.match(await text(page, '.job-summary'), /0\.0\.9 → 0\.1\.0 · committed · job job-7f3a9c/);
   const phases = await page.locator('.phases tbody tr').allTextContents();
   assert.equal(phases.length, 6);

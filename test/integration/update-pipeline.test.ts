@@ -44,7 +44,7 @@ test('a shutdown that begins during a check: the next state is refused and the c
   state.setState('SHUTTING_DOWN', 'a signal, while the feed is read');
   await assert.rejects(checking, (error) => error instanceof PipelineStopped && /stopped before UPDATING_DOWNLOADING: the agent is SHUTTING_DOWN/.test(error.message));
   assert.equal(pipeline.status.offered, '1.1.0', 'the check got as far as the decision');
-  assert.deepEqual(fs.existsSync(updates.blobs) ? fs.readdirSync(updates.blobs) : [], [], 'nothing downloaded');
+  assert.deepEqual(fs.existsSync(updates.chunks) ? fs.readdirSync(updates.chunks) : [], [], 'nothing downloaded');
   assert.equal(fs.existsSync(updates.stagedTree('1.1.0')), false, 'nothing staged');
   assert.equal(state.state, 'SHUTTING_DOWN');
   assert.ok(!log.lines.some((l) => l.includes('staged complete')));

@@ -4,8 +4,12 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { test } from 'node:test';
+import { zstdCompressSync } from 'node:zlib';
+import { chunkBuffer } from '../../app/base/chunking.js';
 import { storagePaths } from '../../app/base/storage-layout.js';
+import { objectPath } from '../../app/common/release.js';
 import { AgentClient } from '../../app/main/core/agent-client.js';
+import { ChunkStore } from '../../app/main/core/update/chunk-store.js';
 import { createPlatform } from '../../app/main/platform/index.js';
 import { bufferedReports, logOf, statusOf } from '../helpers/agent.js';
 import { type Child, startRunningAgent } from '../helpers/processes.js';
@@ -13,6 +17,7 @@ import { FaultProxy } from '../helpers/fault-proxy.js';
 import { ForwardProxy } from '../helpers/forward-proxy.js';
 import { ReleaseLab, treeOf } from '../helpers/release-lab.js';
 import { until } from '../helpers/wait.js';
+import { DEFAULT_CHUNKING } from '../../tools/release/release-writer.js';
 
 const V1 = { 'main.js': 'console.log("v1")\n', 'lib/util.js': 'exports.x = 1\n'.repeat(2000), 'assets/logo.bin': Buffer.alloc(64 * 1024, 7) };
 const V2 = { ...V1, 'main.js': 'console.log("v2")\n' };
@@ -47,14 +52,18 @@ test('a release pushed over WebSocket reaches the agent (the push logged; the ti
   await until('the staged release', () => logOf(home).includes('1.1.0 staged complete and verified'));
 
   const log = logOf(home);
-  assert.match(log, /update 1\.0\.0 -> 1\.1\.0: 4 files, 2 unchanged, 2 to download/, 'main.js and package.json changed; nothing else is fetched');
+  assert.match(log, /update 1\.0\.0 -> 1\.1\.0: 4 files, 2 unchanged, 2 chunks to download/, 'main.js and package.json changed (one chunk each); nothing else is fetched');
   assert.match(log, /state CHECKING_UPDATE -> UPDATING_DOWNLOADING.*\n(.*\n)*.*UPDATING_DOWNLOADING -> UPDATING_VERIFYING.*\n(.*\n)*.*UPDATING_VERIFYING -> UPDATING_STAGING/);
   assert.match(log, /UPDATING_DOWNLOADING: 100% \(\d+ of \d+ bytes\)/, 'progress is logged');
   assert.deepEqual(treeOf(path.join(home, 'updates', '1.1.0')), treeOf(v2));
-  assert.deepEqual(fs.readdirSync(path.join(home, 'updates', 'blobs')), [], 'verified downloads are removed once staged');
+  assert.equal(fs.existsSync(path.join(home, 'updates', 'chunks')), false, 'verified downloads are removed once staged');
 
   const status = await statusOf(home, install);
-  assert.deepEqual(status.update, { offered: '1.1.0', staged: '1.1.0', last_error: null });
+  const { last_download, ...update } = status.update;
+  assert.deepEqual(update, { offered: '1.1.0', staged: '1.1.0', last_error: null });
+  assert.equal(last_download?.version, '1.1.0');
+  assert.equal(last_download?.release_bytes, Object.values(treeOf(v2)).reduce((n, b64) => n + Buffer.from(b64, 'base64').length, 0));
+  assert.ok(last_download && last_download.downloaded_bytes > 0 && last_download.downloaded_bytes < 4096, `the manifest and two small chunks: ${last_download?.downloaded_bytes} bytes`);
   assert.ok(status.last_update_check !== null);
 
   // Another check (asked over IPC), and one after a restart, find it staged: nothing is downloaded twice.
@@ -147,36 +156,36 @@ async function expectRefusal(
   return { lab, home };
 }
 
-function storedBlob(lab: ReleaseLab, content: string | Buffer): string {
+/** The feed's stored chunk of a file of one chunk (named by the file's SHA-256). */
+function storedChunk(lab: ReleaseLab, content: string | Buffer): string {
   const sha = createHash('sha256').update(content).digest('hex');
-  const dir = path.join(lab.feed, 'targets', 'blobs');
-  const name = fs.readdirSync(dir).find((n) => n.endsWith(`.${sha}.br`));
-  assert.ok(name, `a blob for ${sha}`);
-  return path.join(dir, name);
+  const file = path.join(lab.feed, objectPath('chunks', sha));
+  assert.ok(fs.existsSync(file), `a chunk for ${sha}`);
+  return file;
 }
 
-test('attack: a tampered file is refused', async (t) => {
-  await expectRefusal(
-    t,
-    (lab) => {
-      const blob = storedBlob(lab, V2['main.js']);
-      const bytes = fs.readFileSync(blob);
-      bytes.writeUInt8(bytes.readUInt8(bytes.length - 1) ^ 0xff, bytes.length - 1);
-      fs.writeFileSync(blob, bytes);
-    },
-    { code: 'ERR_UPDATE_VERIFY', message: /does not match its signed SHA-256/ },
-  );
+test('attack: a tampered file (other bytes of the same length, compressed as the feed does) is refused after three tries', async (t) => {
+  const evil = 'console.log("ev")\n';
+  assert.equal(evil.length, V2['main.js'].length);
+  const { home } = await expectRefusal(t, (lab) => fs.writeFileSync(storedChunk(lab, V2['main.js']), zstdCompressSync(evil)), {
+    code: 'ERR_UPDATE_VERIFY',
+    message: /the chunk [0-9a-f]{12} does not match its signed SHA-256 \(tampered, or corrupted on the way\)/,
+  });
+  assert.equal(logOf(home).match(/failed \(attempt \d of 3\), fetching it again/g)?.length, 2, 'fetched again twice: damage on the way may not repeat');
 });
 
-test('attack: a file longer than its metadata says (endless data) is cut off and refused', async (t) => {
-  await expectRefusal(
-    t,
-    (lab) => {
-      const blob = storedBlob(lab, V2['main.js']);
-      fs.appendFileSync(blob, Buffer.alloc(1024 * 1024, 1));
-    },
-    { code: 'ERR_UPDATE_VERIFY', message: /sent more than its signed length/ },
-  );
+test('attack: a chunk longer than it can be (endless data) is cut off and refused', async (t) => {
+  await expectRefusal(t, (lab) => fs.appendFileSync(storedChunk(lab, V2['main.js']), Buffer.alloc(1024 * 1024, 1)), {
+    code: 'ERR_UPDATE_VERIFY',
+    message: /the answer for \S+\/chunks\/.* was longer than the \d+ bytes allowed for it \(endless data\?\), so it was cut off there and not used/,
+  });
+});
+
+test('a chunk missing from the feed is reported as such (HTTP 404, the release incomplete on the server), and nothing is staged', async (t) => {
+  await expectRefusal(t, (lab) => fs.rmSync(storedChunk(lab, V2['main.js'])), {
+    code: 'ERR_UPDATE_DOWNLOAD',
+    message: /Download of \S+\/chunks\/\S+ failed: the feed does not have it \(HTTP 404\): the release is incomplete on the server/,
+  });
 });
 
 test('attack: a wrong signature on the metadata is refused', async (t) => {
@@ -288,7 +297,7 @@ for (const [name, bad] of [
           version: '1.1.0',
           files: [{ path: bad, size: content.length, sha256: createHash('sha256').update(content).digest('hex'), mode: 0o644 }],
         };
-        FeedRepo.open({ feedDir: lab.feed, keys: loadKeys(lab.keys, ONLINE_ROLES, 'the test'), now: () => new Date() }, null).publishUnchecked(manifest, [content], 'stable');
+        await FeedRepo.open({ feedDir: lab.feed, keys: loadKeys(lab.keys, ONLINE_ROLES, 'the test'), now: () => new Date() }, null).publishUnchecked(manifest, [content], 'stable');
       },
       { code: 'ERR_UPDATE_VERIFY', message: /is not a valid document/ },
       { publishV2: false },
@@ -317,15 +326,17 @@ test('a symlink: the release tool refuses one, and the agent never copies an ins
   const agent = await startRunningAgent(home, { OUTPOST_INSTALL_DIR: install });
   t.after(() => agent.kill('SIGKILL'));
   await until('the staged release', () => logOf(home).includes('1.1.0 staged complete and verified'));
-  assert.match(logOf(home), /4 files, 1 unchanged, 3 to download/, 'the linked file is downloaded, not followed');
+  const chunksOfUtil = chunkBuffer(Buffer.from(V1['lib/util.js']), DEFAULT_CHUNKING).length;
+  assert.match(logOf(home), new RegExp(`4 files, 1 unchanged, ${2 + chunksOfUtil} chunks to download`), 'the linked file is downloaded, not followed');
   assert.ok(fs.lstatSync(path.join(home, 'updates', '1.1.0', 'lib', 'util.js')).isFile());
   await stop(agent);
 });
 
 // ---- A bad network, a full disk, a dead backend -------------------------------------------------
 
-/** v2 changes one big, incompressible file: its blob is what the network faults hit. */
+/** v2 adds one big, incompressible file of many chunks: what the network faults hit. */
 const BIG = randomBytes(512 * 1024);
+const BIG_CHUNKS = chunkBuffer(BIG, DEFAULT_CHUNKING).map((c) => c.sha256);
 
 async function behindProxy(t: { after: (fn: () => void) => void }, update: Record<string, unknown> = {}) {
   const lab = new ReleaseLab(t);
@@ -335,53 +346,78 @@ async function behindProxy(t: { after: (fn: () => void) => void }, update: Recor
   await lab.startServer();
   const proxy = await FaultProxy.start(lab.url);
   t.after(() => void proxy.close());
-  const bigBlob = path.basename(storedBlob(lab, BIG));
   const home = lab.home({ url: proxy.url, wsUrl: `${lab.url.replace('http', 'ws')}/ws`, update });
-  return { lab, install, proxy, home, bigBlob };
+  return { lab, install, proxy, home };
 }
 
-test('a download dropped at 50% is resumed where it broke off, not restarted', async (t) => {
-  const { lab, install, proxy, home, bigBlob } = await behindProxy(t);
-  proxy.once(new RegExp(bigBlob.replaceAll('.', '\\.')), { kind: 'drop', afterBytes: BIG.length / 2 });
+/** How many times each chunk of BIG was asked for. */
+function chunkRequests(proxy: FaultProxy): number[] {
+  return BIG_CHUNKS.map((sha) => proxy.seen.filter((r) => r.path.includes(`/chunks/${sha.slice(0, 2)}/${sha}.zst`)).length);
+}
+
+test('a connection dropped in the middle of a chunk: that chunk is fetched again, no other twice, and the release is staged', async (t) => {
+  const { lab, install, proxy, home } = await behindProxy(t);
+  const victim = BIG_CHUNKS[Math.floor(BIG_CHUNKS.length / 2)] as string;
+  proxy.once(new RegExp(`/chunks/../${victim}\\.zst$`), { kind: 'drop', afterBytes: 4096 });
   const agent = await startRunningAgent(home, { OUTPOST_INSTALL_DIR: install });
   t.after(() => agent.kill('SIGKILL'));
   await until('the staged release', () => logOf(home).includes('1.1.0 staged complete and verified'), 30_000);
-  const requests = proxy.seen.filter((r) => r.path.includes(bigBlob));
-  assert.equal(requests.length, 2, 'one broken transfer, one resumed');
-  assert.equal(requests[0]?.range, undefined);
-  const resumedAt = Number(/^bytes=(\d+)-$/.exec(requests[1]?.range ?? '')?.[1]);
-  assert.ok(resumedAt >= BIG.length / 2 - 64 * 1024 && resumedAt <= BIG.length / 2, `resumed at ${resumedAt}, near the half`);
-  assert.match(logOf(home), new RegExp(`resumed blobs/.* at byte ${resumedAt}`));
-  assert.equal(lab.reports().filter((r) => r.code === 'ERR_UPDATE_DOWNLOAD').length, 1, 'the broken transfer was reported');
+  assert.deepEqual(chunkRequests(proxy), BIG_CHUNKS.map((sha) => (sha === victim ? 2 : 1)));
+  assert.match(logOf(home), new RegExp(`chunk ${victim.slice(0, 12)} failed \\(attempt 1 of 3\\), fetching it again`));
   assert.equal(treeOf(path.join(home, 'updates', '1.1.0'))['assets/big.bin'], BIG.toString('base64'));
+  assert.equal(lab.reports().length, 0, 'a retried chunk is not a failure');
   await stop(agent);
 });
 
-test('attack: a server that stalls mid-file (slow retrieval) is abandoned after the stall limit, and the transfer resumed later', async (t) => {
-  const { lab, install, proxy, home, bigBlob } = await behindProxy(t, { stall_timeout_s: 2 });
-  proxy.once(new RegExp(bigBlob.replaceAll('.', '\\.')), { kind: 'stall', afterBytes: 100 * 1024 });
+test('SIGKILL in the middle of a download: the next start fetches only the chunks it had not verified', async (t) => {
+  const { install, proxy, home } = await behindProxy(t);
+  // One chunk hangs, so the agent is caught in the middle of the download, the others verified.
+  const hanging = BIG_CHUNKS[0] as string;
+  proxy.once(new RegExp(`/chunks/../${hanging}\\.zst$`), { kind: 'stall', afterBytes: 0 });
+  const first = await startRunningAgent(home, { OUTPOST_INSTALL_DIR: install });
+  t.after(() => first.kill('SIGKILL'));
+  const store = path.join(home, 'updates', 'chunks');
+  const stored = () => [...ChunkStore.read(store).keys()].filter((sha) => BIG_CHUNKS.includes(sha));
+  await until('every chunk but the hanging one verified', () => stored().length === BIG_CHUNKS.length - 1, 30_000);
+  first.kill('SIGKILL');
+  await first.finish();
+  const before = chunkRequests(proxy);
+
+  const second = await startRunningAgent(home, { OUTPOST_INSTALL_DIR: install });
+  t.after(() => second.kill('SIGKILL'));
+  await until('the staged release', () => logOf(home).includes('1.1.0 staged complete and verified'), 30_000);
+  const after = chunkRequests(proxy).map((n, i) => n - (before[i] as number));
+  assert.deepEqual(after, BIG_CHUNKS.map((sha) => (sha === hanging ? 1 : 0)), 'only the chunk not verified before the kill is asked for again');
+  const hangingSize = chunkBuffer(BIG, DEFAULT_CHUNKING)[0]?.size;
+  assert.match(logOf(home), new RegExp(`1 chunk to download \\(${hangingSize} of`));
+  assert.equal(treeOf(path.join(home, 'updates', '1.1.0'))['assets/big.bin'], BIG.toString('base64'));
+  await stop(second);
+});
+
+test('attack: a server that stalls mid-chunk (slow retrieval) is abandoned after the stall limit, and the chunk fetched again', async (t) => {
+  const { install, proxy, home } = await behindProxy(t, { stall_timeout_s: 2 });
+  const victim = BIG_CHUNKS[1] as string;
+  proxy.once(new RegExp(`/chunks/../${victim}\\.zst$`), { kind: 'stall', afterBytes: 1024 });
   const agent = await startRunningAgent(home, { OUTPOST_INSTALL_DIR: install });
   t.after(() => agent.kill('SIGKILL'));
-  await until('the stalled transfer', () => proxy.seen.some((r) => r.path.includes(bigBlob)));
+  await until('the stalled transfer', () => proxy.seen.some((r) => r.path.includes(victim)));
   // A request to check while the update runs starts no second check (a push would queue one: see the push tests).
   const asked = await new AgentClient(createPlatform(), { ...process.env, OUTPOST_HOME: home }).send('check_for_update', 5_000);
   assert.equal(asked.status, 'ok');
   assert.equal(asked.message, 'a check is already running', 'the requester is told no second check starts');
-  const report = await until('the report', () => lab.reports().find((r) => r.code === 'ERR_UPDATE_DOWNLOAD'));
-  assert.match(report.message, /no data for 2000 ms \(stalled at 102400 of \d+ bytes\)/);
-  assert.equal(fs.existsSync(path.join(home, 'updates', '1.1.0')), false, 'nothing staged from a stalled transfer');
   await until('the staged release', () => logOf(home).includes('1.1.0 staged complete and verified'), 30_000);
-  assert.match(logOf(home), /at byte 102400/);
+  assert.match(logOf(home), new RegExp(`chunk ${victim.slice(0, 12)} failed \\(attempt 1 of 3\\), fetching it again: .*no complete answer within 2000 ms`));
+  assert.equal(chunkRequests(proxy)[1], 2);
   await stop(agent);
 });
 
 test('a disk too small: refused before anything is downloaded, with a clear report', async (t) => {
-  const { lab, install, proxy, home, bigBlob } = await behindProxy(t, { min_free_mb: 1_000_000_000 });
+  const { lab, install, proxy, home } = await behindProxy(t, { min_free_mb: 1_000_000_000 });
   const agent = await startRunningAgent(home, { OUTPOST_INSTALL_DIR: install });
   t.after(() => agent.kill('SIGKILL'));
   const report = await until('the report', () => lab.reports().find((r) => r.code === 'ERR_UPDATE_DISK_SPACE'));
   assert.match(report.message, /Not enough disk space for 1\.1\.0: it needs [\d.]+ MB and 1000000000\.0 MB must stay free, but [\d.]+ MB are free on .*updates\. Nothing was downloaded\./);
-  assert.equal(proxy.seen.filter((r) => r.path.includes(bigBlob)).length, 0, 'not one byte of the release was asked for');
+  assert.equal(proxy.seen.filter((r) => r.path.includes('/chunks/')).length, 0, 'not one chunk of the release was asked for');
   await until('IDLE again', () => /state CHECKING_UPDATE -> IDLE: update failed; will retry/.test(logOf(home)));
   await stop(agent);
 });
@@ -451,6 +487,6 @@ test('behind a proxy (HTTP_PROXY): the feed and the WebSocket both go through it
   assert.match(logOf(home), /push channel through the proxy http:\/\/127\.0\.0\.1:\d+\//);
   assert.deepEqual(proxy.tunnels, [`127.0.0.1:${lab.port}`], 'the WebSocket went through CONNECT');
   assert.ok(proxy.requests.some((r) => r.startsWith(`GET ${lab.url}/feed/metadata/`)), 'the metadata came through the proxy');
-  assert.ok(proxy.requests.some((r) => r.startsWith(`GET ${lab.url}/feed/targets/blobs/`)), 'the blobs came through the proxy');
+  assert.ok(proxy.requests.some((r) => r.startsWith(`GET ${lab.url}/feed/chunks/`)), 'the chunks came through the proxy');
   await stop(agent);
 });

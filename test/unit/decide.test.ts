@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import type { ChannelPointer } from '../../app/common/release.js';
 import { decide, rolloutBucket } from '../../app/main/core/update/decide.js';
 
-const pointer = (version: string, extra: Partial<ChannelPointer> = {}): ChannelPointer => ({ channel: 'stable', version, rollout_percent: 100, min_version: null, ...extra });
+const pointer = (version: string, extra: Partial<ChannelPointer> = {}): ChannelPointer => ({ channel: 'stable', version, rollout_percent: 100, min_version: null, manifest: { sha256: '0'.repeat(64), length: 1 }, ...extra });
 const base = { running: '1.2.0', agentId: 'agent-a', allowDowngrade: false };
 
 test('decide: newer is taken, the same is nothing to do, older is refused unless policy allows it', () => {

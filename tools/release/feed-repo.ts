@@ -1,23 +1,13 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { brotliCompressSync, constants as zlib } from 'node:zlib';
 import { Metadata, MetadataKind, MetaFile, Root, Snapshot, TargetFile, Targets, Timestamp } from '@tufjs/models';
 import semver from 'semver';
-import {
-  blobTarget,
-  CHANNEL_NAME,
-  ChannelPointer,
-  channelTarget,
-  FEED_METADATA_DIR,
-  type ManifestFile,
-  ReleaseManifest,
-  manifestTarget,
-  RelativeFilePath,
-  storedTargetPath,
-} from '../../app/common/release.js';
+import { CATALOG_TARGET, Catalog, CHANNEL_NAME, ChannelPointer, channelTarget, DocumentRef, FEED_METADATA_DIR, storedTargetPath } from '../../app/common/release.js';
 import { writeFileAtomic } from '../../app/base/durable-file.js';
 import { type KeySet, type OnlineKeys, type RoleKey, type RoleName, signerFor } from './keys.js';
+import { ObjectStore } from './object-store.js';
+import { DEFAULT_CHUNKING, writeRelease } from './release-writer.js';
 
 const SPEC_VERSION = '1.0.31';
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -47,11 +37,14 @@ export interface PublishResult {
   readonly version: string;
   readonly files: number;
   readonly bytes: number;
-  /** Blobs that were not in the feed before: what an agent on the previous release downloads. */
-  readonly newBlobs: number;
-  readonly newBlobBytes: number;
+  /** Chunks that were not in the feed before, and the stored bytes of every new object: at most what an agent on the previous release downloads. */
+  readonly newChunks: number;
+  readonly newStoredBytes: number;
   readonly feedVersion: number;
 }
+
+/** A pointer as `channel` sets it: the version, not yet the manifest it names. */
+export type ChannelSetting = Omit<ChannelPointer, 'manifest'>;
 
 /** The signed root of a new feed (version 1), written by `keygen` as the agents' trust anchor. */
 export function newRoot(keys: KeySet, now: Date): Metadata<Root> {
@@ -112,7 +105,7 @@ export class FeedRepo {
   }
 
   /** Runs `fn` holding the feed's writer lock. */
-  static withLock<T>(feedDir: string, fn: () => T): T {
+  static async withLock<T>(feedDir: string, fn: () => T | Promise<T>): Promise<T> {
     fs.mkdirSync(feedDir, { recursive: true });
     const lock = path.join(feedDir, '.publish.lock');
     let fd: number;
@@ -123,7 +116,7 @@ export class FeedRepo {
     }
     try {
       fs.writeSync(fd, String(process.pid));
-      return fn();
+      return await fn();
     } finally {
       fs.closeSync(fd);
       fs.rmSync(lock, { force: true });
@@ -132,6 +125,21 @@ export class FeedRepo {
 
   get feedVersion(): number {
     return this.#timestampVersion;
+  }
+
+  get feedDir(): string {
+    return this.#options.feedDir;
+  }
+
+  /** The files of the current signed state: its metadata versions and its stored targets (prune keeps them). */
+  currentFiles(): string[] {
+    if (!this.#targets) return [];
+    const metadataDir = path.join(this.#options.feedDir, FEED_METADATA_DIR);
+    return [
+      path.join(metadataDir, `${this.#targets.signed.version}.targets.json`),
+      path.join(metadataDir, `${this.#snapshotVersion}.snapshot.json`),
+      ...Object.values(this.#targets.signed.targets).map((info) => this.#stored(info)),
+    ];
   }
 
   channel(name: string): ChannelPointer | null {
@@ -143,48 +151,52 @@ export class FeedRepo {
     return this.#targetPaths('channels/').map((p) => ChannelPointer.parse(readJson(this.#stored(this.#target(p)))));
   }
 
-  releases(): ReleaseManifest[] {
-    return this.#targetPaths('releases/')
-      .map((p) => ReleaseManifest.parse(readJson(this.#stored(this.#target(p)))))
-      .sort((a, b) => semver.compare(a.version, b.version));
+  /** The published releases (oldest first) and those `prune` retired. */
+  catalog(): Catalog {
+    const info = this.#targets?.signed.targets[CATALOG_TARGET];
+    const catalog = info ? Catalog.parse(readJson(this.#stored(info))) : { releases: [], retired: [] };
+    return { ...catalog, releases: [...catalog.releases].sort((a, b) => semver.compare(a.version, b.version)) };
   }
 
-  publish(options: PublishOptions): PublishResult {
+  get objects(): ObjectStore {
+    return new ObjectStore(this.#options.feedDir);
+  }
+
+  async publish(options: PublishOptions): Promise<PublishResult> {
     const { version, channel } = options;
     if (!semver.valid(version)) throw new Error(`"${version}" is not a semantic version (e.g. 1.4.0)`);
-    if (this.#targets?.signed.targets[manifestTarget(version)]) throw new Error(`version ${version} is already published; a published release never changes`);
-    const files = readAppFolder(options.appDir);
+    const catalog = this.catalog();
+    if (catalog.releases.some((r) => r.version === version)) throw new Error(`version ${version} is already published; a published release never changes`);
+    const store = this.objects;
+    const written = await writeRelease(store, options.appDir, version, DEFAULT_CHUNKING);
+    await store.flush();
     const targets = { ...(this.#targets?.signed.targets ?? {}) };
-    let newBlobs = 0;
-    let newBlobBytes = 0;
-    for (const file of files) {
-      const target = blobTarget(file.sha256);
-      if (targets[target]) continue;
-      const compressed = brotliCompressSync(fs.readFileSync(file.absolute), { params: { [zlib.BROTLI_PARAM_QUALITY]: 9, [zlib.BROTLI_PARAM_SIZE_HINT]: file.size } });
-      targets[target] = this.#storeTarget(target, compressed);
-      newBlobs++;
-      newBlobBytes += compressed.length;
-    }
-    const manifest: ReleaseManifest = ReleaseManifest.parse({ version, files: files.map(({ path: p, size, sha256, mode }) => ({ path: p, size, sha256, mode })) });
-    targets[manifestTarget(version)] = this.#storeTarget(manifestTarget(version), jsonBytes(manifest));
+    const entry = { version, manifest: written.ref, published: this.#options.now().toISOString(), files: written.manifest.files.length, bytes: written.bytes };
+    this.#writeCatalog(targets, { ...catalog, releases: [...catalog.releases, entry] });
     this.#pointChannel(targets, { channel, version, rollout_percent: options.rolloutPercent, min_version: options.minVersion }, options.allowOlder);
     this.#commit(targets);
-    return { version, files: files.length, bytes: files.reduce((n, f) => n + f.size, 0), newBlobs, newBlobBytes, feedVersion: this.#timestampVersion };
+    return {
+      version,
+      files: written.manifest.files.length,
+      bytes: written.bytes,
+      newChunks: written.newChunks,
+      newStoredBytes: written.newStoredBytes,
+      feedVersion: this.#timestampVersion,
+    };
   }
 
   /**
    * Drills and tests only: publishes a manifest exactly as given, without the checks of `publish`
-   * (paths, versions), with the given file contents as blobs: to see that agents refuse what the
-   * release tool would never write, even when it is signed.
+   * (paths, versions), each file stored as one chunk: to see that agents refuse what the release
+   * tool would never write, even when it is signed.
    */
-  publishUnchecked(manifest: { version: string; files: ReadonlyArray<{ path: string; size: number; sha256: string; mode: number }> }, contents: readonly Buffer[], channel: string): void {
+  async publishUnchecked(manifest: { version: string; files: ReadonlyArray<{ path: string; size: number; sha256: string; mode: number }> }, contents: readonly Buffer[], channel: string): Promise<void> {
+    const store = this.objects;
+    for (const bytes of contents) store.put('chunks', bytes);
+    const ref = store.put('manifests', Buffer.from(JSON.stringify({ chunking: DEFAULT_CHUNKING, ...manifest })));
+    await store.flush();
     const targets = { ...(this.#targets?.signed.targets ?? {}) };
-    for (const bytes of contents) {
-      const target = blobTarget(sha256(bytes));
-      targets[target] ??= this.#storeTarget(target, brotliCompressSync(bytes));
-    }
-    targets[manifestTarget(manifest.version)] = this.#storeTarget(manifestTarget(manifest.version), jsonBytes(manifest));
-    const pointer: ChannelPointer = { channel, version: manifest.version, rollout_percent: 100, min_version: null };
+    const pointer = { channel, version: manifest.version, rollout_percent: 100, min_version: null, manifest: { sha256: ref.sha256, length: ref.length } };
     targets[channelTarget(channel)] = this.#storeTarget(channelTarget(channel), jsonBytes(pointer));
     this.#commit(targets);
   }
@@ -209,9 +221,8 @@ export class FeedRepo {
   }
 
   /** Points a channel at a published version, or widens/narrows its rollout. */
-  setChannel(pointer: ChannelPointer, allowOlder: boolean): void {
+  setChannel(pointer: ChannelSetting, allowOlder: boolean): void {
     const targets = { ...(this.#targets?.signed.targets ?? {}) };
-    if (!targets[manifestTarget(pointer.version)]) throw new Error(`version ${pointer.version} is not published in this feed`);
     this.#pointChannel(targets, pointer, allowOlder);
     this.#commit(targets);
   }
@@ -222,7 +233,32 @@ export class FeedRepo {
     this.#commit({ ...this.#targets.signed.targets });
   }
 
-  #pointChannel(targets: Record<string, TargetFile>, pointer: ChannelPointer, allowOlder: boolean): void {
+  /** Drops releases from the catalog (prune.ts): they are no longer offered; their objects go later. */
+  retire(versions: readonly string[]): void {
+    const catalog = this.catalog();
+    const now = this.#options.now().toISOString();
+    const retired = catalog.releases.filter((r) => versions.includes(r.version)).map((r) => ({ version: r.version, manifest: r.manifest, retired: now }));
+    const targets = { ...(this.#targets?.signed.targets ?? {}) };
+    this.#writeCatalog(targets, { releases: catalog.releases.filter((r) => !versions.includes(r.version)), retired: [...catalog.retired, ...retired] });
+    this.#commit(targets);
+  }
+
+  /** Forgets retired releases whose objects are gone (prune.ts). */
+  forgetRetired(versions: readonly string[]): void {
+    const catalog = this.catalog();
+    const targets = { ...(this.#targets?.signed.targets ?? {}) };
+    this.#writeCatalog(targets, { ...catalog, retired: catalog.retired.filter((r) => !versions.includes(r.version)) });
+    this.#commit(targets);
+  }
+
+  #writeCatalog(targets: Record<string, TargetFile>, catalog: Catalog): void {
+    targets[CATALOG_TARGET] = this.#storeTarget(CATALOG_TARGET, jsonBytes(Catalog.parse(catalog)));
+  }
+
+  #pointChannel(targets: Record<string, TargetFile>, setting: ChannelSetting, allowOlder: boolean): void {
+    const release = this.#releaseIn(targets, setting.version);
+    if (!release) throw new Error(`version ${setting.version} is not published in this feed`);
+    const pointer: ChannelPointer = { ...setting, manifest: DocumentRef.parse(release.manifest) };
     if (!CHANNEL_NAME.test(pointer.channel)) throw new Error(`channel "${pointer.channel}" must be lower-case letters, digits and dashes`);
     if (pointer.min_version !== null && !semver.valid(pointer.min_version)) throw new Error(`minimum version "${pointer.min_version}" is not a semantic version`);
     const current = this.channel(pointer.channel);
@@ -231,6 +267,12 @@ export class FeedRepo {
     }
     const target = channelTarget(pointer.channel);
     targets[target] = this.#storeTarget(target, jsonBytes(ChannelPointer.parse(pointer)));
+  }
+
+  /** A release as the catalog among `targets` (being changed) records it. */
+  #releaseIn(targets: Record<string, TargetFile>, version: string) {
+    const info = targets[CATALOG_TARGET];
+    return info ? Catalog.parse(readJson(this.#stored(info))).releases.find((r) => r.version === version) : undefined;
   }
 
   /** Writes new targets, snapshot and timestamp metadata; the rename of timestamp.json is the commit. */
@@ -285,34 +327,6 @@ export class FeedRepo {
   #targetPaths(prefix: string): string[] {
     return Object.keys(this.#targets?.signed.targets ?? {}).filter((p) => p.startsWith(prefix));
   }
-}
-
-interface AppFile extends ManifestFile {
-  readonly absolute: string;
-}
-
-/** Every regular file of the application folder; a symlink or anything else is refused, not followed. */
-function readAppFolder(appDir: string): AppFile[] {
-  const root = path.resolve(appDir);
-  if (!fs.statSync(root, { throwIfNoEntry: false })?.isDirectory()) throw new Error(`--app ${appDir} is not a folder`);
-  const files: AppFile[] = [];
-  const walk = (dir: string) => {
-    for (const entry of fs.readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
-      const absolute = path.join(dir, entry.name);
-      const relative = path.relative(root, absolute).split(path.sep).join('/');
-      if (entry.isDirectory()) walk(absolute);
-      else if (entry.isFile()) {
-        const checked = RelativeFilePath.safeParse(relative);
-        if (!checked.success) throw new Error(`${relative}: ${checked.error.issues[0]?.message}`);
-        const bytes = fs.readFileSync(absolute);
-        const mode = fs.statSync(absolute).mode & 0o111 ? 0o755 : 0o644;
-        files.push({ absolute, path: relative, size: bytes.length, sha256: sha256(bytes), mode });
-      } else throw new Error(`${relative} is not a regular file (a symlink or a device); a release holds regular files only`);
-    }
-  };
-  walk(root);
-  if (files.length === 0) throw new Error(`--app ${appDir} holds no files`);
-  return files;
 }
 
 function expiry(now: Date, days: number): string {

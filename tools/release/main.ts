@@ -3,6 +3,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Metadata, MetadataKind } from '@tufjs/models';
 import { FeedRepo, newRoot } from './feed-repo.js';
+import { prune } from './prune.js';
 import { ExitCode } from '../../app/common/exit-codes.js';
 import { generateRoleKey, loadKeys, MissingKeyError, ONLINE_ROLES, ROLES, type RoleName } from './keys.js';
 import { rotateKey } from './rotate.js';
@@ -25,6 +26,10 @@ export const USAGE = `Usage:
       and the feed is re-signed. Agents follow the chain of roots by themselves. Any rotation needs
       root.key in KEYDIR (with the other three): root.json lists every role's key, and only the
       root key signs a new root.json.
+  outpost-release prune --feed FEED --key KEYDIR --keep N [--grace-days 7]
+      Keeps the newest N releases (and every release a channel offers) and retires the others;
+      removes the chunks and documents that no kept release needs once they have been unused for
+      the grace period (agents and caches that read the feed before still find them meanwhile).
   outpost-release list --feed FEED
       The published releases and what each channel offers.
 
@@ -71,7 +76,7 @@ export async function main(argv: readonly string[]): Promise<number> {
         const keyDir = keyFolder(need('key'), ONLINE_ROLES);
         const feedDir = need('feed');
         const keys = loadKeys(keyDir, ONLINE_ROLES, command);
-        const result = FeedRepo.withLock(feedDir, () =>
+        const result = await FeedRepo.withLock(feedDir, () =>
           FeedRepo.open({ feedDir, keys, now, ...(expires && { expires }) }, trustedRoot(keyDir)).publish({
             appDir: need('app'),
             version: need('version'),
@@ -82,7 +87,7 @@ export async function main(argv: readonly string[]): Promise<number> {
           }),
         );
         process.stdout.write(
-          `published ${result.version}: ${result.files} files, ${result.bytes} bytes; ${result.newBlobs} new blobs (${result.newBlobBytes} bytes compressed); feed version ${result.feedVersion}\n`,
+          `published ${result.version}: ${result.files} files, ${result.bytes} bytes; ${result.newChunks} new chunks, ${result.newStoredBytes} new bytes stored (compressed); feed version ${result.feedVersion}\n`,
         );
         return ExitCode.OK;
       }
@@ -91,7 +96,7 @@ export async function main(argv: readonly string[]): Promise<number> {
         const feedDir = need('feed');
         const pointer = { channel: need('channel'), version: need('version'), rollout_percent: rollout, min_version: values['min-version'] ?? null };
         const keys = loadKeys(keyDir, ONLINE_ROLES, command);
-        FeedRepo.withLock(feedDir, () => FeedRepo.open({ feedDir, keys, now, ...(expires && { expires }) }, null).setChannel(pointer, values['allow-older'] === true));
+        await FeedRepo.withLock(feedDir, () => FeedRepo.open({ feedDir, keys, now, ...(expires && { expires }) }, null).setChannel(pointer, values['allow-older'] === true));
         process.stdout.write(`channel ${pointer.channel} now offers ${pointer.version} to ${pointer.rollout_percent}% of agents\n`);
         return ExitCode.OK;
       }
@@ -99,7 +104,7 @@ export async function main(argv: readonly string[]): Promise<number> {
         const keyDir = keyFolder(need('key'), ONLINE_ROLES);
         const feedDir = need('feed');
         const keys = loadKeys(keyDir, ONLINE_ROLES, command);
-        FeedRepo.withLock(feedDir, () => FeedRepo.open({ feedDir, keys, now, ...(expires && { expires }) }, null).refresh());
+        await FeedRepo.withLock(feedDir, () => FeedRepo.open({ feedDir, keys, now, ...(expires && { expires }) }, null).refresh());
         process.stdout.write(`feed ${feedDir} re-signed\n`);
         return ExitCode.OK;
       }
@@ -108,16 +113,28 @@ export async function main(argv: readonly string[]): Promise<number> {
         const feedDir = need('feed');
         const role = need('role');
         if (!(ROLES as readonly string[]).includes(role)) throw new UsageError(`--role must be one of ${ROLES.join(', ')}`);
-        const { version, retired } = FeedRepo.withLock(feedDir, () => rotateKey(feedDir, keyDir, role as RoleName, now));
+        const { version, retired } = await FeedRepo.withLock(feedDir, () => rotateKey(feedDir, keyDir, role as RoleName, now));
         process.stdout.write(`the ${role} key was replaced; the feed's root is now version ${version}${retired ? ` (old key kept as ${retired})` : ''}\n`);
+        return ExitCode.OK;
+      }
+      case 'prune': {
+        const keyDir = keyFolder(need('key'), ONLINE_ROLES);
+        const feedDir = need('feed');
+        const keep = parseCount('--keep', need('keep'), 1);
+        const graceDays = values['grace-days'] === undefined ? 7 : parseCount('--grace-days', values['grace-days'], 0);
+        const keys = loadKeys(keyDir, ONLINE_ROLES, command);
+        const result = await FeedRepo.withLock(feedDir, () => prune(FeedRepo.open({ feedDir, keys, now, ...(expires && { expires }) }, null), { keep, graceMs: graceDays * 86_400_000 }, now()));
+        process.stdout.write(
+          `kept ${result.kept.join(', ') || 'nothing'}; retired ${result.retired.join(', ') || 'nothing'}; removed ${result.removedObjects} objects (${result.removedBytes} bytes)${result.removedReleases.length > 0 ? ` of ${result.removedReleases.join(', ')}` : ''}\n`,
+        );
         return ExitCode.OK;
       }
       case 'list': {
         const feedDir = need('feed');
         const repo = FeedRepo.open({ feedDir, keys: null, now }, null);
-        for (const release of repo.releases()) {
-          process.stdout.write(`${release.version}  ${release.files.length} files, ${release.files.reduce((n, f) => n + f.size, 0)} bytes\n`);
-        }
+        const catalog = repo.catalog();
+        for (const release of catalog.releases) process.stdout.write(`${release.version}  ${release.files} files, ${release.bytes} bytes, published ${release.published}\n`);
+        for (const release of catalog.retired) process.stdout.write(`${release.version}  retired ${release.retired}\n`);
         for (const c of repo.channels()) process.stdout.write(`channel ${c.channel}: ${c.version} to ${c.rollout_percent}%${c.min_version ? `, from ${c.min_version} on` : ''}\n`);
         return ExitCode.OK;
       }
@@ -167,6 +184,8 @@ function parse(argv: readonly string[]) {
       'allow-older': { type: 'boolean' },
       expires: { type: 'string' },
       role: { type: 'string' },
+      keep: { type: 'string' },
+      'grace-days': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -182,6 +201,12 @@ function parseDate(text: string): Date {
   const date = new Date(text);
   if (Number.isNaN(date.getTime())) throw new UsageError(`--expires "${text}" is not a date (ISO 8601, e.g. 2030-01-01T00:00:00Z)`);
   return date;
+}
+
+function parseCount(option: string, text: string, least: number): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < least) throw new UsageError(`${option} must be a whole number of at least ${least}, not "${text}"`);
+  return n;
 }
 
 function parsePercent(text: string): number {

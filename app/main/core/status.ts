@@ -20,6 +20,6 @@ export function statusOf(sources: StatusSources): StatusData {
     storage: sources.storage,
     uptime_s: Math.round((sources.now.getTime() - sources.startedAt.getTime()) / 1000),
     last_update_check: sources.updates?.lastCheck ?? null,
-    update: sources.updates?.update ?? { offered: null, staged: null, last_error: null },
+    update: sources.updates?.update ?? { offered: null, staged: null, last_error: null, last_download: null },
   };
 }

@@ -14,7 +14,7 @@ import {
   type ReadParams,
   type UpdatePhase,
 } from '../../../common/diagnostics.js';
-import { DIAGNOSTICS_LOG_BYTES } from '../../../common/ipc.js';
+import { DIAGNOSTICS_LOG_BYTES, type UpdateStatus } from '../../../common/ipc.js';
 import { LockRecord } from '../../../common/process-identity.js';
 import { FailedVersions, type LastUpdate, type StepEntry, type UpdaterJob } from '../../../common/update-files.js';
 import type { ShellHooks } from '../agent.js';
@@ -26,7 +26,7 @@ import { readLogTail } from './log-tail.js';
 /** What the page is shown of the update service, when updates are on. */
 export interface UpdateSource extends CheckControl {
   status(): {
-    update: { offered: string | null; staged: string | null; last_error: { code: string; message: string } | null };
+    update: UpdateStatus;
     lastCheck: string | null;
     lastResult: CheckResult | null;
   };
@@ -140,6 +140,7 @@ export class AgentDiagnostics implements DiagnosticsApi {
         offered: status?.update.offered ?? null,
         staged: status?.update.staged ?? null,
         last_error: status?.update.last_error ?? null,
+        last_download: status?.update.last_download ?? null,
         progress: this.#progress && { ...this.#progress, bytes_per_s: this.#speed() },
         held_back: Object.entries(readRecord(paths.updates.failedVersions, FailedVersions) ?? {}).map(([held, entry]) => ({ version: held, rollbacks: entry.count, last: entry.last })),
         last_job: jobView(job),

@@ -1,6 +1,5 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
 import { Metadata, MetadataKind } from '@tufjs/models';
 import axios, { type AxiosInstance } from 'axios';
 import { type Fetcher, type TargetFile, Updater } from 'tuf-js';
@@ -11,6 +10,7 @@ import { readText, writeFileAtomic } from '../../../base/durable-file.js';
 import { describeError, ErrorCode, isOutpostError, OutpostError } from '../../../base/errors.js';
 import { tryParseJson } from '../../../base/jsonl.js';
 import type { Logger } from '../../../base/logger.js';
+import { fetchBytes } from './fetch-bytes.js';
 import { storageHash, TargetHashes } from './target-hashes.js';
 
 /** What a push names: the version of the signed timestamp metadata. */
@@ -58,6 +58,11 @@ export class Feed {
       throw fetcher.failure ?? verifyError('the feed metadata did not verify', error);
     }
     this.#updater = updater;
+  }
+
+  /** The feed's base URL: where its content-addressed objects are too. */
+  get baseUrl(): string {
+    return this.#options.baseUrl;
   }
 
   /** The version of the timestamp metadata the last refresh verified (what a push names), or null before one. */
@@ -155,41 +160,6 @@ class AxiosFetcher implements Fetcher {
   /** Part of tuf-js's interface for its downloadTarget, which Outpost never calls: targets go through download.ts (resumable, hashed while streaming, in updates/). */
   downloadFile(): Promise<never> {
     return Promise.reject(new Error('targets are not downloaded through tuf-js'));
-  }
-}
-
-/**
- * GET into memory, refusing the answer as soon as it is longer than `maxLength` bytes (endless data),
- * within one deadline for the whole answer, body included (slow retrieval). A non-2xx status is a
- * DownloadHTTPError, as tuf-js expects (a 404 for the next root means there is none).
- */
-async function fetchBytes(http: AxiosInstance, url: string, maxLength: number, timeoutMs: number): Promise<Buffer> {
-  const controller = new AbortController();
-  const deadline = setTimeout(() => controller.abort(), timeoutMs);
-  try {
-    const response = await http.get<Readable>(url, { responseType: 'stream', maxContentLength: -1, signal: controller.signal, validateStatus: () => true });
-    if (response.status < 200 || response.status > 299) {
-      response.data.destroy();
-      throw new DownloadHTTPError(`GET ${url}: HTTP ${response.status}`, response.status);
-    }
-    const body: AsyncIterable<Buffer> = response.data;
-    const chunks: Buffer[] = [];
-    let received = 0;
-    for await (const chunk of body) {
-      received += chunk.length;
-      if (received > maxLength) {
-        response.data.destroy();
-        throw new OutpostError(ErrorCode.UPDATE_VERIFY, `Update refused: the answer for ${url} was longer than the ${maxLength} bytes allowed for it (endless data?), so it was cut off there and not used.`);
-      }
-      chunks.push(chunk);
-    }
-    return Buffer.concat(chunks);
-  } catch (error) {
-    if (isOutpostError(error) || error instanceof DownloadHTTPError) throw error;
-    const why = controller.signal.aborted ? `no complete answer within ${timeoutMs} ms` : axios.isAxiosError(error) ? (error.code ?? error.message) : describeError(error);
-    throw new OutpostError(ErrorCode.UPDATE_DOWNLOAD, `Cannot reach the release feed: GET ${url} failed (${why}).`, { cause: error });
-  } finally {
-    clearTimeout(deadline);
   }
 }
 

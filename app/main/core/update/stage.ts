@@ -1,72 +1,74 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Readable, Transform } from 'node:stream';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createBrotliDecompress } from 'node:zlib';
 import { type ManifestFile, RelativeFilePath, type ReleaseManifest } from '../../../common/release.js';
 import { describeError, ErrorCode, OutpostError } from '../../../base/errors.js';
-
-/**
- * Where a file of the new version comes from: the installed copy (when its bytes are already right)
- * or a downloaded, verified blob.
- */
-export interface StagePlan {
-  readonly fromInstalled: readonly ManifestFile[];
-  readonly fromBlobs: readonly ManifestFile[];
-}
-
-/** Which files the installed copy already has, byte for byte (checked by hash, symlinks never followed). */
-export async function planStage(manifest: ReleaseManifest, installDir: string): Promise<StagePlan> {
-  const fromInstalled: ManifestFile[] = [];
-  const fromBlobs: ManifestFile[] = [];
-  for (const file of manifest.files) {
-    const source = safeJoin(installDir, file.path);
-    const stat = fs.lstatSync(source, { throwIfNoEntry: false });
-    const same = stat?.isFile() && stat.size === file.size && (await sha256File(source)) === file.sha256;
-    (same ? fromInstalled : fromBlobs).push(file);
-  }
-  return { fromInstalled, fromBlobs };
-}
+import type { ChunkNeed } from './chunk-download.js';
+import { ChunkStore } from './chunk-store.js';
+import type { LocalChunks } from './local-chunks.js';
+import type { ReleasePlan } from './release-plan.js';
 
 export interface StageRequest {
   readonly manifest: ReleaseManifest;
-  readonly plan: StagePlan;
-  readonly installDir: string;
-  /** Verified blobs by the SHA-256 of their raw bytes. */
-  readonly blobFile: (rawSha256: string) => string;
+  readonly plan: ReleasePlan;
+  readonly local: LocalChunks;
+  /** The chunk store's folder: a pack found damaged there is deleted, so that its chunks are downloaded again. */
+  readonly storeDir: string;
   /** The complete tree appears here, and only complete. */
   readonly stagedDir: string;
-  readonly onFile?: (done: number, total: number) => void;
 }
 
 /**
- * Builds the new version's complete tree in `<stagedDir>.partial`, checking the SHA-256 and size of
- * every file as it is written, then renames it to `stagedDir`. Paths are checked again here (a
- * manifest is outside data even when signed); files are created exclusively in folders this function
- * made, so nothing is written through a link.
+ * Builds the new version's complete tree in `<stagedDir>.partial`, then renames it to `stagedDir`.
+ * A file is copied from one the agent has, or assembled from chunks read one at a time from local
+ * files and the chunk store; every chunk is hashed again as it is read (a local file may have changed
+ * since it was scanned, a stored chunk may have been damaged), and every file's size and SHA-256 are
+ * checked as it is written. Paths are checked again here (a manifest is outside data even when signed);
+ * files are created exclusively in folders this function made, so nothing is written through a link.
  */
 export async function stageRelease(request: StageRequest): Promise<void> {
-  const { manifest, plan, stagedDir } = request;
+  const { manifest, plan, stagedDir, local } = request;
   const partial = `${stagedDir}.partial`;
   fs.rmSync(partial, { recursive: true, force: true });
   fs.rmSync(stagedDir, { recursive: true, force: true });
   fs.mkdirSync(partial, { recursive: true, mode: 0o700 });
-  const total = manifest.files.length;
-  let done = 0;
   try {
-    for (const file of plan.fromInstalled) {
-      await writeVerified(file, partial, fs.createReadStream(safeJoin(request.installDir, file.path)), null);
-      request.onFile?.(++done, total);
-    }
-    for (const file of plan.fromBlobs) {
-      await writeVerified(file, partial, fs.createReadStream(request.blobFile(file.sha256)), createBrotliDecompress());
-      request.onFile?.(++done, total);
+    for (const { file, source } of plan.files) {
+      const bytes = source.kind === 'whole' ? fs.createReadStream(source.file) : Readable.from(readChunks(source.chunks, local, request.storeDir));
+      await writeVerified(file, partial, bytes);
     }
     fs.renameSync(partial, stagedDir);
   } catch (error) {
     fs.rmSync(partial, { recursive: true, force: true });
     throw error instanceof OutpostError ? error : new OutpostError(ErrorCode.UPDATE_STAGE, `Staging ${manifest.version} failed: ${describeError(error)}.`, { cause: error });
+  }
+}
+
+/** A file's bytes, chunk by chunk, each checked against its hash; one chunk in memory at a time. */
+async function* readChunks(chunks: readonly ChunkNeed[], local: LocalChunks, storeDir: string): AsyncGenerator<Buffer> {
+  for (const chunk of chunks) {
+    const where = local.chunk(chunk.sha256);
+    if (!where || where.size < chunk.size) throw new OutpostError(ErrorCode.UPDATE_STAGE, `Staging failed: chunk ${chunk.sha256.slice(0, 12)} is not on this machine any more (it will be downloaded again).`);
+    const bytes = Buffer.allocUnsafe(chunk.size);
+    const handle = await fs.promises.open(where.file, 'r');
+    try {
+      const { bytesRead } = await handle.read(bytes, 0, chunk.size, where.offset);
+      if (bytesRead !== chunk.size || createHash('sha256').update(bytes).digest('hex') !== chunk.sha256) {
+        throw new OutpostError(ErrorCode.UPDATE_STAGE, `Staging failed: chunk ${chunk.sha256.slice(0, 12)} in ${where.file} changed since it was checked (it will be downloaded again).`);
+      }
+    } catch (error) {
+      // A damaged pack goes, so that the next check fetches its chunks again; a file of the installation is left alone.
+      if (error instanceof OutpostError && ChunkStore.isPack(storeDir, where.file)) {
+        fs.rmSync(where.file, { force: true });
+        fs.rmSync(`${where.file}.idx`, { force: true });
+      }
+      throw error;
+    } finally {
+      await handle.close();
+    }
+    yield bytes;
   }
 }
 
@@ -101,7 +103,7 @@ export async function checkStaged(manifest: ReleaseManifest, stagedDir: string):
   return null;
 }
 
-async function writeVerified(file: ManifestFile, root: string, source: Readable, decompress: Transform | null): Promise<void> {
+async function writeVerified(file: ManifestFile, root: string, source: Readable): Promise<void> {
   const target = safeJoin(root, file.path);
   fs.mkdirSync(path.dirname(target), { recursive: true, mode: 0o755 });
   const hash = createHash('sha256');
@@ -115,8 +117,7 @@ async function writeVerified(file: ManifestFile, root: string, source: Readable,
       yield chunk;
     }
   };
-  if (decompress) await pipeline(source, decompress, counter, out);
-  else await pipeline(source, counter, out);
+  await pipeline(source, counter, out);
   if (size !== file.size || hash.digest('hex') !== file.sha256) {
     throw new OutpostError(ErrorCode.UPDATE_VERIFY, `Update refused: ${file.path} does not match its signed size and SHA-256.`);
   }

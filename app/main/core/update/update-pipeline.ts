@@ -2,18 +2,25 @@ import fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { AxiosInstance } from 'axios';
 import semver from 'semver';
+import type { z } from 'zod';
+import { tryParseJson } from '../../../base/jsonl.js';
 import { describeError, ErrorCode, OutpostError } from '../../../base/errors.js';
 import type { Logger } from '../../../base/logger.js';
 import type { UpdatePaths } from '../../../base/storage-layout.js';
-import { failedAttempts, readStaged, writeStaged } from '../../../base/update-records.js';
+import { failedAttempts, readLastDownload, readStaged, writeLastDownload, writeStaged } from '../../../base/update-records.js';
 import type { AgentState } from '../../../common/agent-state.js';
-import { blobTarget, ChannelPointer, channelTarget, manifestTarget, ReleaseManifest } from '../../../common/release.js';
+import type { DownloadCost } from '../../../common/update-files.js';
+import { ChannelPointer, channelTarget, ReleaseManifest } from '../../../common/release.js';
 import type { UpdateSettings } from '../config-schema.js';
 import type { StateMachine } from '../state-machine.js';
 import { decide } from './decide.js';
-import { downloadVerified } from './download.js';
+import { downloadChunks } from './chunk-download.js';
+import { ChunkStore } from './chunk-store.js';
 import type { Feed } from './feed.js';
-import { checkStaged, planStage, stageRelease } from './stage.js';
+import { FeedObjects } from './feed-objects.js';
+import { LocalChunks } from './local-chunks.js';
+import { planRelease } from './release-plan.js';
+import { checkStaged, stageRelease } from './stage.js';
 
 export interface UpdatePipelineOptions {
   readonly state: StateMachine;
@@ -50,8 +57,14 @@ export interface PipelineStatus {
   staged: string | null;
   /** Set when the offered version is held back by the circuit breaker (not a failure of this check). */
   blocked: { readonly code: ErrorCode; readonly message: string } | null;
+  /** What the last download of a release cost, against the release's size (kept on disk: the next version shows it too). */
+  lastDownload: DownloadCost | null;
 }
 
+/** A manifest larger than this is refused (100,000 files fit). */
+const MAX_MANIFEST_BYTES = 32 * 1024 * 1024;
+/** Chunk requests in flight at once: enough to hide the round trip, few enough to be a polite client of a CDN. */
+const DOWNLOAD_PARALLEL = 8;
 /** A version rolled back this many times is not handed to the updater again (until a newer one comes). */
 const MAX_FAILED_ATTEMPTS = 2;
 /** A hold that nobody releases ends anyway: a broken test must not leave an agent stuck for good. */
@@ -68,16 +81,17 @@ export class PipelineStopped extends Error {}
  */
 export class UpdatePipeline {
   readonly #options: UpdatePipelineOptions;
-  readonly status: PipelineStatus = { offered: null, staged: null, blocked: null };
+  readonly status: PipelineStatus;
 
   constructor(options: UpdatePipelineOptions) {
     this.#options = options;
+    this.status = { offered: null, staged: null, blocked: null, lastDownload: readLastDownload(options.updates) };
     this.status.staged = this.#stagedVersion();
   }
 
   /** Runs one check to its end; throws an OutpostError on failure, PipelineStopped when the agent stops. */
   async check(): Promise<void> {
-    const { log, settings, running, state, feed, updates } = this.#options;
+    const { log, settings, running, state, feed, updates, signal } = this.#options;
     this.status.blocked = null;
     await feed.refresh();
     const pointerInfo = await feed.target(channelTarget(settings.channel));
@@ -107,9 +121,9 @@ export class UpdatePipeline {
       return;
     }
     this.status.offered = version;
-    const manifestInfo = await feed.target(manifestTarget(version));
-    if (!manifestInfo) throw refused(`channel ${settings.channel} offers ${version}, which the feed does not describe`);
-    const manifest = await feed.document(manifestInfo, ReleaseManifest);
+    const objects = new FeedObjects(this.#options.http, feed.baseUrl, settings.stall_timeout_s * 1000);
+    const manifestBytes = await objects.fetch('manifests', { sha256: pointer.manifest.sha256, storedLength: pointer.manifest.length, maxRaw: MAX_MANIFEST_BYTES }, signal);
+    const manifest = parseDocument(`the manifest of ${version}`, manifestBytes, ReleaseManifest);
     if (manifest.version !== version) throw refused(`the manifest for ${version} describes ${manifest.version} (mixed releases)`);
     const stagedDir = updates.stagedTree(version);
     if (this.status.staged === version) {
@@ -123,56 +137,53 @@ export class UpdatePipeline {
       this.#forgetStaged(version);
     }
 
-    const plan = await planStage(manifest, this.#options.installDir);
-    const blobs = [...new Map(plan.fromBlobs.map((f) => [f.sha256, f])).keys()];
-    const infos = [];
-    for (const sha of blobs) {
-      const info = await feed.target(blobTarget(sha));
-      if (!info) throw refused(`${version} needs a file (${sha}) the feed does not describe`);
-      infos.push({ sha, info });
-    }
-    fs.mkdirSync(updates.blobs, { recursive: true, mode: 0o700 });
-    const blobFile = updates.blob;
-    const missing = infos.filter(({ sha }) => !fs.existsSync(blobFile(sha)));
-    const downloadBytes = missing.reduce((n, { info }) => n + info.length, 0);
-    const stagedBytes = manifest.files.reduce((n, f) => n + f.size, 0);
-    this.#checkFreeSpace(downloadBytes + stagedBytes, version);
-    log.info(`update ${running} -> ${version}: ${manifest.files.length} files, ${plan.fromInstalled.length} unchanged, ${missing.length} to download (${downloadBytes} bytes)`);
+    // Everything the agent holds is a source: the installation, a version staged earlier (a newer
+    // release has come since), and the chunks an interrupted download left.
+    const otherStaged = this.status.staged === null ? [] : [updates.stagedTree(this.status.staged)];
+    const local = await LocalChunks.scan([this.#options.installDir, ...otherStaged], updates.chunks, manifest.chunking);
+    const plan = await planRelease(manifest, local, objects, signal);
+    const missingBytes = plan.missing.reduce((n, c) => n + c.size, 0);
+    const releaseBytes = manifest.files.reduce((n, f) => n + f.size, 0);
+    this.#checkFreeSpace(missingBytes + releaseBytes, version);
+    const unchanged = plan.files.filter((f) => f.source.kind === 'whole').length;
+    log.info(
+      `update ${running} -> ${version}: ${manifest.files.length} files, ${unchanged} unchanged, ${plan.missing.length} ${plan.missing.length === 1 ? 'chunk' : 'chunks'} to download (${missingBytes} of ${releaseBytes} bytes; ${plan.reusedBytes} reused from ${local.scannedBytes} bytes on this machine)`,
+    );
 
     await this.#enter('UPDATING_DOWNLOADING', `downloading ${version}`);
     let done = 0;
     let lastPercent = -1;
-    for (const { sha, info } of missing) {
-      const result = await downloadVerified(this.#options.http, {
-        url: feed.url(info),
-        file: blobFile(sha),
-        length: info.length,
-        hashes: info.hashes,
-        stallMs: settings.stall_timeout_s * 1000,
-        signal: this.#options.signal,
-        onBytes: (bytes) => {
-          const percent = downloadBytes === 0 ? 100 : Math.floor(((done + bytes) * 100) / downloadBytes);
-          if (percent >= lastPercent + 10 || percent === 100) {
-            lastPercent = percent;
-            state.progress({ bytes: done + bytes, total: downloadBytes, percent });
-          }
-        },
-      });
-      if (result.resumedFrom > 0) log.info(`resumed ${info.path} at byte ${result.resumedFrom} of ${info.length}`);
-      done += info.length;
-    }
+    await downloadChunks({
+      objects,
+      chunks: plan.missing,
+      store: new ChunkStore(updates.chunks),
+      parallel: DOWNLOAD_PARALLEL,
+      signal,
+      log,
+      onChunk: (size) => {
+        done += size;
+        const percent = missingBytes === 0 ? 100 : Math.floor((done * 100) / missingBytes);
+        if (percent >= lastPercent + 10 || percent === 100) {
+          lastPercent = percent;
+          state.progress({ bytes: done, total: missingBytes, percent });
+        }
+      },
+    });
+    this.status.lastDownload = { version, downloaded_bytes: objects.wireBytes, release_bytes: releaseBytes };
+    writeLastDownload(updates, this.status.lastDownload);
+    log.info(`downloaded ${objects.wireBytes} bytes for ${version} (${percentOf(objects.wireBytes, releaseBytes)} of its ${releaseBytes} bytes)`);
 
     await this.#enter('UPDATING_VERIFYING', `verifying ${version}`);
-    for (const { sha, info } of infos) {
-      const size = fs.statSync(blobFile(sha), { throwIfNoEntry: false })?.size;
-      if (size !== info.length) throw refused(`the downloaded ${info.path} is not the length the feed signed`);
-    }
+    // Every chunk was verified as it arrived; what staging needs must all be here now.
+    local.addStore(updates.chunks);
+    const absent = plan.missing.find((c) => local.chunk(c.sha256)?.size !== c.size);
+    if (absent) throw refused(`chunk ${absent.sha256.slice(0, 12)} was downloaded but is not in ${updates.chunks} any more`);
 
     await this.#enter('UPDATING_STAGING', `staging ${version}`);
-    await stageRelease({ manifest, plan, installDir: this.#options.installDir, blobFile, stagedDir });
+    await stageRelease({ manifest, plan, local, stagedDir, storeDir: updates.chunks });
     writeStaged(updates, version, this.#options.now());
     this.status.staged = version;
-    for (const { sha } of infos) fs.rmSync(blobFile(sha), { force: true });
+    fs.rmSync(updates.chunks, { recursive: true, force: true });
     log.info(`${version} staged complete and verified in ${stagedDir}`);
     await this.#handOff(version);
   }
@@ -243,8 +254,19 @@ export class UpdatePipeline {
   }
 }
 
+/** A verified document's bytes as JSON of `schema`; anything else is refused, saying what is wrong. */
+function parseDocument<S extends z.ZodType>(what: string, bytes: Buffer, schema: S): z.infer<S> {
+  const parsed = schema.safeParse(tryParseJson(bytes.toString('utf8')));
+  if (!parsed.success) throw refused(`${what} is not a valid document: ${parsed.error.issues[0]?.message}`);
+  return parsed.data;
+}
+
 function refused(what: string): OutpostError {
   return new OutpostError(ErrorCode.UPDATE_VERIFY, `Update refused: ${what}.`);
+}
+
+function percentOf(part: number, whole: number): string {
+  return whole === 0 ? '0%' : `${((part * 100) / whole).toFixed(2)}%`;
 }
 
 function mb(bytes: number): string {

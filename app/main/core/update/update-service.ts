@@ -111,8 +111,8 @@ export class UpdateService {
   }
 
   status(): { update: UpdateStatus; lastCheck: string | null; lastResult: CheckResult | null } {
-    const { offered, staged, blocked } = this.#pipeline.status;
-    return { update: { offered, staged, last_error: this.#lastError ?? blocked }, lastCheck: this.#lastCheck?.toISOString() ?? null, lastResult: this.#lastResult };
+    const { offered, staged, blocked, lastDownload } = this.#pipeline.status;
+    return { update: { offered, staged, last_error: this.#lastError ?? blocked, last_download: lastDownload }, lastCheck: this.#lastCheck?.toISOString() ?? null, lastResult: this.#lastResult };
   }
 
   /** Checks now, unless a check is already under way (then a push may queue one more: see #onPush). */

@@ -1,0 +1,210 @@
+/**
+ * Chunked updates against the real release tool and server: an agent at any older version downloads
+ * only the chunks it holds nowhere (counted at a proxy), the metadata an agent reads per check does
+ * not grow with the feed's history, and `prune` never removes what a kept release needs.
+ */
+import assert from 'node:assert/strict';
+import { createCipheriv, createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { test } from 'node:test';
+import axios from 'axios';
+import { chunkBuffer } from '../../app/base/chunking.js';
+import { storagePaths } from '../../app/base/storage-layout.js';
+import { ChannelPointer, channelTarget } from '../../app/common/release.js';
+import { DEFAULT_CONFIG } from '../../app/main/core/config-schema.js';
+import { StateMachine } from '../../app/main/core/state-machine.js';
+import { UpdatePipeline } from '../../app/main/core/update/update-pipeline.js';
+import { DEFAULT_CHUNKING } from '../../tools/release/release-writer.js';
+import { FaultProxy } from '../helpers/fault-proxy.js';
+import { memoryLogger } from '../helpers/memory-logger.js';
+import { tempDir } from '../helpers/paths.js';
+import { type AppFiles, ReleaseLab, treeOf } from '../helpers/release-lab.js';
+
+type T = { after: (fn: () => void | Promise<void>) => void };
+
+function bytes(seed: string, length: number): Buffer {
+  return createCipheriv('aes-256-ctr', createHash('sha256').update(seed).digest(), Buffer.alloc(16)).update(Buffer.alloc(length));
+}
+
+/** `base` with `text` written at `offset` (same length), or inserted there. */
+function edited(base: Buffer, offset: number, text: string, insert = false): Buffer {
+  if (insert) return Buffer.concat([base.subarray(0, offset), Buffer.from(text), base.subarray(offset)]);
+  const copy = Buffer.from(base);
+  copy.write(text, offset);
+  return copy;
+}
+
+/**
+ * Four releases of an app with a 2 MiB file that changes in a different place each time (an
+ * overwrite, an insertion, another overwrite) and a file that moves to another path in the last.
+ */
+function releases(): Array<{ version: string; files: AppFiles }> {
+  const big0 = bytes('big', 2 * 1024 * 1024);
+  const big1 = edited(big0, 300_000, 'changed in 1.1.0');
+  const big2 = edited(big1, 800_000, 'inserted in 1.2.0: '.repeat(200), true);
+  const big3 = edited(big2, 1_800_000, 'changed in 1.3.0');
+  const lib = bytes('lib', 100_000);
+  return [
+    { version: '1.0.0', files: { 'big.bin': big0, 'lib/a.bin': lib, 'main.js': 'v1' } },
+    { version: '1.1.0', files: { 'big.bin': big1, 'lib/a.bin': lib, 'main.js': 'v2' } },
+    { version: '1.2.0', files: { 'big.bin': big2, 'lib/a.bin': lib, 'main.js': 'v3', 'empty.txt': '' } },
+    { version: '1.3.0', files: { 'big.bin': big3, 'lib/b.bin': lib, 'main.js': 'v4', 'empty.txt': '' } },
+  ];
+}
+
+/** The chunks of every file of an app folder. */
+function chunksOf(dir: string): Set<string> {
+  return new Set(Object.values(treeOf(dir)).flatMap((b64) => chunkBuffer(Buffer.from(b64, 'base64'), DEFAULT_CHUNKING).map((c) => c.sha256)));
+}
+
+/** One update check by the agent's pipeline, installed as `running` in `installDir`, through `feedUrl`: stages what the feed offers. */
+async function stage(t: T, lab: ReleaseLab, feedUrl: string, installDir: string, running: string) {
+  const updates = storagePaths(tempDir(t)).updates;
+  fs.mkdirSync(updates.dir, { recursive: true });
+  const log = memoryLogger();
+  const state = new StateMachine(log, () => new Date());
+  state.setState('IDLE', 'test');
+  state.setState('CHECKING_UPDATE', 'test');
+  const pipeline = new UpdatePipeline({
+    state,
+    log,
+    updates,
+    settings: DEFAULT_CONFIG.update,
+    feed: lab.agentFeed({ url: feedUrl, cacheDir: updates.metadata }),
+    running,
+    installDir,
+    agentId: '00000000-0000-4000-8000-000000000000',
+    http: axios.create(),
+    now: () => new Date(),
+    signal: new AbortController().signal,
+  });
+  await pipeline.check();
+  return { updates, log, status: pipeline.status };
+}
+
+async function proxied(t: T, lab: ReleaseLab): Promise<FaultProxy> {
+  const proxy = await FaultProxy.start(lab.url);
+  t.after(() => proxy.close());
+  return proxy;
+}
+
+const requestsFor = (proxy: FaultProxy, kind: string) => proxy.seen.filter((r) => r.path.includes(`/feed/${kind}/`)).length;
+
+test('updates from each of three older versions to the newest download exactly the chunks each lacks (counted requests), and build the newest byte for byte', async (t) => {
+  const lab = new ReleaseLab(t);
+  const apps = releases().map(({ version, files }) => {
+    const dir = lab.app(version, files);
+    lab.publish(dir, version);
+    return { version, dir };
+  });
+  await lab.startServer();
+  const newest = apps.at(-1) as { version: string; dir: string };
+  const newestChunks = chunksOf(newest.dir);
+  for (const installed of apps.slice(0, -1)) {
+    const proxy = await proxied(t, lab);
+    const { updates, log, status } = await stage(t, lab, proxy.url, installed.dir, installed.version);
+    const held = chunksOf(installed.dir);
+    const lacking = [...newestChunks].filter((sha) => !held.has(sha));
+    assert.equal(requestsFor(proxy, 'chunks'), lacking.length, `from ${installed.version}: one request per chunk it lacks, none for what it holds`);
+    assert.ok(lacking.length < newestChunks.size / 4, `from ${installed.version}: ${lacking.length} of ${newestChunks.size} chunks`);
+    assert.deepEqual(treeOf(updates.stagedTree(newest.version)), treeOf(newest.dir));
+    assert.ok(log.lines.some((l) => l.includes(`${lacking.length} ${lacking.length === 1 ? 'chunk' : 'chunks'} to download`)));
+    assert.ok(status.lastDownload && status.lastDownload.downloaded_bytes < status.lastDownload.release_bytes / 4, `from ${installed.version}: ${status.lastDownload?.downloaded_bytes} bytes`);
+    await proxy.close();
+  }
+});
+
+test('a version staged earlier is a source too: with 1.2.0 staged and waiting, 1.3.0 downloads only what neither 1.0.0 nor 1.2.0 holds', async (t) => {
+  const lab = new ReleaseLab(t);
+  const [v0, , v2, v3] = releases();
+  const dirs = [v0, v2, v3].map((r) => {
+    const release = r as { version: string; files: AppFiles };
+    const dir = lab.app(release.version, release.files);
+    lab.publish(dir, release.version);
+    return dir;
+  });
+  const [installed, staged, newest] = dirs as [string, string, string];
+  await lab.startServer();
+  const updates = storagePaths(tempDir(t)).updates;
+  fs.cpSync(staged, updates.stagedTree('1.2.0'), { recursive: true });
+  fs.writeFileSync(updates.staged, JSON.stringify({ version: '1.2.0', staged_at: new Date().toISOString() }));
+  const proxy = await proxied(t, lab);
+  const log = memoryLogger();
+  const state = new StateMachine(log, () => new Date());
+  state.setState('IDLE', 'test');
+  state.setState('CHECKING_UPDATE', 'test');
+  const pipeline = new UpdatePipeline({
+    state,
+    log,
+    updates,
+    settings: DEFAULT_CONFIG.update,
+    feed: lab.agentFeed({ url: proxy.url, cacheDir: updates.metadata }),
+    running: '1.0.0',
+    installDir: installed,
+    agentId: '00000000-0000-4000-8000-000000000000',
+    http: axios.create(),
+    now: () => new Date(),
+    signal: new AbortController().signal,
+  });
+  assert.equal(pipeline.status.staged, '1.2.0');
+  await pipeline.check();
+  const held = new Set([...chunksOf(installed), ...chunksOf(staged)]);
+  const lacking = [...chunksOf(newest)].filter((sha) => !held.has(sha));
+  assert.equal(requestsFor(proxy, 'chunks'), lacking.length);
+  assert.deepEqual(treeOf(updates.stagedTree('1.3.0')), treeOf(newest));
+});
+
+test("per-check metadata does not grow with the feed's history: after 25 releases an agent reads at most 1.2x what it read after one", async (t) => {
+  const lab = new ReleaseLab(t);
+  const big = bytes('history', 300_000);
+  lab.publish(lab.app('1.0.0', { 'big.bin': big }), '1.0.0');
+  await lab.startServer();
+  const perCheck = async () => {
+    const proxy = await proxied(t, lab);
+    const feed = lab.agentFeed({ url: proxy.url });
+    await feed.refresh();
+    const info = await feed.target(channelTarget('stable'));
+    assert.ok(info);
+    await feed.document(info, ChannelPointer);
+    await proxy.close();
+    return proxy.bytesServed;
+  };
+  const afterOne = await perCheck();
+  for (let i = 1; i <= 24; i++) lab.publish(lab.app(`1.0.${i}`, { 'big.bin': edited(big, i * 10_000, `release ${i}`) }), `1.0.${i}`);
+  const afterMany = await perCheck();
+  t.diagnostic(`per-check metadata: ${afterOne} bytes after 1 release, ${afterMany} after 25`);
+  assert.ok(afterMany <= 1.2 * afterOne, `${afterMany} bytes after 25 releases, ${afterOne} after one`);
+});
+
+test('prune --keep 2 removes what only retired releases need and keeps every object a kept release needs: a fresh agent stages each kept release in full from the pruned feed', async (t) => {
+  const lab = new ReleaseLab(t);
+  const apps = releases().map(({ version, files }) => {
+    const dir = lab.app(version, files);
+    lab.publish(dir, version);
+    return { version, dir };
+  });
+  const objects = () => fs.readdirSync(path.join(lab.feed, 'chunks'), { recursive: true }).filter((n) => String(n).endsWith('.zst')).length;
+  const before = objects();
+
+  const graced = lab.release(['prune', '--feed', lab.feed, '--key', lab.keys, '--keep', '2']);
+  assert.match(graced, /kept 1\.2\.0, 1\.3\.0; retired 1\.0\.0, 1\.1\.0; removed 0 objects/, 'within the grace period nothing is removed');
+  assert.equal(objects(), before);
+  assert.match(lab.release(['list', '--feed', lab.feed]), /1\.0\.0 {2}retired /);
+
+  const pruned = lab.release(['prune', '--feed', lab.feed, '--key', lab.keys, '--keep', '2', '--grace-days', '0']);
+  assert.match(pruned, /kept 1\.2\.0, 1\.3\.0; retired nothing; removed (\d+) objects \(\d+ bytes\) of 1\.0\.0, 1\.1\.0/);
+  const onlyRetired = [...chunksOf(apps[0]?.dir as string), ...chunksOf(apps[1]?.dir as string)].filter((sha) => !chunksOf(apps[2]?.dir as string).has(sha) && !chunksOf(apps[3]?.dir as string).has(sha));
+  assert.ok(onlyRetired.length > 0);
+  assert.equal(objects(), before - new Set(onlyRetired).size, 'exactly the chunks only the retired releases had are gone');
+
+  // Every chunk, page and index of both kept releases is still there: a fresh agent (nothing installed) stages each in full.
+  await lab.startServer();
+  const empty = tempDir(t);
+  for (const kept of apps.slice(2)) {
+    lab.release(['channel', '--feed', lab.feed, '--key', lab.keys, '--channel', 'stable', '--version', kept.version, '--allow-older']);
+    const { updates } = await stage(t, lab, lab.url, empty, '0.0.1');
+    assert.deepEqual(treeOf(updates.stagedTree(kept.version)), treeOf(kept.dir));
+  }
+  assert.throws(() => lab.release(['channel', '--feed', lab.feed, '--key', lab.keys, '--channel', 'stable', '--version', '1.0.0', '--allow-older']), /version 1\.0\.0 is not published/);
+});

@@ -1,0 +1,106 @@
+import assert from 'node:assert/strict';
+import { createCipheriv, createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { test } from 'node:test';
+import { chunkBuffer, chunkFile, decodeIndex, decodePage, encodeIndex, encodePage, splitPages } from '../../app/base/chunking.js';
+import type { Chunking } from '../../app/common/release.js';
+import { DEFAULT_CHUNKING } from '../../tools/release/release-writer.js';
+import { tempDir } from '../helpers/paths.js';
+
+const C = DEFAULT_CHUNKING;
+
+/** Deterministic pseudo-random bytes (AES-CTR keystream): the same `seed` gives the same bytes in every run. */
+function bytes(seed: string, length: number): Buffer {
+  const key = createHash('sha256').update(seed).digest();
+  return createCipheriv('aes-256-ctr', key, Buffer.alloc(16)).update(Buffer.alloc(length));
+}
+
+function concat(data: Buffer, chunks: ReadonlyArray<{ offset: number; size: number }>): Buffer {
+  return Buffer.concat(chunks.map((c) => data.subarray(c.offset, c.offset + c.size)));
+}
+
+const SIZES: ReadonlyArray<[string, Buffer]> = [
+  ['an empty file', Buffer.alloc(0)],
+  ['one byte', Buffer.from('x')],
+  ['a file smaller than the minimum chunk', bytes('small', C.min - 1)],
+  ['a file of exactly the minimum chunk', bytes('min', C.min)],
+  ['a file of exactly the maximum chunk', bytes('max', C.max)],
+  ['a file of one byte more than the maximum chunk', bytes('max+1', C.max + 1)],
+  ['a file of the same byte throughout', Buffer.alloc(5 * C.max + 17)],
+  ['a file of 3 MiB of random bytes', bytes('big', 3 * 1024 * 1024 + 5)],
+];
+
+for (const [name, data] of SIZES) {
+  test(`chunking round-trips ${name} byte for byte, from memory and from disk alike, every chunk within its bounds and named by its hash`, async (t) => {
+    const chunks = chunkBuffer(data, C);
+    assert.ok(concat(data, chunks).equals(data));
+    assert.equal(chunks.length === 0, data.length === 0);
+    chunks.forEach((chunk, i) => {
+      assert.ok(chunk.size <= C.max, `chunk ${i} is ${chunk.size} bytes`);
+      if (i < chunks.length - 1) assert.ok(chunk.size >= C.min, `chunk ${i} is ${chunk.size} bytes`);
+      assert.equal(chunk.sha256, createHash('sha256').update(data.subarray(chunk.offset, chunk.offset + chunk.size)).digest('hex'));
+    });
+    const file = path.join(tempDir(t), 'file');
+    fs.writeFileSync(file, data);
+    const seen: Buffer[] = [];
+    const fromDisk = await chunkFile(file, C, (_chunk, chunkBytes) => {
+      seen.push(Buffer.from(chunkBytes));
+    });
+    assert.deepEqual(fromDisk.chunks, chunks);
+    assert.equal(fromDisk.sha256, createHash('sha256').update(data).digest('hex'));
+    assert.equal(fromDisk.size, data.length);
+    assert.ok(Buffer.concat(seen).equals(data), 'each chunk is handed over with its bytes');
+  });
+}
+
+test('a file of exactly the maximum chunk that holds no cut point is one chunk, named by the file hash (the feed stores such a file without an index)', () => {
+  const data = Buffer.alloc(C.max, 0xab);
+  const chunks = chunkBuffer(data, C);
+  assert.equal(chunks.length, 1);
+  assert.equal(chunks[0]?.sha256, createHash('sha256').update(data).digest('hex'));
+});
+
+test('content-defined: bytes inserted near the start change the chunks around them and move no chunk after', () => {
+  const original = bytes('insert', 2 * 1024 * 1024);
+  const edited = Buffer.concat([original.subarray(0, 100_000), Buffer.from('a few inserted bytes'), original.subarray(100_000)]);
+  const before = chunkBuffer(original, C).map((c) => c.sha256);
+  const after = chunkBuffer(edited, C).map((c) => c.sha256);
+  const kept = new Set(before);
+  const changed = after.filter((sha) => !kept.has(sha));
+  assert.ok(changed.length <= 2, `${changed.length} chunks changed`);
+  assert.deepEqual(after.slice(-(before.length - 10)), before.slice(-(before.length - 10)), 'every chunk well after the insertion is the same');
+});
+
+test('pages: content-defined too (a change in one place changes at most two pages of a 20 MiB file), and encoded pages and indexes decode to what was encoded', () => {
+  const original = bytes('pages', 20 * 1024 * 1024);
+  const edited = Buffer.from(original);
+  edited.write('changed in one place', 9 * 1024 * 1024);
+  const pagesBefore = splitPages(chunkBuffer(original, C), C);
+  const pagesAfter = splitPages(chunkBuffer(edited, C), C);
+  assert.ok(pagesBefore.length > 5, `${pagesBefore.length} pages`);
+  const ids = new Set(pagesBefore.map((p) => p.id));
+  assert.ok(pagesAfter.filter((p) => !ids.has(p.id)).length <= 2);
+  for (const page of pagesBefore) {
+    assert.ok(page.chunks.length <= C.page_max);
+    const encoded = encodePage(page.chunks);
+    assert.equal(createHash('sha256').update(encoded).digest('hex'), page.id, 'a page id is the hash of its encoding');
+    assert.deepEqual(
+      decodePage(encoded, C),
+      page.chunks.map(({ sha256, size }) => ({ sha256, size })),
+    );
+  }
+  const index = pagesBefore.map((p) => p.id);
+  assert.deepEqual(decodeIndex(encodeIndex(index)), index);
+});
+
+test('pages and indexes that are not one are refused with the reason, never half read', () => {
+  const small: Chunking = { ...C, page_max: 2 };
+  const entry = (size: number) => encodePage([{ sha256: 'ab'.repeat(32), size }]);
+  assert.match(decodePage(Buffer.alloc(0), C) as string, /0 bytes is not a whole number of entries/);
+  assert.match(decodePage(Buffer.alloc(37), C) as string, /37 bytes is not a whole number of entries/);
+  assert.match(decodePage(Buffer.concat([entry(1), entry(1), entry(1)]), small) as string, /3 chunks, more than a page holds \(2\)/);
+  assert.match(decodePage(entry(0), C) as string, /a chunk of 0 bytes/);
+  assert.match(decodePage(entry(C.max + 1), C) as string, new RegExp(`a chunk of ${C.max + 1} bytes \\(at most ${C.max}\\)`));
+  assert.match(decodeIndex(Buffer.alloc(31)) as string, /31 bytes is not a whole number of page ids/);
+});

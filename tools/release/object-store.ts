@@ -1,0 +1,89 @@
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { constants as zlib, zstdCompressSync, zstdDecompressSync } from 'node:zlib';
+import { sha256Hex } from '../../app/base/chunking.js';
+import { type ObjectKind, objectPath } from '../../app/common/release.js';
+
+/**
+ * zstd level of every stored object, chosen by measurement (bench/chunked-updates.ts): 19 makes the
+ * JavaScript of an Electron app's asar about 10% smaller on the wire than 9, and publishing compresses
+ * only the chunks no earlier release had, so the first publish pays and later ones barely notice.
+ */
+const ZSTD_LEVEL = 19;
+
+/** How many fsyncs run at once when a publish makes its new objects durable (the journal batches them). */
+const FSYNC_PARALLEL = 32;
+
+/**
+ * The feed's content-addressed objects (manifests, indexes, pages, chunks), stored zstd-compressed
+ * under the SHA-256 of their raw bytes. An object once written never changes, so `put` of one that
+ * exists is free; new ones are written beside their final name and renamed, and `flush` makes them
+ * durable before the metadata that refers to them is signed.
+ */
+export class ObjectStore {
+  readonly #feedDir: string;
+  readonly #written: string[] = [];
+
+  constructor(feedDir: string) {
+    this.#feedDir = feedDir;
+  }
+
+  /** Stores `raw` (whose SHA-256 is `sha256`, when the caller has it already); returns the stored length and whether it is new. */
+  put(kind: ObjectKind, raw: Uint8Array, sha256 = sha256Hex(raw)): { sha256: string; length: number; added: boolean } {
+    const file = this.file(kind, sha256);
+    const existing = fs.statSync(file, { throwIfNoEntry: false });
+    if (existing?.isFile()) return { sha256, length: existing.size, added: false };
+    const stored = zstdCompressSync(raw, { params: { [zlib.ZSTD_c_compressionLevel]: ZSTD_LEVEL, [zlib.ZSTD_c_checksumFlag]: 0 } });
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    const temp = `${file}.tmp-${randomBytes(4).toString('hex')}`;
+    fs.writeFileSync(temp, stored, { mode: 0o644 });
+    fs.renameSync(temp, file);
+    this.#written.push(file);
+    return { sha256, length: stored.length, added: true };
+  }
+
+  has(kind: ObjectKind, sha256: string): boolean {
+    return fs.existsSync(this.file(kind, sha256));
+  }
+
+  /** An object's raw bytes (the release tool reads its own feed: manifests and indexes, for `prune`). */
+  read(kind: ObjectKind, sha256: string): Buffer {
+    return zstdDecompressSync(fs.readFileSync(this.file(kind, sha256)));
+  }
+
+  file(kind: ObjectKind, sha256: string): string {
+    return path.join(this.#feedDir, objectPath(kind, sha256));
+  }
+
+  /** Every object of a kind in the feed, with its file's last change (prune's grace period reads it). */
+  *list(kind: ObjectKind): Generator<{ sha256: string; file: string; mtimeMs: number }> {
+    const dir = path.join(this.#feedDir, kind);
+    if (!fs.existsSync(dir)) return;
+    for (const fan of fs.readdirSync(dir)) {
+      for (const name of fs.readdirSync(path.join(dir, fan))) {
+        const match = /^([0-9a-f]{64})\.zst$/.exec(name);
+        if (!match) continue;
+        const file = path.join(dir, fan, name);
+        yield { sha256: match[1] as string, file, mtimeMs: fs.statSync(file).mtimeMs };
+      }
+    }
+  }
+
+  /** Writes the new objects' bytes and names to disk: called before the metadata that names them is signed. */
+  async flush(): Promise<void> {
+    const files = this.#written.splice(0);
+    const dirs = [...new Set(files.map((f) => path.dirname(f)))];
+    for (let i = 0; i < files.length; i += FSYNC_PARALLEL) await Promise.all(files.slice(i, i + FSYNC_PARALLEL).map(fsync));
+    for (let i = 0; i < dirs.length; i += FSYNC_PARALLEL) await Promise.all(dirs.slice(i, i + FSYNC_PARALLEL).map(fsync));
+  }
+}
+
+async function fsync(file: string): Promise<void> {
+  const handle = await fs.promises.open(file, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
