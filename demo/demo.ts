@@ -67,7 +67,7 @@ async function main(): Promise<number> {
     out(`  ${'total'.padEnd(nameWidth)}  ${String(Math.round(total)).padStart(6)}`);
     const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
     out(`  then, seen from outside: \`outpost status\` answered ${VERSION_B}, IDLE at ${s(result.confirmedMs)}; the server stored B's success report at ${s(result.reportedMs)}`);
-    out(paint(2, `  (the updater ran as ${result.updater === 'executable' ? 'the single executable' : 'the script bin/outpost-updater.js'}; ${(result.downloadBytes / 1048576).toFixed(2)} MiB downloaded of a ${(result.appBytes / 1048576).toFixed(1)} MiB release)`));
+    out(paint(2, `  (the updater ran as ${result.updater === 'executable' ? 'the single executable' : 'the script bin/outpost-updater.js'}; ${(result.downloadBytes / 1024).toFixed(0)} KiB downloaded of a ${(result.appBytes / 1048576).toFixed(1)} MiB release)`));
     out(`\n${paint(32, 'Demo passed')} in ${((Date.now() - started) / 1000).toFixed(1)} s: ${VERSION_B} is running and healthy (and was stopped at the end); the temporary folder is removed.`);
     return 0;
   } catch (error) {

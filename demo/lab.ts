@@ -50,8 +50,9 @@ export class Lab {
 
   /**
    * An application folder: package.json, main.mjs (imports this checkout's bin/outpost.js, so that
-   * the launch command runs whatever is installed), README, and payload: 4 MiB that B keeps and 1.5 MiB
-   * that B replaces (random bytes: incompressible, so the delta is plain to see).
+   * the launch command runs whatever is installed), README, and payload: 4 MiB that B keeps and a
+   * 1.5 MiB engine.bin into which B inserts 64 KiB (random bytes: incompressible, so what is
+   * downloaded is plain to see: the chunks around the insertion, not the file).
    */
   writeApp(version: string, previous?: string): string {
     const dir = path.join(this.work, 'apps', version);
@@ -64,7 +65,11 @@ export class Lab {
       if (previous) fs.copyFileSync(path.join(previous, file), path.join(dir, file));
       else fs.writeFileSync(path.join(dir, file), crypto.randomBytes(MiB));
     }
-    fs.writeFileSync(path.join(dir, 'payload', 'engine.bin'), crypto.randomBytes(1.5 * MiB));
+    const engine = path.join('payload', 'engine.bin');
+    if (previous) {
+      const before = fs.readFileSync(path.join(previous, engine));
+      fs.writeFileSync(path.join(dir, engine), Buffer.concat([before.subarray(0, 0.75 * MiB), crypto.randomBytes(64 * 1024), before.subarray(0.75 * MiB)]));
+    } else fs.writeFileSync(path.join(dir, engine), crypto.randomBytes(1.5 * MiB));
     return dir;
   }
 

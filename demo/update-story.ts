@@ -246,7 +246,7 @@ class Story {
     if (aExit !== 0 || !aOut.includes(`stopped (handed over to the updater for ${VERSION_B})`)) {
       throw new Failure(`agent A exited ${aExit} without handing over to the updater; it said:\n${aOut}`);
     }
-    const downloadBytes = Number(/to download \((\d+) bytes\)/.exec(lab.log())?.[1] ?? Number.NaN);
+    const downloadBytes = Number(/downloaded (\d+) bytes for /.exec(lab.log())?.[1] ?? Number.NaN);
     say.ok('A exited 0 once the updater confirmed it runs:');
     say.quote((aOut.split('\n').find((l) => l.includes('stopped (handed over')) ?? '').trim());
 
@@ -298,9 +298,11 @@ class Story {
     }
     this.#say.live(line);
     if (line.who === 'A' && line.kind === 'state' && line.text.includes('-> UPDATING_HANDOFF')) {
-      const downloaded = Number(/to download \((\d+) bytes\)/.exec(this.#lab.log())?.[1] ?? Number.NaN);
+      const downloaded = Number(/downloaded (\d+) bytes for /.exec(this.#lab.log())?.[1] ?? Number.NaN);
       const pushed = this.#timeline.get('push heard') ?? line.at;
-      this.#say.ok(`A downloaded ${(downloaded / MiB).toFixed(2)} MiB of the ${(this.#appBBytes / MiB).toFixed(1)} MiB release (the unchanged files come from install/), verified and staged it: ${line.at - pushed} ms from the push`);
+      this.#say.ok(
+        `A downloaded ${(downloaded / 1024).toFixed(0)} KiB of the ${(this.#appBBytes / MiB).toFixed(1)} MiB release (${((downloaded * 100) / this.#appBBytes).toFixed(1)}%: metadata and the chunks around the change; everything else comes from install/), verified and staged it: ${line.at - pushed} ms from the push`,
+      );
     }
   }
 

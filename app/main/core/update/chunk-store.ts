@@ -3,49 +3,46 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { ChunkLocation } from './local-chunks.js';
 
-/** One line of a pack's index per chunk: its SHA-256, where it starts in the pack, its length. */
-const INDEX_LINE = /^([0-9a-f]{64}) (\d+) (\d+)$/;
+/** Before each chunk in a pack: its SHA-256 (32 bytes) and its length (uint32, big-endian). */
+const HEADER_BYTES = 36;
 
 /**
  * `updates/chunks/`: the verified chunks of a download under way, so that an interrupted download
- * (a dropped connection, a shutdown, SIGKILL) never fetches a verified chunk again. Chunks are
- * appended to a pack file, and a line naming each is appended to the pack's index after its bytes:
- * two writes per chunk rather than a file created per chunk, which would cost more than the download.
- * Each download session writes packs of its own, so the torn tail of an earlier one is never written
- * over. Nothing is fsynced: staging hashes every chunk again before it uses one, and a pack found
- * damaged is deleted with its index.
+ * (a dropped connection, a shutdown, SIGKILL) never fetches a verified chunk again. Each chunk is
+ * appended to a pack file behind a header naming it, in one write: a file created per chunk would
+ * cost more than its download. Each download session writes a pack of its own, so the torn tail of
+ * an earlier one (a crash mid-write) is never written over, and a reader stops at it. Nothing is
+ * fsynced: staging hashes every chunk again before it uses one, and deletes a pack found damaged.
  */
 export class ChunkStore {
   readonly #dir: string;
-  #pack: { readonly data: number; readonly index: number; readonly file: string; size: number } | undefined;
+  #pack: number | undefined;
 
   constructor(dir: string) {
     this.#dir = dir;
   }
 
   append(sha256: string, raw: Buffer): void {
-    const pack = this.#open();
-    fs.writeSync(pack.data, raw);
-    fs.writeSync(pack.index, `${sha256} ${pack.size} ${raw.length}\n`);
-    pack.size += raw.length;
+    const header = Buffer.alloc(HEADER_BYTES);
+    header.write(sha256, 0, 32, 'hex');
+    header.writeUInt32BE(raw.length, 32);
+    fs.writevSync(this.#open(), [header, raw]);
   }
 
   close(): void {
-    if (!this.#pack) return;
-    fs.closeSync(this.#pack.data);
-    fs.closeSync(this.#pack.index);
+    if (this.#pack === undefined) return;
+    fs.closeSync(this.#pack);
     this.#pack = undefined;
   }
 
-  #open() {
-    if (this.#pack) return this.#pack;
+  #open(): number {
+    if (this.#pack !== undefined) return this.#pack;
     fs.mkdirSync(this.#dir, { recursive: true, mode: 0o700 });
-    const file = path.join(this.#dir, `pack-${Date.now()}-${randomBytes(3).toString('hex')}`);
-    this.#pack = { data: fs.openSync(file, 'wx', 0o600), index: fs.openSync(`${file}.idx`, 'wx', 0o600), file, size: 0 };
+    this.#pack = fs.openSync(path.join(this.#dir, `pack-${Date.now()}-${randomBytes(3).toString('hex')}`), 'wx', 0o600);
     return this.#pack;
   }
 
-  /** Every chunk the store's packs hold, as far as their indexes say and their data reaches (a torn tail is left out). */
+  /** Every chunk the store's packs hold whole (a torn tail is left out). */
   static read(dir: string): Map<string, ChunkLocation> {
     const chunks = new Map<string, ChunkLocation>();
     let names: string[];
@@ -54,22 +51,28 @@ export class ChunkStore {
     } catch {
       return chunks;
     }
-    for (const name of names.filter((n) => /^pack-[\w-]+\.idx$/.test(n))) {
-      const file = path.join(dir, name.slice(0, -'.idx'.length));
-      const size = fs.statSync(file, { throwIfNoEntry: false })?.size ?? 0;
-      for (const line of fs.readFileSync(path.join(dir, name), 'utf8').split('\n')) {
-        const match = INDEX_LINE.exec(line);
-        if (!match) continue;
-        const offset = Number(match[2]);
-        const length = Number(match[3]);
-        if (offset + length <= size) chunks.set(match[1] as string, { file, offset, size: length });
+    const header = Buffer.alloc(HEADER_BYTES);
+    for (const name of names.filter((n) => ChunkStore.isPack(dir, path.join(dir, n)))) {
+      const file = path.join(dir, name);
+      const fd = fs.openSync(file, 'r');
+      try {
+        const size = fs.fstatSync(fd).size;
+        for (let at = 0; at + HEADER_BYTES <= size; ) {
+          fs.readSync(fd, header, 0, HEADER_BYTES, at);
+          const length = header.readUInt32BE(32);
+          if (at + HEADER_BYTES + length > size) break;
+          chunks.set(header.toString('hex', 0, 32), { file, offset: at + HEADER_BYTES, size: length });
+          at += HEADER_BYTES + length;
+        }
+      } finally {
+        fs.closeSync(fd);
       }
     }
     return chunks;
   }
 
-  /** Whether `file` is one of this store's packs (staging deletes a pack it finds damaged). */
+  /** Whether `file` is one of the store's packs (staging deletes a pack it finds damaged). */
   static isPack(dir: string, file: string): boolean {
-    return path.dirname(file) === dir && /^pack-[\w-]+$/.test(path.basename(file));
+    return path.dirname(file) === dir && /^pack-\d+-[0-9a-f]+$/.test(path.basename(file));
   }
 }

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { zstdDecompressSync } from 'node:zlib';
 import type { AxiosInstance } from 'axios';
 import { DownloadHTTPError } from 'tuf-js/dist/error.js';
@@ -63,12 +63,13 @@ export class FeedObjects {
     }
     let raw: Buffer;
     try {
-      raw = zstdDecompressSync(stored, { maxOutputLength: expected.size ?? expected.maxRaw });
+      // One output buffer of the expected size: no growing in steps.
+      raw = zstdDecompressSync(stored, { maxOutputLength: expected.size ?? expected.maxRaw, chunkSize: Math.max(64, expected.size ?? 16 * 1024) });
     } catch (error) {
       throw new ObjectRefused(`the ${what} does not decompress to at most ${expected.size ?? expected.maxRaw} bytes (${describeError(error)})`);
     }
     if (expected.size !== undefined && raw.length !== expected.size) throw new ObjectRefused(`the ${what} is ${raw.length} bytes, not its signed ${expected.size}`);
-    if (createHash('sha256').update(raw).digest('hex') !== expected.sha256) throw new ObjectRefused(`the ${what} does not match its signed SHA-256 (tampered, or corrupted on the way)`);
+    if (hash('sha256', raw) !== expected.sha256) throw new ObjectRefused(`the ${what} does not match its signed SHA-256 (tampered, or corrupted on the way)`);
     return raw;
   }
 }

@@ -60,10 +60,7 @@ async function* readChunks(chunks: readonly ChunkNeed[], local: LocalChunks, sto
       }
     } catch (error) {
       // A damaged pack goes, so that the next check fetches its chunks again; a file of the installation is left alone.
-      if (error instanceof OutpostError && ChunkStore.isPack(storeDir, where.file)) {
-        fs.rmSync(where.file, { force: true });
-        fs.rmSync(`${where.file}.idx`, { force: true });
-      }
+      if (error instanceof OutpostError && ChunkStore.isPack(storeDir, where.file)) fs.rmSync(where.file, { force: true });
       throw error;
     } finally {
       await handle.close();
