@@ -161,13 +161,15 @@ export function parseRange(header: string | undefined, size: number): { start: n
 }
 
 /**
- * TUF names every metadata file by version except timestamp.json (and an unversioned root.json,
- * if a feed has one): those change with each publish and must be revalidated on every request.
- * Everything else (`metadata/<N>.*.json`, `targets/...`, content-addressed) never changes once
- * published, so caches may keep it for good.
+ * What never changes once published, so that caches may keep it for good: versioned metadata
+ * (`metadata/<N>.*.json`), TUF targets (`targets/<dir>/<hash>.<name>`) and the content-addressed
+ * objects (`manifests/`, `indexes/`, `pages/`, `chunks/`). Anything else (timestamp.json, an
+ * unversioned root.json) changes with a publish and is revalidated on every request.
  */
+const IMMUTABLE = /^(metadata\/\d+\.[^/]+|(targets|manifests|indexes|pages|chunks)\/.+)$/;
+
 function cacheControl(relative: string): string {
-  return /^metadata\/(?!\d+\.)[^/]+$/.test(relative) || !/^(metadata|targets)\//.test(relative) ? 'no-cache' : 'public, max-age=31536000, immutable';
+  return IMMUTABLE.test(relative) ? 'public, max-age=31536000, immutable' : 'no-cache';
 }
 
 function notFound(res: http.ServerResponse): void {

@@ -7,11 +7,14 @@ import assert from 'node:assert/strict';
 import { createCipheriv, createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { zstdCompressSync } from 'node:zlib';
 import { test } from 'node:test';
 import axios from 'axios';
 import { chunkBuffer } from '../../app/base/chunking.js';
-import { storagePaths } from '../../app/base/storage-layout.js';
-import { ChannelPointer, channelTarget } from '../../app/common/release.js';
+import { storagePaths, type UpdatePaths } from '../../app/base/storage-layout.js';
+import { OutpostError } from '../../app/base/errors.js';
+import { ChannelPointer, channelTarget, objectPath } from '../../app/common/release.js';
+import { ChunkStore } from '../../app/main/core/update/chunk-store.js';
 import { DEFAULT_CONFIG } from '../../app/main/core/config-schema.js';
 import { StateMachine } from '../../app/main/core/state-machine.js';
 import { UpdatePipeline } from '../../app/main/core/update/update-pipeline.js';
@@ -61,6 +64,10 @@ function chunksOf(dir: string): Set<string> {
 /** One update check by the agent's pipeline, installed as `running` in `installDir`, through `feedUrl`: stages what the feed offers. */
 async function stage(t: T, lab: ReleaseLab, feedUrl: string, installDir: string, running: string) {
   const updates = storagePaths(tempDir(t)).updates;
+  return { updates, ...(await stageInto(lab, feedUrl, installDir, running, updates)) };
+}
+
+async function stageInto(lab: ReleaseLab, feedUrl: string, installDir: string, running: string, updates: UpdatePaths) {
   fs.mkdirSync(updates.dir, { recursive: true });
   const log = memoryLogger();
   const state = new StateMachine(log, () => new Date());
@@ -80,7 +87,7 @@ async function stage(t: T, lab: ReleaseLab, feedUrl: string, installDir: string,
     signal: new AbortController().signal,
   });
   await pipeline.check();
-  return { updates, log, status: pipeline.status };
+  return { log, status: pipeline.status };
 }
 
 async function proxied(t: T, lab: ReleaseLab): Promise<FaultProxy> {
@@ -130,25 +137,7 @@ test('a version staged earlier is a source too: with 1.2.0 staged and waiting, 1
   fs.cpSync(staged, updates.stagedTree('1.2.0'), { recursive: true });
   fs.writeFileSync(updates.staged, JSON.stringify({ version: '1.2.0', staged_at: new Date().toISOString() }));
   const proxy = await proxied(t, lab);
-  const log = memoryLogger();
-  const state = new StateMachine(log, () => new Date());
-  state.setState('IDLE', 'test');
-  state.setState('CHECKING_UPDATE', 'test');
-  const pipeline = new UpdatePipeline({
-    state,
-    log,
-    updates,
-    settings: DEFAULT_CONFIG.update,
-    feed: lab.agentFeed({ url: proxy.url, cacheDir: updates.metadata }),
-    running: '1.0.0',
-    installDir: installed,
-    agentId: '00000000-0000-4000-8000-000000000000',
-    http: axios.create(),
-    now: () => new Date(),
-    signal: new AbortController().signal,
-  });
-  assert.equal(pipeline.status.staged, '1.2.0');
-  await pipeline.check();
+  await stageInto(lab, proxy.url, installed, '1.0.0', updates);
   const held = new Set([...chunksOf(installed), ...chunksOf(staged)]);
   const lacking = [...chunksOf(newest)].filter((sha) => !held.has(sha));
   assert.equal(requestsFor(proxy, 'chunks'), lacking.length);
@@ -208,3 +197,41 @@ test('prune --keep 2 removes what only retired releases need and keeps every obj
   }
   assert.throws(() => lab.release(['channel', '--feed', lab.feed, '--key', lab.keys, '--channel', 'stable', '--version', '1.0.0', '--allow-older']), /version 1\.0\.0 is not published/);
 });
+
+for (const { name, spoil, message } of [
+  {
+    name: 'truncated on the server',
+    spoil: (file: string) => fs.truncateSync(file, Math.floor(fs.statSync(file).size / 2)),
+    message: /the chunk [0-9a-f]{12} does not decompress to at most \d+ bytes/,
+  },
+  {
+    name: 'replaced by one that decompresses to more than its size',
+    spoil: (file: string) => fs.writeFileSync(file, zstdCompressSync(Buffer.alloc(DEFAULT_CHUNKING.max + 1))),
+    message: /the chunk [0-9a-f]{12} does not decompress to at most \d+ bytes/,
+  },
+]) {
+  test(`a chunk ${name} is fetched three times, refused (ERR_UPDATE_VERIFY), and nothing is staged`, async (t) => {
+    const lab = new ReleaseLab(t);
+    const [v0, v1] = releases() as [{ version: string; files: AppFiles }, { version: string; files: AppFiles }];
+    const installed = lab.app(v0.version, v0.files);
+    lab.publish(installed, v0.version);
+    const newest = lab.app(v1.version, v1.files);
+    lab.publish(newest, v1.version);
+    const held = chunksOf(installed);
+    const victim = [...chunksOf(newest)].find((sha) => !held.has(sha)) as string;
+    spoil(path.join(lab.feed, objectPath('chunks', victim)));
+    await lab.startServer();
+    const proxy = await proxied(t, lab);
+    const updates = storagePaths(tempDir(t)).updates;
+    await assert.rejects(stageInto(lab, proxy.url, installed, v0.version, updates), (error: unknown) => {
+      assert.ok(error instanceof OutpostError);
+      assert.equal(error.code, 'ERR_UPDATE_VERIFY');
+      assert.match(error.message, message);
+      return true;
+    });
+    assert.equal(proxy.seen.filter((r) => r.path.includes(victim)).length, 3);
+    assert.equal(fs.existsSync(updates.stagedTree(v1.version)), false, 'nothing staged');
+    assert.equal(fs.existsSync(`${updates.stagedTree(v1.version)}.partial`), false);
+    assert.equal(ChunkStore.read(updates.chunks).has(victim), false, 'the refused chunk is not kept');
+  });
+}

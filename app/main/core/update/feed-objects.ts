@@ -6,6 +6,9 @@ import { describeError, ErrorCode, OutpostError } from '../../../base/errors.js'
 import { maxStoredChunkBytes, type ObjectKind, objectPath } from '../../../common/release.js';
 import { fetchBytes } from './fetch-bytes.js';
 
+/** How errors name an object of each kind. */
+const OBJECT_NAME: Readonly<Record<ObjectKind, string>> = { manifests: 'manifest', indexes: 'index', pages: 'page', chunks: 'chunk' };
+
 /** What the agent knows of an object before it fetches it, from the verified document that names it. */
 export interface ObjectExpectation {
   readonly sha256: string;
@@ -45,7 +48,7 @@ export class FeedObjects {
 
   async fetch(kind: ObjectKind, expected: ObjectExpectation, signal?: AbortSignal): Promise<Buffer> {
     const url = this.url(kind, expected.sha256);
-    const what = `${kind.slice(0, -1)} ${expected.sha256.slice(0, 12)}`;
+    const what = `${OBJECT_NAME[kind]} ${expected.sha256.slice(0, 12)}`;
     const maxStored = expected.storedLength ?? maxStoredChunkBytes(expected.size ?? expected.maxRaw);
     let stored: Buffer;
     try {

@@ -48,24 +48,28 @@ export async function stageRelease(request: StageRequest): Promise<void> {
 
 /** A file's bytes, chunk by chunk, each checked against its hash; one chunk in memory at a time. */
 async function* readChunks(chunks: readonly ChunkNeed[], local: LocalChunks, storeDir: string): AsyncGenerator<Buffer> {
-  for (const chunk of chunks) {
-    const where = local.chunk(chunk.sha256);
-    if (!where || where.size < chunk.size) throw new OutpostError(ErrorCode.UPDATE_STAGE, `Staging failed: chunk ${chunk.sha256.slice(0, 12)} is not on this machine any more (it will be downloaded again).`);
-    const bytes = Buffer.allocUnsafe(chunk.size);
-    const handle = await fs.promises.open(where.file, 'r');
-    try {
-      const { bytesRead } = await handle.read(bytes, 0, chunk.size, where.offset);
+  // Consecutive chunks mostly come from one file (the installed copy of the same file): it stays open.
+  let open: { file: string; handle: fs.promises.FileHandle } | undefined;
+  try {
+    for (const chunk of chunks) {
+      const where = local.chunk(chunk.sha256);
+      if (!where || where.size < chunk.size) throw new OutpostError(ErrorCode.UPDATE_STAGE, `Staging failed: chunk ${chunk.sha256.slice(0, 12)} is not on this machine any more (it will be downloaded again).`);
+      if (open?.file !== where.file) {
+        await open?.handle.close();
+        open = undefined;
+        open = { file: where.file, handle: await fs.promises.open(where.file, 'r') };
+      }
+      const bytes = Buffer.allocUnsafe(chunk.size);
+      const { bytesRead } = await open.handle.read(bytes, 0, chunk.size, where.offset);
       if (bytesRead !== chunk.size || createHash('sha256').update(bytes).digest('hex') !== chunk.sha256) {
+        // A damaged pack goes, so that the next check fetches its chunks again; a file of the installation is left alone.
+        if (ChunkStore.isPack(storeDir, where.file)) fs.rmSync(where.file, { force: true });
         throw new OutpostError(ErrorCode.UPDATE_STAGE, `Staging failed: chunk ${chunk.sha256.slice(0, 12)} in ${where.file} changed since it was checked (it will be downloaded again).`);
       }
-    } catch (error) {
-      // A damaged pack goes, so that the next check fetches its chunks again; a file of the installation is left alone.
-      if (error instanceof OutpostError && ChunkStore.isPack(storeDir, where.file)) fs.rmSync(where.file, { force: true });
-      throw error;
-    } finally {
-      await handle.close();
+      yield bytes;
     }
-    yield bytes;
+  } finally {
+    await open?.handle.close();
   }
 }
 
