@@ -70,7 +70,8 @@ export const updatePipeline: Benchmark = {
       const config = {
         ...DEFAULT_CONFIG,
         backend: { url: proxy.url, ws_url: `${serverUrl.replace('http', 'ws')}/ws` },
-        update: { ...DEFAULT_CONFIG.update, trust_file: path.join(keys, 'root.json') },
+        // Staged is where this benchmark stops: no hand-off, so no updater or new version outlives it.
+        update: { ...DEFAULT_CONFIG.update, hand_off: false, trust_file: path.join(keys, 'root.json') },
       };
       fs.writeFileSync(path.join(home, 'config.json'), JSON.stringify(config));
       const install = path.join(lab, 'install');

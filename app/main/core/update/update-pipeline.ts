@@ -91,7 +91,7 @@ export class UpdatePipeline {
 
   /** Runs one check to its end; throws an OutpostError on failure, PipelineStopped when the agent stops. */
   async check(): Promise<void> {
-    const { log, settings, running, state, feed, updates, signal } = this.#options;
+    const { log, settings, running, feed, updates, signal } = this.#options;
     this.status.blocked = null;
     await feed.refresh();
     const pointerInfo = await feed.target(channelTarget(settings.channel));
@@ -136,7 +136,15 @@ export class UpdatePipeline {
       log.warn(`the staged ${version} is damaged (${problem}); deleting it and staging it afresh`);
       this.#forgetStaged(version);
     }
+    await this.#downloadAndStage(manifest, objects);
+    await this.#handOff(version);
+  }
 
+  /** Downloads the chunks the agent holds nowhere and builds the new version's tree from them and what it holds. */
+  async #downloadAndStage(manifest: ReleaseManifest, objects: FeedObjects): Promise<void> {
+    const { log, running, state, updates, signal } = this.#options;
+    const { version } = manifest;
+    const stagedDir = updates.stagedTree(version);
     // Everything the agent holds is a source: the installation, a version staged earlier (a newer
     // release has come since), and the chunks an interrupted download left.
     const otherStaged = this.status.staged === null ? [] : [updates.stagedTree(this.status.staged)];
@@ -185,7 +193,6 @@ export class UpdatePipeline {
     this.status.staged = version;
     fs.rmSync(updates.chunks, { recursive: true, force: true });
     log.info(`${version} staged complete and verified in ${stagedDir}`);
-    await this.#handOff(version);
   }
 
   async #handOff(version: string): Promise<void> {
