@@ -5,10 +5,10 @@ import { type Chunking, type ManifestFile, RelativeFilePath, ReleaseManifest } f
 import type { ObjectStore } from './object-store.js';
 
 /**
- * How this release tool cuts files, chosen by measurement on an Electron-shaped app (README,
- * "Updates"; bench/chunked-updates.ts): 16 KiB chunks on average cost a fifth of what 64 KiB ones
- * do for a one-line change inside app.asar, and pages of about 64 chunks (1 MiB of file) keep the
- * index of the 92 MiB executable to one small page per change.
+ * How this release tool cuts files, chosen by measurement on an Electron-shaped app
+ * (bench/chunk-sizes.ts, docs/updates.md): 16 KiB chunks cost half to a third of what 32 and 64 KiB
+ * ones do per change, and half the requests of 8 KiB ones on a big download; pages of about 64
+ * chunks (1 MiB of file) keep the index of the 96 MB executable to one small page per change.
  */
 export const DEFAULT_CHUNKING: Chunking = { min: 4096, avg: 16384, max: 65536, page_avg: 64, page_max: 256 };
 
