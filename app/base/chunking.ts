@@ -175,11 +175,12 @@ export function decodeIndex(bytes: Buffer): string[] | string {
   return ids;
 }
 
-/** The most bytes a page or an index of a file of `size` bytes can have, raw: what a download of one may grow to. */
+/** The most raw bytes a page can have: what the download of one may decompress to. */
 export function maxPageBytes(chunking: Chunking): number {
   return chunking.page_max * PAGE_ENTRY_BYTES;
 }
 
+/** The most raw bytes the index of a file of `size` bytes can have. */
 export function maxIndexBytes(size: number, chunking: Chunking): number {
   // Every chunk but the last is at least `min` bytes, and a page holds at least one chunk.
   return (Math.ceil(size / chunking.min) + 1) * 32;
