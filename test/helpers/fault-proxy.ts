@@ -28,6 +28,8 @@ export class FaultProxy {
   readonly seen: SeenRequest[] = [];
   /** Response body bytes passed to clients (what an agent downloaded through this proxy). */
   bytesServed = 0;
+  /** TCP connections clients opened to this proxy (kept-alive ones carry many requests). */
+  connections = 0;
   readonly #server: http.Server;
   readonly #rules: Array<{ match: RegExp; fault: Fault }> = [];
   readonly #held = new Set<http.ServerResponse>();
@@ -42,6 +44,7 @@ export class FaultProxy {
     const server = http.createServer();
     const proxy = new FaultProxy(server);
     server.on('request', (req, res) => proxy.#forward(target, req, res));
+    server.on('connection', () => proxy.connections++);
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     return proxy;
   }

@@ -98,7 +98,7 @@ async function proxied(t: T, lab: ReleaseLab): Promise<FaultProxy> {
 
 const requestsFor = (proxy: FaultProxy, kind: string) => proxy.seen.filter((r) => r.path.includes(`/feed/${kind}/`)).length;
 
-test('updates from each of three older versions to the newest download exactly the chunks each lacks (counted requests), and build the newest byte for byte', async (t) => {
+test('updates from each of three older versions to the newest download exactly the chunks each lacks (counted requests, over at most 8 kept-alive connections), and build the newest byte for byte', async (t) => {
   const lab = new ReleaseLab(t);
   const apps = releases().map(({ version, files }) => {
     const dir = lab.app(version, files);
@@ -114,6 +114,7 @@ test('updates from each of three older versions to the newest download exactly t
     const held = chunksOf(installed.dir);
     const lacking = [...newestChunks].filter((sha) => !held.has(sha));
     assert.equal(requestsFor(proxy, 'chunks'), lacking.length, `from ${installed.version}: one request per chunk it lacks, none for what it holds`);
+    assert.ok(proxy.connections <= 8 && proxy.connections < proxy.seen.length / 2, `${proxy.seen.length} requests over ${proxy.connections} kept-alive connections (8 in flight at most)`);
     assert.ok(lacking.length < newestChunks.size / 4, `from ${installed.version}: ${lacking.length} of ${newestChunks.size} chunks`);
     assert.deepEqual(treeOf(updates.stagedTree(newest.version)), treeOf(newest.dir));
     assert.ok(log.lines.some((l) => l.includes(`${lacking.length} ${lacking.length === 1 ? 'chunk' : 'chunks'} to download`)));
