@@ -4,6 +4,8 @@ import type { ChunkNeed } from './chunk-download.js';
 import { type FeedObjects, ObjectRefused } from './feed-objects.js';
 import type { LocalChunks } from './local-chunks.js';
 
+const PAGES_IN_FLIGHT = 8;
+
 /** Where each file of the new version comes from: a file the agent has with the same bytes, or chunks. */
 export type FileSource = { readonly kind: 'whole'; readonly file: string } | { readonly kind: 'chunks'; readonly chunks: readonly ChunkNeed[] };
 
@@ -51,16 +53,18 @@ async function chunkList(manifest: ReleaseManifest, file: ManifestFile, local: L
   const index = file.index as NonNullable<ManifestFile['index']>;
   const pageIds = decodeIndex(await objects.fetch('indexes', { sha256: index.sha256, storedLength: index.length, maxRaw: maxIndexBytes(file.size, chunking) }, signal));
   if (typeof pageIds === 'string') throw new ObjectRefused(`the index of ${file.path} is not one (${pageIds})`);
-  const chunks: ChunkNeed[] = [];
-  for (const id of pageIds) {
-    let page = local.page(id);
-    if (page === undefined) {
-      const decoded = decodePage(await objects.fetch('pages', { sha256: id, maxRaw: maxPageBytes(chunking) }, signal), chunking);
-      if (typeof decoded === 'string') throw new ObjectRefused(`a page of ${file.path}'s index is not one (${decoded})`);
-      page = decoded;
-    }
-    chunks.push(...page);
+  const fetchPage = async (id: string) => {
+    const decoded = decodePage(await objects.fetch('pages', { sha256: id, maxRaw: maxPageBytes(chunking) }, signal), chunking);
+    if (typeof decoded === 'string') throw new ObjectRefused(`a page of ${file.path}'s index is not one (${decoded})`);
+    return decoded;
+  };
+  // The pages the agent cannot compute, PAGES_IN_FLIGHT at a time: a file new to the agent has one
+  // per MiB, and one after another they would cost a round trip each.
+  const pages: Array<ReadonlyArray<ChunkNeed>> = [];
+  for (let i = 0; i < pageIds.length; i += PAGES_IN_FLIGHT) {
+    pages.push(...(await Promise.all(pageIds.slice(i, i + PAGES_IN_FLIGHT).map((id) => local.page(id) ?? fetchPage(id)))));
   }
+  const chunks = pages.flat();
   const total = chunks.reduce((n, c) => n + c.size, 0);
   if (total !== file.size) throw new ObjectRefused(`the chunks of ${file.path} add up to ${total} bytes, not its signed ${file.size}`);
   return chunks;
