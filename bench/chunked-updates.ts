@@ -1,4 +1,4 @@
-import { type ChildProcess, spawnSync } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -18,12 +18,11 @@ import { fetchBytes } from '../app/main/core/update/fetch-bytes.js';
 import { DEFAULT_CHUNKING } from '../tools/release/release-writer.js';
 import { FaultProxy } from '../test/helpers/fault-proxy.js';
 import { BASE_VARIANT, buildElectronShapedApp, type ElectronAppVariant } from './electron-shaped-app.js';
+import { release, startFeedServer } from './feed-lab.js';
 import { type Benchmark, type Figure, rssMb, startUntil, stop } from './measure.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const BIN = path.join(ROOT, 'bin', 'outpost.js');
-const RELEASE = path.join(ROOT, 'bin', 'outpost-release.js');
-const SERVER = path.join(ROOT, 'bin', 'outpost-server.js');
 const KB = 1000;
 
 /**
@@ -33,12 +32,6 @@ const KB = 1000;
  */
 const ELECTRON_UPDATER_BYTES = { image: 12.97e6, mainJs: 13.57e6, bump: 13.57e6, rebuilt: 0.31e6 } as const;
 
-function release(args: readonly string[]): { stdout: string; ms: number } {
-  const t0 = process.hrtime.bigint();
-  const result = spawnSync(process.execPath, [RELEASE, ...args], { encoding: 'utf8' });
-  if (result.status !== 0) throw new Error(`outpost-release ${args[0]}: ${result.stderr}`);
-  return { stdout: result.stdout, ms: Number(process.hrtime.bigint() - t0) / 1e6 };
-}
 
 /**
  * Chunked updates on an Electron-shaped app (bench/electron-shaped-app.ts: a real asar, an executable
@@ -70,9 +63,9 @@ export const chunkedUpdates: Benchmark = {
       const first = release(['publish', '--app', base.dir, '--version', '1.0.0', '--key', keys, '--feed', feed, '--channel', 'base']);
       log(`first publish: ${(first.ms / 1000).toFixed(1)} s (${mb(base.bytes / (first.ms / 1000))} MB/s); ${/\d+ new bytes stored/.exec(first.stdout)?.[0]}`);
 
-      const server = await startUntil(process.execPath, [SERVER, '--feed', feed, '--port', '0', '--reports', path.join(lab, 'reports.jsonl')], process.env, /listening on (http:\/\/\S+)/);
+      const server = await startFeedServer(feed, path.join(lab, 'reports.jsonl'));
       children.push(server.child);
-      const serverUrl = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(server.output)?.[1] as string;
+      const serverUrl = server.url;
       proxy = await FaultProxy.start(serverUrl);
       const wire = proxy;
 
@@ -245,9 +238,9 @@ async function metadataAfterHistory(lab: string, releases: number, log: (line: s
     release(['publish', '--app', app, '--version', `1.0.${i}`, '--key', keys, '--feed', feed]);
   };
   publish(0);
-  const server = await startUntil(process.execPath, [SERVER, '--feed', feed, '--port', '0', '--reports', path.join(lab, 'history-reports.jsonl')], process.env, /listening on (http:\/\/\S+)/);
+  const server = await startFeedServer(feed, path.join(lab, 'history-reports.jsonl'));
   try {
-    const url = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(server.output)?.[1] as string;
+    const { url } = server;
     const perCheck = async () => {
       const proxy = await FaultProxy.start(url);
       try {

@@ -1,4 +1,4 @@
-import { type ChildProcess, spawnSync } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -8,19 +8,13 @@ import { fileURLToPath } from 'node:url';
 import { RUNNING_LINE } from '../app/common/cli-output.js';
 import { DEFAULT_CONFIG } from '../app/main/core/config-schema.js';
 import { FaultProxy } from '../test/helpers/fault-proxy.js';
+import { release, startFeedServer } from './feed-lab.js';
 import { type Benchmark, cpuMs, type Figure, rssMb, startUntil, stop } from './measure.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const BIN = path.join(ROOT, 'bin', 'outpost.js');
-const RELEASE = path.join(ROOT, 'bin', 'outpost-release.js');
-const SERVER = path.join(ROOT, 'bin', 'outpost-server.js');
 const BARE = ['-e', 'process.stderr.write("ready\\n"); setInterval(() => {}, 1 << 30)'];
 
-function release(args: readonly string[]): string {
-  const result = spawnSync(process.execPath, [RELEASE, ...args], { encoding: 'utf8' });
-  if (result.status !== 0) throw new Error(`outpost-release ${args[0]}: ${result.stderr}`);
-  return result.stdout;
-}
 
 /** An application of `files` files: half compressible text, half random bytes, ~`bytes` in all. */
 function writeApp(dir: string, version: string, files: number, bytes: number): void {
@@ -43,8 +37,8 @@ async function waitForLog(file: string, pattern: RegExp, timeoutMs: number): Pro
 }
 
 /**
- * The update pipeline's figures: bytes for a one-file release, download+verify throughput against a
- * plain download, publish to staged, and the agent idle with its WebSocket open.
+ * The update pipeline's figures: bytes for a one-file release, publish to staged, and the agent idle
+ * with its WebSocket open (download and verification: bench/chunked-updates.ts).
  */
 export const updatePipeline: Benchmark = {
   name: 'update pipeline',
@@ -58,11 +52,11 @@ export const updatePipeline: Benchmark = {
       release(['keygen', '--out', keys]);
       const v1 = path.join(lab, 'v1');
       writeApp(v1, '1.0.0', 100, quick ? 4 * 1024 * 1024 : 16 * 1024 * 1024);
-      const fullCompressed = Number(/(\d+) new bytes stored/.exec(release(['publish', '--app', v1, '--version', '1.0.0', '--key', keys, '--feed', feed]))?.[1]);
+      const fullCompressed = Number(/(\d+) new bytes stored/.exec(release(['publish', '--app', v1, '--version', '1.0.0', '--key', keys, '--feed', feed]).stdout)?.[1]);
 
-      const server = await startUntil(process.execPath, [SERVER, '--feed', feed, '--port', '0', '--reports', path.join(lab, 'reports.jsonl')], process.env, /listening on (http:\/\/\S+)/);
+      const server = await startFeedServer(feed, path.join(lab, 'reports.jsonl'));
       children.push(server.child);
-      const serverUrl = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(server.output)?.[1] as string;
+      const serverUrl = server.url;
       proxy = await FaultProxy.start(serverUrl);
 
       const home = path.join(lab, 'home');
@@ -100,7 +94,7 @@ export const updatePipeline: Benchmark = {
       fs.writeFileSync(path.join(v2, 'lib', 'm1.js'), randomBytes(100 * 1024));
       const before = proxy.bytesServed;
       const t0 = process.hrtime.bigint();
-      const published = release(['publish', '--app', v2, '--version', '1.1.0', '--key', keys, '--feed', feed]);
+      const published = release(['publish', '--app', v2, '--version', '1.1.0', '--key', keys, '--feed', feed]).stdout;
       await waitForLog(agentLog, /1\.1\.0 staged complete/, 60_000);
       const publishToStagedMs = Number(process.hrtime.bigint() - t0) / 1e6;
       const transferred = proxy.bytesServed - before;

@@ -3,7 +3,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { ErrorReport } from '../../app/common/reports.js';
 import { DEFAULT_CONFIG } from '../../app/main/core/config-schema.js';
+import type { UpdatePaths } from '../../app/base/storage-layout.js';
+import { StateMachine } from '../../app/main/core/state-machine.js';
 import { Feed } from '../../app/main/core/update/feed.js';
+import { UpdatePipeline } from '../../app/main/core/update/update-pipeline.js';
 import axios from 'axios';
 import { memoryLogger } from './memory-logger.js';
 import { REPO_ROOT, tempDir } from './paths.js';
@@ -106,6 +109,35 @@ export class ReleaseLab {
       timeoutMs: 10_000,
       log: memoryLogger(),
     });
+  }
+
+  /**
+   * The agent's update pipeline on its own (no agent process): installed as `running` in
+   * `installDir`, its files in `updates` (made here), following `url` (the lab's server, or a proxy in
+   * front of it), with its state machine in CHECKING_UPDATE, as a check begins. The signal is never
+   * aborted: only the state machine may stop a check.
+   */
+  pipeline(options: { updates: UpdatePaths; installDir: string; running: string; url?: string }) {
+    const { updates } = options;
+    fs.mkdirSync(updates.dir, { recursive: true });
+    const log = memoryLogger();
+    const state = new StateMachine(log, () => new Date());
+    state.setState('IDLE', 'test');
+    state.setState('CHECKING_UPDATE', 'test');
+    const pipeline = new UpdatePipeline({
+      state,
+      log,
+      updates,
+      settings: DEFAULT_CONFIG.update,
+      feed: this.agentFeed({ ...(options.url && { url: options.url }), cacheDir: updates.metadata }),
+      running: options.running,
+      installDir: options.installDir,
+      agentId: '00000000-0000-4000-8000-000000000000',
+      http: axios.create(),
+      now: () => new Date(),
+      signal: new AbortController().signal,
+    });
+    return { pipeline, state, log };
   }
 
   /**

@@ -4,31 +4,22 @@
  * not grow with the feed's history, and `prune` never removes what a kept release needs.
  */
 import assert from 'node:assert/strict';
-import { createCipheriv, createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { zstdCompressSync } from 'node:zlib';
 import { test } from 'node:test';
-import axios from 'axios';
 import { chunkBuffer } from '../../app/base/chunking.js';
 import { storagePaths, type UpdatePaths } from '../../app/base/storage-layout.js';
 import { OutpostError } from '../../app/base/errors.js';
 import { ChannelPointer, channelTarget, objectPath } from '../../app/common/release.js';
 import { ChunkStore } from '../../app/main/core/update/chunk-store.js';
-import { DEFAULT_CONFIG } from '../../app/main/core/config-schema.js';
-import { StateMachine } from '../../app/main/core/state-machine.js';
-import { UpdatePipeline } from '../../app/main/core/update/update-pipeline.js';
 import { DEFAULT_CHUNKING } from '../../tools/release/release-writer.js';
 import { FaultProxy } from '../helpers/fault-proxy.js';
-import { memoryLogger } from '../helpers/memory-logger.js';
 import { tempDir } from '../helpers/paths.js';
+import { seededBytes } from '../helpers/seeded-bytes.js';
 import { type AppFiles, ReleaseLab, treeOf } from '../helpers/release-lab.js';
 
 type T = { after: (fn: () => void | Promise<void>) => void };
-
-function bytes(seed: string, length: number): Buffer {
-  return createCipheriv('aes-256-ctr', createHash('sha256').update(seed).digest(), Buffer.alloc(16)).update(Buffer.alloc(length));
-}
 
 /** `base` with `text` written at `offset` (same length), or inserted there. */
 function edited(base: Buffer, offset: number, text: string, insert = false): Buffer {
@@ -43,11 +34,11 @@ function edited(base: Buffer, offset: number, text: string, insert = false): Buf
  * overwrite, an insertion, another overwrite) and a file that moves to another path in the last.
  */
 function releases(): Array<{ version: string; files: AppFiles }> {
-  const big0 = bytes('big', 2 * 1024 * 1024);
+  const big0 = seededBytes('big', 2 * 1024 * 1024);
   const big1 = edited(big0, 300_000, 'changed in 1.1.0');
   const big2 = edited(big1, 800_000, 'inserted in 1.2.0: '.repeat(200), true);
   const big3 = edited(big2, 1_800_000, 'changed in 1.3.0');
-  const lib = bytes('lib', 100_000);
+  const lib = seededBytes('lib', 100_000);
   return [
     { version: '1.0.0', files: { 'big.bin': big0, 'lib/a.bin': lib, 'main.js': 'v1' } },
     { version: '1.1.0', files: { 'big.bin': big1, 'lib/a.bin': lib, 'main.js': 'v2' } },
@@ -67,25 +58,8 @@ async function stage(t: T, lab: ReleaseLab, feedUrl: string, installDir: string,
   return { updates, ...(await stageInto(lab, feedUrl, installDir, running, updates)) };
 }
 
-async function stageInto(lab: ReleaseLab, feedUrl: string, installDir: string, running: string, updates: UpdatePaths) {
-  fs.mkdirSync(updates.dir, { recursive: true });
-  const log = memoryLogger();
-  const state = new StateMachine(log, () => new Date());
-  state.setState('IDLE', 'test');
-  state.setState('CHECKING_UPDATE', 'test');
-  const pipeline = new UpdatePipeline({
-    state,
-    log,
-    updates,
-    settings: DEFAULT_CONFIG.update,
-    feed: lab.agentFeed({ url: feedUrl, cacheDir: updates.metadata }),
-    running,
-    installDir,
-    agentId: '00000000-0000-4000-8000-000000000000',
-    http: axios.create(),
-    now: () => new Date(),
-    signal: new AbortController().signal,
-  });
+async function stageInto(lab: ReleaseLab, url: string, installDir: string, running: string, updates: UpdatePaths) {
+  const { pipeline, log } = lab.pipeline({ updates, installDir, running, url });
   await pipeline.check();
   return { log, status: pipeline.status };
 }
@@ -147,7 +121,7 @@ test('a version staged earlier is a source too: with 1.2.0 staged and waiting, 1
 
 test("per-check metadata does not grow with the feed's history: after 25 releases an agent reads at most 1.2x what it read after one", async (t) => {
   const lab = new ReleaseLab(t);
-  const big = bytes('history', 300_000);
+  const big = seededBytes('history', 300_000);
   lab.publish(lab.app('1.0.0', { 'big.bin': big }), '1.0.0');
   await lab.startServer();
   const perCheck = async () => {

@@ -5,12 +5,8 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { test } from 'node:test';
-import axios from 'axios';
 import { storagePaths } from '../../app/base/storage-layout.js';
-import { DEFAULT_CONFIG } from '../../app/main/core/config-schema.js';
-import { StateMachine } from '../../app/main/core/state-machine.js';
-import { PipelineStopped, UpdatePipeline } from '../../app/main/core/update/update-pipeline.js';
-import { memoryLogger } from '../helpers/memory-logger.js';
+import { PipelineStopped } from '../../app/main/core/update/update-pipeline.js';
 import { tempDir } from '../helpers/paths.js';
 import { ReleaseLab } from '../helpers/release-lab.js';
 
@@ -21,24 +17,7 @@ test('a shutdown that begins during a check: the next state is refused and the c
   lab.publish(install, '1.0.0');
   lab.publish(lab.app('1.1.0', { 'main.js': 'v2', 'big.bin': Buffer.alloc(256 * 1024, 1) }), '1.1.0');
   const updates = storagePaths(tempDir(t)).updates;
-  fs.mkdirSync(updates.dir, { recursive: true });
-  const log = memoryLogger();
-  const state = new StateMachine(log, () => new Date());
-  state.setState('IDLE', 'test');
-  state.setState('CHECKING_UPDATE', 'test');
-  const pipeline = new UpdatePipeline({
-    state,
-    log,
-    updates,
-    settings: DEFAULT_CONFIG.update,
-    feed: lab.agentFeed({ cacheDir: updates.metadata }),
-    running: '1.0.0',
-    installDir: install,
-    agentId: '00000000-0000-4000-8000-000000000000',
-    http: axios.create(),
-    now: () => new Date(),
-    signal: new AbortController().signal, // never aborted: only the refused state may stop the check
-  });
+  const { pipeline, state, log } = lab.pipeline({ updates, installDir: install, running: '1.0.0' });
 
   const checking = pipeline.check();
   state.setState('SHUTTING_DOWN', 'a signal, while the feed is read');

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { createCipheriv, createHash } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -7,14 +7,9 @@ import { chunkBuffer, chunkFile, decodeIndex, decodePage, encodeIndex, encodePag
 import type { Chunking } from '../../app/common/release.js';
 import { DEFAULT_CHUNKING } from '../../tools/release/release-writer.js';
 import { tempDir } from '../helpers/paths.js';
+import { seededBytes } from '../helpers/seeded-bytes.js';
 
 const C = DEFAULT_CHUNKING;
-
-/** Deterministic pseudo-random bytes (AES-CTR keystream): the same `seed` gives the same bytes in every run. */
-function bytes(seed: string, length: number): Buffer {
-  const key = createHash('sha256').update(seed).digest();
-  return createCipheriv('aes-256-ctr', key, Buffer.alloc(16)).update(Buffer.alloc(length));
-}
 
 function concat(data: Buffer, chunks: ReadonlyArray<{ offset: number; size: number }>): Buffer {
   return Buffer.concat(chunks.map((c) => data.subarray(c.offset, c.offset + c.size)));
@@ -23,12 +18,12 @@ function concat(data: Buffer, chunks: ReadonlyArray<{ offset: number; size: numb
 const SIZES: ReadonlyArray<[string, Buffer]> = [
   ['an empty file', Buffer.alloc(0)],
   ['one byte', Buffer.from('x')],
-  ['a file smaller than the minimum chunk', bytes('small', C.min - 1)],
-  ['a file of exactly the minimum chunk', bytes('min', C.min)],
-  ['a file of exactly the maximum chunk', bytes('max', C.max)],
-  ['a file of one byte more than the maximum chunk', bytes('max+1', C.max + 1)],
+  ['a file smaller than the minimum chunk', seededBytes('small', C.min - 1)],
+  ['a file of exactly the minimum chunk', seededBytes('min', C.min)],
+  ['a file of exactly the maximum chunk', seededBytes('max', C.max)],
+  ['a file of one byte more than the maximum chunk', seededBytes('max+1', C.max + 1)],
   ['a file of the same byte throughout', Buffer.alloc(5 * C.max + 17)],
-  ['a file of 3 MiB of random bytes', bytes('big', 3 * 1024 * 1024 + 5)],
+  ['a file of 3 MiB of random bytes', seededBytes('big', 3 * 1024 * 1024 + 5)],
 ];
 
 for (const [name, data] of SIZES) {
@@ -62,7 +57,7 @@ test('a file of exactly the maximum chunk that holds no cut point is one chunk, 
 });
 
 test('content-defined: bytes inserted near the start change the chunks around them and move no chunk after', () => {
-  const original = bytes('insert', 2 * 1024 * 1024);
+  const original = seededBytes('insert', 2 * 1024 * 1024);
   const edited = Buffer.concat([original.subarray(0, 100_000), Buffer.from('a few inserted bytes'), original.subarray(100_000)]);
   const before = chunkBuffer(original, C).map((c) => c.sha256);
   const after = chunkBuffer(edited, C).map((c) => c.sha256);
@@ -73,7 +68,7 @@ test('content-defined: bytes inserted near the start change the chunks around th
 });
 
 test('pages: content-defined too (a change in one place changes at most two pages of a 20 MiB file), and encoded pages and indexes decode to what was encoded', () => {
-  const original = bytes('pages', 20 * 1024 * 1024);
+  const original = seededBytes('pages', 20 * 1024 * 1024);
   const edited = Buffer.from(original);
   edited.write('changed in one place', 9 * 1024 * 1024);
   const pagesBefore = splitPages(chunkBuffer(original, C), C);

@@ -153,9 +153,7 @@ export class FeedRepo {
 
   /** The published releases (oldest first) and those `prune` retired. */
   catalog(): Catalog {
-    const info = this.#targets?.signed.targets[CATALOG_TARGET];
-    const catalog = info ? Catalog.parse(readJson(this.#stored(info))) : { releases: [], retired: [] };
-    return { ...catalog, releases: [...catalog.releases].sort((a, b) => semver.compare(a.version, b.version)) };
+    return this.#catalogIn(this.#targets?.signed.targets ?? {});
   }
 
   get objects(): ObjectStore {
@@ -256,7 +254,7 @@ export class FeedRepo {
   }
 
   #pointChannel(targets: Record<string, TargetFile>, setting: ChannelSetting, allowOlder: boolean): void {
-    const release = this.#releaseIn(targets, setting.version);
+    const release = this.#catalogIn(targets).releases.find((r) => r.version === setting.version);
     if (!release) throw new Error(`version ${setting.version} is not published in this feed`);
     const pointer: ChannelPointer = { ...setting, manifest: DocumentRef.parse(release.manifest) };
     if (!CHANNEL_NAME.test(pointer.channel)) throw new Error(`channel "${pointer.channel}" must be lower-case letters, digits and dashes`);
@@ -269,10 +267,11 @@ export class FeedRepo {
     targets[target] = this.#storeTarget(target, jsonBytes(ChannelPointer.parse(pointer)));
   }
 
-  /** A release as the catalog among `targets` (being changed) records it. */
-  #releaseIn(targets: Record<string, TargetFile>, version: string) {
+  /** The catalog among `targets` (the signed ones, or a set being changed), releases oldest first. */
+  #catalogIn(targets: Record<string, TargetFile>): Catalog {
     const info = targets[CATALOG_TARGET];
-    return info ? Catalog.parse(readJson(this.#stored(info))).releases.find((r) => r.version === version) : undefined;
+    const catalog = info ? Catalog.parse(readJson(this.#stored(info))) : { releases: [], retired: [] };
+    return { ...catalog, releases: [...catalog.releases].sort((a, b) => semver.compare(a.version, b.version)) };
   }
 
   /** Writes new targets, snapshot and timestamp metadata; the rename of timestamp.json is the commit. */
