@@ -48,9 +48,9 @@ export class FeedFiles {
         return;
       }
       if (!range && realRelative.endsWith('.json') && acceptsGzip(req) && size <= MAX_GZIP_BYTES) {
-        // Metadata and manifests are JSON full of hex hashes: gzip halves what every agent downloads
-        // at every release. Blobs are brotli already; ranges are for blobs. The agent's length limits
-        // apply to the bytes after decompression, so this cannot smuggle in more data.
+        // TUF metadata and channel pointers are JSON full of hex hashes: gzip halves what every agent
+        // downloads at every check. Manifests, indexes, pages and chunks are zstd already. The agent's
+        // length limits apply to the bytes after decompression, so this cannot smuggle in more data.
         const body = gzipSync(await handle.readFile());
         res.writeHead(200, { ...headers, 'Content-Encoding': 'gzip', Vary: 'Accept-Encoding', 'Content-Length': body.length });
         res.end(req.method === 'HEAD' ? undefined : body);

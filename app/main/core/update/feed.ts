@@ -157,7 +157,7 @@ class AxiosFetcher implements Fetcher {
     }
   }
 
-  /** Part of tuf-js's interface for its downloadTarget, which Outpost never calls: targets go through download.ts (resumable, hashed while streaming, in updates/). */
+  /** Part of tuf-js's interface for its downloadTarget, which Outpost never calls: a channel pointer is read with `document`, everything below it through FeedObjects. */
   downloadFile(): Promise<never> {
     return Promise.reject(new Error('targets are not downloaded through tuf-js'));
   }
