@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { constants as zlib, zstdCompressSync } from 'node:zlib';
-import { type ChunkedFile, chunkFile, encodeIndex, encodePage, splitPages } from '../app/base/chunking.js';
+import { type ChunkedFile, chunkFile, encodeIndex, encodePage, type FileChunk, sha256Hex, splitPages } from '../app/base/chunking.js';
 import type { Chunking } from '../app/common/release.js';
 import { DEFAULT_CHUNKING } from '../tools/release/release-writer.js';
 import { BASE_VARIANT, buildElectronShapedApp, type ElectronAppVariant } from './electron-shaped-app.js';
@@ -76,19 +76,25 @@ async function downloadFor(dir: string, chunking: Chunking, held: { chunks: Set<
   let bytes = 0;
   const fetched = new Set<string>();
   for (const file of walk(dir)) {
-    const stored: number[] = [];
+    const stored = new Map<string, number>();
     const chunked = await chunkFile(file, chunking, (chunk, raw) => {
       if (!held.chunks.has(chunk.sha256) && !fetched.has(chunk.sha256)) {
         fetched.add(chunk.sha256);
-        stored.push(compressed(raw));
+        stored.set(chunk.sha256, compressed(raw));
       }
     });
     if (held.files.has(chunked.sha256)) continue;
-    bytes += stored.reduce((n, b) => n + b, 0);
+    bytes += [...stored.values()].reduce((n, b) => n + b, 0);
     if (chunked.chunks.length > 1) {
-      const pages = splitPages(chunked.chunks, chunking);
-      bytes += compressed(encodeIndex(pages.map((p) => p.id)));
-      for (const page of pages) if (!held.pages.has(page.id)) bytes += compressed(encodePage(page.chunks));
+      // A page gives each chunk's frame length; for a chunk not compressed here (the agent holds
+      // it), its raw size stands in: four bytes either way.
+      const framed = (chunks: readonly FileChunk[]) => chunks.map((c) => ({ ...c, stored: stored.get(c.sha256) ?? c.size }));
+      const pages = splitPages(chunked.chunks, chunking).map((p) => {
+        const chunks = framed(p.chunks);
+        return { id: p.id, bytes: encodePage(chunks), stored: chunks.reduce((n, c) => n + c.stored, 0) };
+      });
+      bytes += compressed(encodeIndex(pages.map((p) => ({ id: p.id, page: sha256Hex(p.bytes), stored: p.stored }))));
+      for (const page of pages) if (!held.pages.has(page.id)) bytes += compressed(page.bytes);
     }
   }
   return bytes;

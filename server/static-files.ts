@@ -49,7 +49,7 @@ export class FeedFiles {
       }
       if (!range && realRelative.endsWith('.json') && acceptsGzip(req) && size <= MAX_GZIP_BYTES) {
         // TUF metadata and channel pointers are JSON full of hex hashes: gzip halves what every agent
-        // downloads at every check. Manifests, indexes, pages and chunks are zstd already. The agent's
+        // downloads at every check. Manifests, indexes, pages and files are zstd already. The agent's
         // length limits apply to the bytes after decompression, so this cannot smuggle in more data.
         const body = gzipSync(await handle.readFile());
         res.writeHead(200, { ...headers, 'Content-Encoding': 'gzip', Vary: 'Accept-Encoding', 'Content-Length': body.length });
@@ -163,10 +163,10 @@ export function parseRange(header: string | undefined, size: number): { start: n
 /**
  * What never changes once published, so that caches may keep it for good: versioned metadata
  * (`metadata/<N>.*.json`), TUF targets (`targets/<dir>/<hash>.<name>`) and the content-addressed
- * objects (`manifests/`, `indexes/`, `pages/`, `chunks/`). Anything else (timestamp.json, an
+ * objects (`manifests/`, `indexes/`, `pages/`, `files/`). Anything else (timestamp.json, an
  * unversioned root.json) changes with a publish and is revalidated on every request.
  */
-const IMMUTABLE = /^(metadata\/\d+\.[^/]+|(targets|manifests|indexes|pages|chunks)\/.+)$/;
+const IMMUTABLE = /^(metadata\/\d+\.[^/]+|(targets|manifests|indexes|pages|files)\/.+)$/;
 
 function cacheControl(relative: string): string {
   return IMMUTABLE.test(relative) ? 'public, max-age=31536000, immutable' : 'no-cache';

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
-import type { Chunking } from '../common/release.js';
+import { type Chunking, maxStoredChunkBytes } from '../common/release.js';
 
 /**
  * Content-defined chunking, shared by the release tool (which cuts every file of a release) and the
@@ -29,7 +29,7 @@ export interface FileChunk {
   readonly size: number;
 }
 
-/** A page of a file's chunk list: its id (the SHA-256 of its encoding) and its chunks. */
+/** A page of a file's chunk list: its id (pageId) and its chunks. */
 export interface ChunkPage {
   readonly id: string;
   readonly chunks: readonly FileChunk[];
@@ -117,8 +117,12 @@ export async function chunkFile(file: string, chunking: Chunking, onChunk?: (chu
   return { sha256: whole.digest('hex'), size: offset, chunks };
 }
 
-/** One chunk in a page's encoding: its 32-byte SHA-256, then its length (uint32, big-endian). */
-const PAGE_ENTRY_BYTES = 36;
+/** One chunk in a page id's input: its 32-byte SHA-256, then its length (uint32, big-endian). */
+const CHUNK_ID_BYTES = 36;
+/** One chunk in a stored page: as above, then the length of its zstd frame in the file's object (uint32, big-endian). */
+const PAGE_ENTRY_BYTES = 40;
+/** One page in an index: its id (32 bytes), the SHA-256 of its stored page (32), and its frames' total length (uint32, big-endian). */
+const INDEX_ENTRY_BYTES = 68;
 
 /** Groups a file's chunks into pages (content-defined: see the top of this file). */
 export function splitPages(chunks: readonly FileChunk[], chunking: Chunking): ChunkPage[] {
@@ -127,55 +131,96 @@ export function splitPages(chunks: readonly FileChunk[], chunking: Chunking): Ch
   for (const chunk of chunks) {
     current.push(chunk);
     if (current.length >= chunking.page_max || Number.parseInt(chunk.sha256.slice(0, 8), 16) % chunking.page_avg === 0) {
-      pages.push(page(current));
+      pages.push({ id: pageId(current), chunks: current });
       current = [];
     }
   }
-  if (current.length > 0) pages.push(page(current));
+  if (current.length > 0) pages.push({ id: pageId(current), chunks: current });
   return pages;
 }
 
-function page(chunks: readonly FileChunk[]): ChunkPage {
-  return { id: sha256Hex(encodePage(chunks)), chunks };
+/**
+ * A page's id: the SHA-256 of its chunks' hashes and sizes, which is all an agent knows of the
+ * chunks it holds, so that it can tell a page of the feed it need not download. (The stored page also
+ * gives each chunk's frame length, which only the feed knows: it has its own hash.)
+ */
+export function pageId(chunks: readonly Pick<FileChunk, 'sha256' | 'size'>[]): string {
+  const out = Buffer.alloc(chunks.length * CHUNK_ID_BYTES);
+  chunks.forEach((chunk, i) => {
+    out.write(chunk.sha256, i * CHUNK_ID_BYTES, 32, 'hex');
+    out.writeUInt32BE(chunk.size, i * CHUNK_ID_BYTES + 32);
+  });
+  return sha256Hex(out);
 }
 
-/** A page's bytes, whose SHA-256 is its id: what the feed stores (compressed) and what an agent computes. */
-export function encodePage(chunks: readonly Pick<FileChunk, 'sha256' | 'size'>[]): Buffer {
+/** A chunk as a stored page lists it: its hash, its size, and the length of its frame in the file's object. */
+export interface FramedChunk {
+  readonly sha256: string;
+  readonly size: number;
+  readonly stored: number;
+}
+
+/** A stored page: what the feed keeps (compressed) under the SHA-256 of these bytes. */
+export function encodePage(chunks: readonly FramedChunk[]): Buffer {
   const out = Buffer.alloc(chunks.length * PAGE_ENTRY_BYTES);
   chunks.forEach((chunk, i) => {
     out.write(chunk.sha256, i * PAGE_ENTRY_BYTES, 32, 'hex');
     out.writeUInt32BE(chunk.size, i * PAGE_ENTRY_BYTES + 32);
+    out.writeUInt32BE(chunk.stored, i * PAGE_ENTRY_BYTES + 36);
   });
   return out;
 }
 
-/** A page's chunks (hash and size), or a sentence saying why the bytes are not a page these parameters allow. */
-export function decodePage(bytes: Buffer, chunking: Chunking): Array<{ sha256: string; size: number }> | string {
+/** A stored page's chunks, or a sentence saying why the bytes are not a page these parameters allow. */
+export function decodePage(bytes: Buffer, chunking: Chunking): FramedChunk[] | string {
   if (bytes.length === 0 || bytes.length % PAGE_ENTRY_BYTES !== 0) return `${bytes.length} bytes is not a whole number of entries`;
   const count = bytes.length / PAGE_ENTRY_BYTES;
   if (count > chunking.page_max) return `${count} chunks, more than a page holds (${chunking.page_max})`;
-  const entries: Array<{ sha256: string; size: number }> = [];
+  const entries: FramedChunk[] = [];
   for (let i = 0; i < count; i++) {
-    const size = bytes.readUInt32BE(i * PAGE_ENTRY_BYTES + 32);
+    const at = i * PAGE_ENTRY_BYTES;
+    const size = bytes.readUInt32BE(at + 32);
+    const stored = bytes.readUInt32BE(at + 36);
     if (size === 0 || size > chunking.max) return `a chunk of ${size} bytes (at most ${chunking.max})`;
-    entries.push({ sha256: bytes.toString('hex', i * PAGE_ENTRY_BYTES, i * PAGE_ENTRY_BYTES + 32), size });
+    if (stored === 0 || stored > maxStoredChunkBytes(size)) return `a frame of ${stored} bytes for a chunk of ${size}`;
+    entries.push({ sha256: bytes.toString('hex', at, at + 32), size, stored });
   }
   return entries;
 }
 
-/** A file's index: the ids of its pages, 32 bytes each, in order. */
-export function encodeIndex(pageIds: readonly string[]): Buffer {
-  return Buffer.from(pageIds.join(''), 'hex');
+/** A page as an index lists it. */
+export interface IndexEntry {
+  /** pageId() of its chunks. */
+  readonly id: string;
+  /** The SHA-256 of the stored page (encodePage). */
+  readonly page: string;
+  /** The total length of its chunks' frames: where the next page's frames start in the file's object. */
+  readonly stored: number;
 }
 
-export function decodeIndex(bytes: Buffer): string[] | string {
-  if (bytes.length === 0 || bytes.length % 32 !== 0) return `${bytes.length} bytes is not a whole number of page ids`;
-  const ids: string[] = [];
-  for (let i = 0; i < bytes.length; i += 32) ids.push(bytes.toString('hex', i, i + 32));
-  return ids;
+/** A file's index: its pages, in order. */
+export function encodeIndex(entries: readonly IndexEntry[]): Buffer {
+  const out = Buffer.alloc(entries.length * INDEX_ENTRY_BYTES);
+  entries.forEach((entry, i) => {
+    out.write(entry.id, i * INDEX_ENTRY_BYTES, 32, 'hex');
+    out.write(entry.page, i * INDEX_ENTRY_BYTES + 32, 32, 'hex');
+    out.writeUInt32BE(entry.stored, i * INDEX_ENTRY_BYTES + 64);
+  });
+  return out;
 }
 
-/** The most raw bytes a page can have: what the download of one may decompress to. */
+export function decodeIndex(bytes: Buffer): IndexEntry[] | string {
+  if (bytes.length === 0 || bytes.length % INDEX_ENTRY_BYTES !== 0) return `${bytes.length} bytes is not a whole number of index entries`;
+  const entries: IndexEntry[] = [];
+  for (let at = 0; at < bytes.length; at += INDEX_ENTRY_BYTES) {
+    const stored = bytes.readUInt32BE(at + 64);
+    if (stored === 0) return 'a page of no bytes';
+    entries.push({ id: bytes.toString('hex', at, at + 32), page: bytes.toString('hex', at + 32, at + 64), stored });
+  }
+  return entries;
+}
+
+/** The most raw bytes a stored page can have: what the download of one may decompress to. */
 export function maxPageBytes(chunking: Chunking): number {
   return chunking.page_max * PAGE_ENTRY_BYTES;
 }
@@ -183,7 +228,7 @@ export function maxPageBytes(chunking: Chunking): number {
 /** The most raw bytes the index of a file of `size` bytes can have. */
 export function maxIndexBytes(size: number, chunking: Chunking): number {
   // Every chunk but the last is at least `min` bytes, and a page holds at least one chunk.
-  return (Math.ceil(size / chunking.min) + 1) * 32;
+  return (Math.ceil(size / chunking.min) + 1) * INDEX_ENTRY_BYTES;
 }
 
 export function sha256Hex(bytes: Uint8Array): string {

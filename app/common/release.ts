@@ -11,11 +11,15 @@ import * as z from 'zod';
  * - a ChannelPointer names the version a channel offers, and its manifest by SHA-256 and length;
  * - a ReleaseManifest lists every file with its size and SHA-256, and for a file of more than one
  *   chunk, its index;
- * - an index lists the ids of the file's pages, a page lists chunks (SHA-256 and size), both binary
- *   (app/base/chunking.ts), and a chunk is the file's bytes between two content-defined cut points.
- * Manifests, indexes, pages and chunks are stored zstd-compressed under `<kind>/<xx>/<sha256>.zst`,
- * named by the SHA-256 of their raw bytes: a chunk unchanged between releases, or shared by two
- * files, is stored and downloaded once, and a published object never changes.
+ * - an index lists the file's pages, a page lists chunks (SHA-256, size, and the length of the
+ *   chunk's frame), both binary (app/base/chunking.ts); a chunk is the file's bytes between two
+ *   content-defined cut points.
+ * Manifests, indexes and pages are stored zstd-compressed under `<kind>/<xx>/<sha256>.zst`, named by
+ * the SHA-256 of their raw bytes. A file is stored under its own SHA-256 as its chunks' zstd frames
+ * one after another, each compressed on its own (`files/<xx>/<sha256>.zst`, which is also a valid zstd
+ * stream of the whole file): an agent fetches a run of consecutive chunks it lacks with one ranged
+ * request, whatever the run's length, and verifies each chunk by its hash as it arrives. A file
+ * unchanged between releases is stored once, and a published object never changes.
  */
 
 export const FEED_METADATA_DIR = 'metadata';
@@ -70,7 +74,7 @@ export const ManifestFile = z
     sha256,
     /** POSIX permission bits (0o755 for executables); Windows ignores them. */
     mode: z.number().int().min(0).max(0o777),
-    /** The file's chunk index; absent when the file is one chunk (the chunk is then named by the file's SHA-256) or empty. */
+    /** The file's chunk index; absent when the file is one chunk (its object is then one frame) or empty (no object). */
     index: DocumentRef.optional(),
   })
   .strict();
@@ -114,7 +118,7 @@ export const channelTarget = (channel: string) => `channels/${channel}.json`;
 export const CATALOG_TARGET = 'releases.json';
 
 /** The kinds of content-addressed objects, each in its own folder of the feed. */
-export const OBJECT_KINDS = ['manifests', 'indexes', 'pages', 'chunks'] as const;
+export const OBJECT_KINDS = ['manifests', 'indexes', 'pages', 'files'] as const;
 export type ObjectKind = (typeof OBJECT_KINDS)[number];
 
 /** Where an object is stored in the feed, by the SHA-256 of its raw bytes (two hex digits of fan-out keep folders small). */
@@ -122,7 +126,7 @@ export function objectPath(kind: ObjectKind, rawSha256: string): string {
   return `${kind}/${rawSha256.slice(0, 2)}/${rawSha256}.zst`;
 }
 
-/** The most a stored (zstd) chunk of `size` raw bytes can be: incompressible bytes grow by a few bytes per block. */
+/** The most a chunk of `size` raw bytes can take as a zstd frame: incompressible bytes grow by a few bytes per block. */
 export function maxStoredChunkBytes(size: number): number {
   return size + (size >> 7) + 512;
 }

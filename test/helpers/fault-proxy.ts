@@ -16,6 +16,8 @@ export type Fault =
 export interface SeenRequest {
   readonly path: string;
   readonly range: string | undefined;
+  /** Body bytes passed to the client so far. */
+  bytes: number;
 }
 
 /**
@@ -67,7 +69,8 @@ export class FaultProxy {
 
   #forward(target: URL, req: http.IncomingMessage, res: http.ServerResponse): void {
     const urlPath = req.url ?? '/';
-    this.seen.push({ path: urlPath, range: req.headers.range });
+    const seen: SeenRequest = { path: urlPath, range: req.headers.range, bytes: 0 };
+    this.seen.push(seen);
     const index = this.#rules.findIndex((r) => r.match.test(urlPath));
     const fault = index >= 0 ? this.#rules.splice(index, 1)[0]?.fault : undefined;
     // Filler after a compressed body would be a decoding error, not endless data: ask for it plain.
@@ -86,6 +89,7 @@ export class FaultProxy {
       if (!fault || fault.kind === 'stall-request') {
         up.on('data', (chunk: Buffer) => {
           this.bytesServed += chunk.length;
+          seen.bytes += chunk.length;
         });
         up.pipe(res);
         return;
@@ -98,6 +102,7 @@ export class FaultProxy {
         if (sent >= afterBytes) return;
         const part = chunk.subarray(0, afterBytes - sent);
         sent += part.length;
+        seen.bytes += part.length;
         res.write(part);
         if (sent < afterBytes) return;
         up.destroy();

@@ -1,6 +1,7 @@
 import { type SpawnSyncReturns, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { chunkBuffer } from '../../app/base/chunking.js';
 import type { ErrorReport } from '../../app/common/reports.js';
 import { DEFAULT_CONFIG } from '../../app/main/core/config-schema.js';
 import type { UpdatePaths } from '../../app/base/storage-layout.js';
@@ -8,6 +9,8 @@ import { StateMachine } from '../../app/main/core/state-machine.js';
 import { Feed } from '../../app/main/core/update/feed.js';
 import { UpdatePipeline } from '../../app/main/core/update/update-pipeline.js';
 import axios from 'axios';
+import { compressFrame } from '../../tools/release/object-store.js';
+import { DEFAULT_CHUNKING } from '../../tools/release/release-writer.js';
 import { memoryLogger } from './memory-logger.js';
 import { REPO_ROOT, tempDir } from './paths.js';
 import { Child } from './processes.js';
@@ -172,6 +175,19 @@ function release(args: readonly string[]): string {
 }
 
 /** Every regular file under `dir`, relative path -> bytes (to compare trees byte for byte). */
+/**
+ * Where the release tool puts each chunk of `bytes` in the file's object: the frame it compresses
+ * (the same whichever release first compressed it), one after another from offset 0.
+ */
+export function framesOf(bytes: Buffer): Array<{ sha256: string; size: number; stored: number; offset: number }> {
+  let offset = 0;
+  return chunkBuffer(bytes, DEFAULT_CHUNKING).map(({ sha256, size, offset: at }) => {
+    const stored = compressFrame(bytes.subarray(at, at + size)).length;
+    offset += stored;
+    return { sha256, size, stored, offset: offset - stored };
+  });
+}
+
 export function treeOf(dir: string): Record<string, string> {
   const out: Record<string, string> = {};
   const walk = (d: string) => {

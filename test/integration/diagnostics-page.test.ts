@@ -52,8 +52,8 @@ test('the page of a real agent: a published release shows as the check, the down
   await lab.startServer();
   const proxy = await FaultProxy.start(lab.url);
   t.after(() => void proxy.close());
-  // One chunk of 1.1.0 stalls, for the stall limit, before it is fetched again: long enough to see the download's progress on the page.
-  proxy.once(/\/chunks\/.*\.zst/, { kind: 'stall', afterBytes: 100 });
+  // One run of 1.1.0's chunks stalls, for the stall limit, before it is asked for again: long enough to see the download's progress on the page.
+  proxy.once(/\/files\/.*\.zst/, { kind: 'stall', afterBytes: 100 });
   const home = lab.home({ url: proxy.url, wsUrl: `${lab.url.replace('http', 'ws')}/ws`, update: { stall_timeout_s: 4, hand_off: true } });
   const install = lab.app('1.0.0', V1);
   lab.publish(install, '1.0.0');
@@ -91,9 +91,9 @@ test('the page of a real agent: a published release shows as the check, the down
   await page.screenshot({ path: path.join(ARTIFACTS, 'live-downloading-1280x800.png') });
   await page.locator('.log .line', { hasText: 'update 1.0.0 -> 1.1.0' }).first().waitFor();
 
-  // The stalled chunk is abandoned and fetched again (the page's log shows it); then the hand-off, and
+  // The stalled run is abandoned and asked for again (the page's log shows it); then the hand-off, and
   // the page, which reaches the agent only through `outpost diagnostics`, follows it to the new version.
-  await page.locator('.log .line', { hasText: 'fetching it again' }).first().waitFor();
+  await page.locator('.log .line', { hasText: 'asking again' }).first().waitFor();
   const tail = () => `the agent's log ends: ${logOf(home).split('\n').slice(-15).join('\n')}`;
   await until('1.1.0 running, on the page', async () => /Version\s+1\.1\.0/.test(await pageText(page)), 90_000, tail);
   await page.waitForSelector('body[data-state="IDLE"]');

@@ -15,7 +15,7 @@ import { bufferedReports, logOf, statusOf } from '../helpers/agent.js';
 import { type Child, startRunningAgent } from '../helpers/processes.js';
 import { FaultProxy } from '../helpers/fault-proxy.js';
 import { ForwardProxy } from '../helpers/forward-proxy.js';
-import { ReleaseLab, treeOf } from '../helpers/release-lab.js';
+import { framesOf, ReleaseLab, treeOf } from '../helpers/release-lab.js';
 import { until } from '../helpers/wait.js';
 import { DEFAULT_CHUNKING } from '../../tools/release/release-writer.js';
 
@@ -76,7 +76,7 @@ test('a release pushed over WebSocket reaches the agent (the push logged; the ti
   const again = await startRunningAgent(home, { OUTPOST_INSTALL_DIR: install });
   t.after(() => again.kill('SIGKILL'));
   await until('the check after restart', () => alreadyStaged() === 2);
-  assert.equal(logOf(home).match(/to download \(/g)?.length, 1, 'one download plan in all');
+  assert.equal(logOf(home).match(/to download in \d+ requests? \(/g)?.length, 1, 'one download plan in all');
   await stop(again);
 
   // A staged copy damaged while it waited is deleted and staged afresh, not handed over.
@@ -156,11 +156,11 @@ async function expectRefusal(
   return { lab, home };
 }
 
-/** The feed's stored chunk of a file of one chunk (named by the file's SHA-256). */
+/** The feed's object of a file of one chunk: that chunk's frame. */
 function storedChunk(lab: ReleaseLab, content: string | Buffer): string {
   const sha = createHash('sha256').update(content).digest('hex');
-  const file = path.join(lab.feed, objectPath('chunks', sha));
-  assert.ok(fs.existsSync(file), `a chunk for ${sha}`);
+  const file = path.join(lab.feed, objectPath('files', sha));
+  assert.ok(fs.existsSync(file), `an object for ${sha}`);
   return file;
 }
 
@@ -171,20 +171,20 @@ test('attack: a tampered file (other bytes of the same length, compressed as the
     code: 'ERR_UPDATE_VERIFY',
     message: /the chunk [0-9a-f]{12} does not match its signed SHA-256 \(tampered, or corrupted on the way\)/,
   });
-  assert.equal(logOf(home).match(/failed \(attempt \d of 3\), fetching it again/g)?.length, 2, 'fetched again twice: damage on the way may not repeat');
+  assert.equal(logOf(home).match(/failed \(attempt \d of 3\), asking again/g)?.length, 2, 'asked for again twice: damage on the way may not repeat');
 });
 
 test('attack: a chunk longer than it can be (endless data) is cut off and refused', async (t) => {
   await expectRefusal(t, (lab) => fs.appendFileSync(storedChunk(lab, V2['main.js']), Buffer.alloc(1024 * 1024, 1)), {
     code: 'ERR_UPDATE_VERIFY',
-    message: /the answer for \S+\/chunks\/.* was longer than the \d+ bytes allowed for it \(endless data\?\), so it was cut off there and not used/,
+    message: /the answer for \S+\/files\/.* was longer than the \d+ bytes allowed for it \(endless data\?\), so it was cut off there and not used/,
   });
 });
 
 test('a chunk missing from the feed is reported as such (HTTP 404, the release incomplete on the server), and nothing is staged', async (t) => {
   await expectRefusal(t, (lab) => fs.rmSync(storedChunk(lab, V2['main.js'])), {
     code: 'ERR_UPDATE_DOWNLOAD',
-    message: /Download of \S+\/chunks\/\S+ failed: the feed does not have it \(HTTP 404\): the release is incomplete on the server/,
+    message: /Download of \S+\/files\/\S+ failed: the feed does not have it \(HTTP 404\): the release is incomplete on the server/,
   });
 });
 
@@ -336,7 +336,8 @@ test('a symlink: the release tool refuses one, and the agent never copies an ins
 
 /** v2 adds one big, incompressible file of many chunks: what the network faults hit. */
 const BIG = randomBytes(512 * 1024);
-const BIG_CHUNKS = chunkBuffer(BIG, DEFAULT_CHUNKING).map((c) => c.sha256);
+const BIG_FRAMES = framesOf(BIG);
+const BIG_OBJECT = objectPath('files', createHash('sha256').update(BIG).digest('hex'));
 
 async function behindProxy(t: { after: (fn: () => void) => void }, update: Record<string, unknown> = {}) {
   const lab = new ReleaseLab(t);
@@ -350,64 +351,80 @@ async function behindProxy(t: { after: (fn: () => void) => void }, update: Recor
   return { lab, install, proxy, home };
 }
 
-/** How many times each chunk of BIG was asked for. */
-function chunkRequests(proxy: FaultProxy): number[] {
-  return BIG_CHUNKS.map((sha) => proxy.seen.filter((r) => r.path.includes(`/chunks/${sha.slice(0, 2)}/${sha}.zst`)).length);
+/** The requests for BIG's object: where each asked to start, and the bytes it got. */
+function bigRequests(proxy: FaultProxy): Array<{ from: number; bytes: number }> {
+  return proxy.seen.filter((r) => r.path.endsWith(BIG_OBJECT)).map((r) => ({ from: Number(/^bytes=(\d+)-/.exec(r.range ?? '')?.[1] ?? Number.NaN), bytes: r.bytes }));
 }
 
-test('a connection dropped in the middle of a chunk: that chunk is fetched again, no other twice, and the release is staged', async (t) => {
+/** The frame of BIG that holds byte `at` of its object. */
+function frameAt(at: number): { sha256: string; offset: number; stored: number } {
+  return BIG_FRAMES.find((f) => f.offset + f.stored > at) as (typeof BIG_FRAMES)[number];
+}
+
+test('a connection dropped in the middle of a run of chunks: asked for again from the chunk it cut, no verified chunk twice, and the release is staged', async (t) => {
   const { lab, install, proxy, home } = await behindProxy(t);
-  const victim = BIG_CHUNKS[Math.floor(BIG_CHUNKS.length / 2)] as string;
-  proxy.once(new RegExp(`/chunks/../${victim}\\.zst$`), { kind: 'drop', afterBytes: 4096 });
+  const objectSize = fs.statSync(path.join(lab.feed, BIG_OBJECT)).size;
+  const cut = Math.floor(objectSize / 2);
+  proxy.once(new RegExp(`${BIG_OBJECT}$`), { kind: 'drop', afterBytes: cut });
   const agent = await startRunningAgent(home, { OUTPOST_INSTALL_DIR: install });
   t.after(() => agent.kill('SIGKILL'));
   await until('the staged release', () => logOf(home).includes('1.1.0 staged complete and verified'), 30_000);
-  assert.deepEqual(chunkRequests(proxy), BIG_CHUNKS.map((sha) => (sha === victim ? 2 : 1)));
-  assert.match(logOf(home), new RegExp(`chunk ${victim.slice(0, 12)} failed \\(attempt 1 of 3\\), fetching it again`));
+  const victim = frameAt(cut);
+  assert.deepEqual(bigRequests(proxy).map((r) => r.from), [0, victim.offset], 'once whole, then from the frame the drop cut');
+  assert.equal(
+    bigRequests(proxy).reduce((n, r) => n + r.bytes, 0),
+    objectSize + (cut - victim.offset),
+    'what came twice is the part of one frame before the cut',
+  );
+  assert.match(logOf(home), new RegExp(`the run from chunk ${victim.sha256.slice(0, 12)} failed \\(attempt 1 of 3\\), asking again`));
   assert.equal(treeOf(path.join(home, 'updates', '1.1.0'))['assets/big.bin'], BIG.toString('base64'));
-  assert.equal(lab.reports().length, 0, 'a retried chunk is not a failure');
+  assert.equal(lab.reports().length, 0, 'a run asked for again is not a failure');
   await stop(agent);
 });
 
-test('SIGKILL in the middle of a download: the next start fetches only the chunks it had not verified', async (t) => {
-  const { install, proxy, home } = await behindProxy(t);
-  // One chunk hangs, so the agent is caught in the middle of the download, the others verified.
-  const hanging = BIG_CHUNKS[0] as string;
-  proxy.once(new RegExp(`/chunks/../${hanging}\\.zst$`), { kind: 'stall', afterBytes: 0 });
+test('SIGKILL in the middle of a download: the next start asks only for the chunks it had not verified', async (t) => {
+  const { lab, install, proxy, home } = await behindProxy(t);
+  // The run stalls half way, so the agent is caught in the middle of the download, the chunks before it verified.
+  const objectSize = fs.statSync(path.join(lab.feed, BIG_OBJECT)).size;
+  const hanging = frameAt(Math.floor(objectSize / 2));
+  proxy.once(new RegExp(`${BIG_OBJECT}$`), { kind: 'stall', afterBytes: hanging.offset + 100 });
   const first = await startRunningAgent(home, { OUTPOST_INSTALL_DIR: install });
   t.after(() => first.kill('SIGKILL'));
   const store = path.join(home, 'updates', 'chunks');
-  const stored = () => [...ChunkStore.read(store).keys()].filter((sha) => BIG_CHUNKS.includes(sha));
-  await until('every chunk but the hanging one verified', () => stored().length === BIG_CHUNKS.length - 1, 30_000);
+  const verified = BIG_FRAMES.filter((f) => f.offset < hanging.offset).map((f) => f.sha256);
+  await until('every chunk before the stall verified', () => verified.every((sha) => ChunkStore.read(store).has(sha)), 30_000);
   first.kill('SIGKILL');
   await first.finish();
-  const before = chunkRequests(proxy);
+  const before = bigRequests(proxy).length;
 
   const second = await startRunningAgent(home, { OUTPOST_INSTALL_DIR: install });
   t.after(() => second.kill('SIGKILL'));
   await until('the staged release', () => logOf(home).includes('1.1.0 staged complete and verified'), 30_000);
-  const after = chunkRequests(proxy).map((n, i) => n - (before[i] as number));
-  assert.deepEqual(after, BIG_CHUNKS.map((sha) => (sha === hanging ? 1 : 0)), 'only the chunk not verified before the kill is asked for again');
-  const hangingSize = chunkBuffer(BIG, DEFAULT_CHUNKING)[0]?.size;
-  assert.match(logOf(home), new RegExp(`1 chunk to download \\(${hangingSize} of`));
+  assert.deepEqual(bigRequests(proxy).slice(before), [{ from: hanging.offset, bytes: objectSize - hanging.offset }], 'one request, from the first chunk not verified before the kill');
+  const rest = BIG_FRAMES.filter((f) => f.offset >= hanging.offset);
+  assert.match(logOf(home), new RegExp(`${rest.length} chunks to download in 1 request \\(${rest.reduce((n, f) => n + f.size, 0)} of`));
   assert.equal(treeOf(path.join(home, 'updates', '1.1.0'))['assets/big.bin'], BIG.toString('base64'));
   await stop(second);
 });
 
-test('attack: a server that stalls mid-chunk (slow retrieval) is abandoned after the stall limit, and the chunk fetched again', async (t) => {
+test('attack: a server that stalls mid-run (slow retrieval) is abandoned after the stall limit, and the run asked for again from its first unverified chunk', async (t) => {
   const { install, proxy, home } = await behindProxy(t, { stall_timeout_s: 2 });
-  const victim = BIG_CHUNKS[1] as string;
-  proxy.once(new RegExp(`/chunks/../${victim}\\.zst$`), { kind: 'stall', afterBytes: 1024 });
+  const stalledAt = (BIG_FRAMES[1]?.offset ?? 0) + 1024;
+  proxy.once(new RegExp(`${BIG_OBJECT}$`), { kind: 'stall', afterBytes: stalledAt });
   const agent = await startRunningAgent(home, { OUTPOST_INSTALL_DIR: install });
   t.after(() => agent.kill('SIGKILL'));
-  await until('the stalled transfer', () => proxy.seen.some((r) => r.path.includes(victim)));
+  await until('the stalled transfer', () => bigRequests(proxy).length > 0);
   // A request to check while the update runs starts no second check (a push would queue one: see the push tests).
   const asked = await new AgentClient(createPlatform(), { ...process.env, OUTPOST_HOME: home }).send('check_for_update', 5_000);
   assert.equal(asked.status, 'ok');
   assert.equal(asked.message, 'a check is already running', 'the requester is told no second check starts');
   await until('the staged release', () => logOf(home).includes('1.1.0 staged complete and verified'), 30_000);
-  assert.match(logOf(home), new RegExp(`chunk ${victim.slice(0, 12)} failed \\(attempt 1 of 3\\), fetching it again: .*no complete answer within 2000 ms`));
-  assert.equal(chunkRequests(proxy)[1], 2);
+  const victim = BIG_FRAMES[1] as (typeof BIG_FRAMES)[number];
+  assert.match(logOf(home), new RegExp(`the run from chunk ${victim.sha256.slice(0, 12)} failed \\(attempt 1 of 3\\), asking again: .*nothing received for 2000 ms`));
+  assert.deepEqual(
+    bigRequests(proxy).map((r) => r.from),
+    [0, victim.offset],
+  );
   await stop(agent);
 });
 
@@ -417,7 +434,7 @@ test('a disk too small: refused before anything is downloaded, with a clear repo
   t.after(() => agent.kill('SIGKILL'));
   const report = await until('the report', () => lab.reports().find((r) => r.code === 'ERR_UPDATE_DISK_SPACE'));
   assert.match(report.message, /Not enough disk space for 1\.1\.0: it needs [\d.]+ MB and 1000000000\.0 MB must stay free, but [\d.]+ MB are free on .*updates\. Nothing was downloaded\./);
-  assert.equal(proxy.seen.filter((r) => r.path.includes('/chunks/')).length, 0, 'not one chunk of the release was asked for');
+  assert.equal(proxy.seen.filter((r) => r.path.includes('/files/')).length, 0, 'not one chunk of the release was asked for');
   await until('IDLE again', () => /state CHECKING_UPDATE -> IDLE: update failed; will retry/.test(logOf(home)));
   await stop(agent);
 });
@@ -487,6 +504,6 @@ test('behind a proxy (HTTP_PROXY): the feed and the WebSocket both go through it
   assert.match(logOf(home), /push channel through the proxy http:\/\/127\.0\.0\.1:\d+\//);
   assert.deepEqual(proxy.tunnels, [`127.0.0.1:${lab.port}`], 'the WebSocket went through CONNECT');
   assert.ok(proxy.requests.some((r) => r.startsWith(`GET ${lab.url}/feed/metadata/`)), 'the metadata came through the proxy');
-  assert.ok(proxy.requests.some((r) => r.startsWith(`GET ${lab.url}/feed/chunks/`)), 'the chunks came through the proxy');
+  assert.ok(proxy.requests.some((r) => r.startsWith(`GET ${lab.url}/feed/files/`)), 'the chunks came through the proxy');
   await stop(agent);
 });

@@ -30,8 +30,8 @@ function makeFeed(t: { after: (fn: () => void) => void }) {
   fs.writeFileSync(path.join(feedDir, 'metadata', '3.snapshot.json'), '{"signed":{}}');
   const blob = randomBytes(100_000);
   fs.writeFileSync(path.join(feedDir, 'targets', 'abc123.outpost.tar.gz'), blob);
-  fs.mkdirSync(path.join(feedDir, 'chunks', 'ab'), { recursive: true });
-  fs.writeFileSync(path.join(feedDir, 'chunks', 'ab', `${'ab'.repeat(32)}.zst`), blob.subarray(0, 100));
+  fs.mkdirSync(path.join(feedDir, 'files', 'ab'), { recursive: true });
+  fs.writeFileSync(path.join(feedDir, 'files', 'ab', `${'ab'.repeat(32)}.zst`), blob.subarray(0, 100));
   fs.writeFileSync(path.join(feedDir, '.hidden'), SECRET);
   const secretFile = path.join(root, 'secret.txt');
   fs.writeFileSync(secretFile, SECRET);
@@ -101,9 +101,9 @@ test('feed files: GET and HEAD with Content-Length, byte ranges for resumed down
   assert.equal(timestamp.body.toString(), timestampJson(3));
   const snapshot = await request(server.url, '/feed/metadata/3.snapshot.json');
   assert.equal(snapshot.headers['cache-control'], 'public, max-age=31536000, immutable', 'versioned metadata never changes');
-  const chunk = await request(server.url, `/feed/chunks/ab/${'ab'.repeat(32)}.zst`);
+  const chunk = await request(server.url, `/feed/files/ab/${'ab'.repeat(32)}.zst`);
   assert.equal(chunk.status, 200);
-  assert.equal(chunk.headers['cache-control'], 'public, max-age=31536000, immutable', 'a chunk is named by its hash: it never changes');
+  assert.equal(chunk.headers['cache-control'], 'public, max-age=31536000, immutable', 'a file\'s object is named by its hash: it never changes');
 
   const post = await request(server.url, target, { method: 'POST', body: 'x' });
   assert.equal(post.status, 405);

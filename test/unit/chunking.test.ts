@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { chunkBuffer, chunkFile, decodeIndex, decodePage, encodeIndex, encodePage, splitPages } from '../../app/base/chunking.js';
+import { chunkBuffer, chunkFile, decodeIndex, decodePage, encodeIndex, encodePage, pageId, splitPages } from '../../app/base/chunking.js';
 import type { Chunking } from '../../app/common/release.js';
 import { DEFAULT_CHUNKING } from '../../tools/release/release-writer.js';
 import { tempDir } from '../helpers/paths.js';
@@ -78,24 +78,24 @@ test('pages: content-defined too (a change in one place changes at most two page
   assert.ok(pagesAfter.filter((p) => !ids.has(p.id)).length <= 2);
   for (const page of pagesBefore) {
     assert.ok(page.chunks.length <= C.page_max);
-    const encoded = encodePage(page.chunks);
-    assert.equal(createHash('sha256').update(encoded).digest('hex'), page.id, 'a page id is the hash of its encoding');
-    assert.deepEqual(
-      decodePage(encoded, C),
-      page.chunks.map(({ sha256, size }) => ({ sha256, size })),
-    );
+    assert.equal(pageId(page.chunks.map(({ sha256, size }) => ({ sha256, size }))), page.id, 'a page id depends on its chunks hashes and sizes alone');
+    const framed = page.chunks.map(({ sha256, size }, i) => ({ sha256, size, stored: 100 + i }));
+    assert.deepEqual(decodePage(encodePage(framed), C), framed);
   }
-  const index = pagesBefore.map((p) => p.id);
+  const index = pagesBefore.map((p, i) => ({ id: p.id, page: createHash('sha256').update(p.id).digest('hex'), stored: 1000 + i }));
   assert.deepEqual(decodeIndex(encodeIndex(index)), index);
 });
 
 test('pages and indexes that are not one are refused with the reason, never half read', () => {
   const small: Chunking = { ...C, page_max: 2 };
-  const entry = (size: number) => encodePage([{ sha256: 'ab'.repeat(32), size }]);
+  const entry = (size: number, stored = 1) => encodePage([{ sha256: 'ab'.repeat(32), size, stored }]);
   assert.match(decodePage(Buffer.alloc(0), C) as string, /0 bytes is not a whole number of entries/);
-  assert.match(decodePage(Buffer.alloc(37), C) as string, /37 bytes is not a whole number of entries/);
+  assert.match(decodePage(Buffer.alloc(41), C) as string, /41 bytes is not a whole number of entries/);
   assert.match(decodePage(Buffer.concat([entry(1), entry(1), entry(1)]), small) as string, /3 chunks, more than a page holds \(2\)/);
   assert.match(decodePage(entry(0), C) as string, /a chunk of 0 bytes/);
   assert.match(decodePage(entry(C.max + 1), C) as string, new RegExp(`a chunk of ${C.max + 1} bytes \\(at most ${C.max}\\)`));
-  assert.match(decodeIndex(Buffer.alloc(31)) as string, /31 bytes is not a whole number of page ids/);
+  assert.match(decodePage(entry(100, 0), C) as string, /a frame of 0 bytes for a chunk of 100/);
+  assert.match(decodePage(entry(100, 100_000), C) as string, /a frame of 100000 bytes for a chunk of 100/);
+  assert.match(decodeIndex(Buffer.alloc(67)) as string, /67 bytes is not a whole number of index entries/);
+  assert.match(decodeIndex(Buffer.alloc(68)) as string, /a page of no bytes/);
 });

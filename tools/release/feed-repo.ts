@@ -166,7 +166,9 @@ export class FeedRepo {
     const catalog = this.catalog();
     if (catalog.releases.some((r) => r.version === version)) throw new Error(`version ${version} is already published; a published release never changes`);
     const store = this.objects;
-    const written = await writeRelease(store, options.appDir, version, DEFAULT_CHUNKING);
+    const newest = catalog.releases.at(-1);
+    const previous = newest && store.manifest(newest.manifest.sha256);
+    const written = await writeRelease(store, options.appDir, version, DEFAULT_CHUNKING, previous);
     await store.flush();
     const targets = { ...(this.#targets?.signed.targets ?? {}) };
     const entry = { version, manifest: written.ref, published: this.#options.now().toISOString(), files: written.manifest.files.length, bytes: written.bytes };
@@ -190,7 +192,7 @@ export class FeedRepo {
    */
   async publishUnchecked(manifest: { version: string; files: ReadonlyArray<{ path: string; size: number; sha256: string; mode: number }> }, contents: readonly Buffer[], channel: string): Promise<void> {
     const store = this.objects;
-    for (const bytes of contents) store.put('chunks', bytes);
+    for (const bytes of contents) store.put('files', bytes);
     const ref = store.put('manifests', Buffer.from(JSON.stringify({ chunking: DEFAULT_CHUNKING, ...manifest })));
     await store.flush();
     const targets = { ...(this.#targets?.signed.targets ?? {}) };

@@ -28,7 +28,7 @@ export const USAGE = `Usage:
       root key signs a new root.json.
   outpost-release prune --feed FEED --key KEYDIR --keep N [--grace-days 7]
       Keeps the newest N releases (and every release a channel offers) and retires the others;
-      removes the chunks and documents that no kept release needs once they have been unused for
+      removes the files and documents that no kept release needs once they have been unused for
       the grace period (agents and caches that read the feed before still find them meanwhile).
   outpost-release list --feed FEED
       The published releases and what each channel offers.

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { constants as zlib, zstdCompressSync, zstdDecompressSync } from 'node:zlib';
 import { sha256Hex } from '../../app/base/chunking.js';
-import { type ObjectKind, objectPath } from '../../app/common/release.js';
+import { type ObjectKind, objectPath, ReleaseManifest } from '../../app/common/release.js';
 
 /**
  * zstd level of every stored object, chosen by measurement: on real JavaScript cut into 16 KiB chunks
@@ -17,8 +17,8 @@ const ZSTD_LEVEL = 19;
 const FSYNC_PARALLEL = 32;
 
 /**
- * The feed's content-addressed objects (manifests, indexes, pages, chunks), stored zstd-compressed
- * under the SHA-256 of their raw bytes. An object once written never changes, so `put` of one that
+ * The feed's content-addressed objects (manifests, indexes, pages, files), stored zstd-compressed
+ * under the SHA-256 of their raw bytes (a file's object being its chunks' frames one after another). An object once written never changes, so `put` of one that
  * exists is free; new ones are written beside their final name and renamed, and `flush` makes them
  * durable before the metadata that refers to them is signed.
  */
@@ -35,22 +35,80 @@ export class ObjectStore {
     const file = this.file(kind, sha256);
     const existing = fs.statSync(file, { throwIfNoEntry: false });
     if (existing?.isFile()) return { sha256, length: existing.size, added: false };
-    const stored = zstdCompressSync(raw, { params: { [zlib.ZSTD_c_compressionLevel]: ZSTD_LEVEL, [zlib.ZSTD_c_checksumFlag]: 0 } });
-    fs.mkdirSync(path.dirname(file), { recursive: true });
-    const temp = `${file}.tmp-${randomBytes(4).toString('hex')}`;
+    const stored = compressFrame(raw);
+    const temp = this.#temp(file);
     fs.writeFileSync(temp, stored, { mode: 0o644 });
     fs.renameSync(temp, file);
     this.#written.push(file);
     return { sha256, length: stored.length, added: true };
   }
 
+  /**
+   * Writes a file's object, its chunks' frames in order, beside its final name: `append` each frame,
+   * then `commit` (renamed into place, to be made durable by `flush`) or `abort`.
+   */
+  beginFile(sha256: string): { append(frame: Buffer): void; commit(): void; abort(): void } {
+    const file = this.file('files', sha256);
+    const temp = this.#temp(file);
+    const fd = fs.openSync(temp, 'wx', 0o644);
+    let closed = false;
+    const close = () => {
+      if (!closed) fs.closeSync(fd);
+      closed = true;
+    };
+    return {
+      append: (frame) => {
+        fs.writeSync(fd, frame);
+      },
+      commit: () => {
+        close();
+        if (fs.existsSync(file)) {
+          // Written by a release this tool no longer reads (retired, still in its grace period): a
+          // published object never changes, so the new bytes must be the same.
+          const same = sha256Hex(fs.readFileSync(file)) === sha256Hex(fs.readFileSync(temp));
+          fs.rmSync(temp);
+          if (!same) throw new Error(`${objectPath('files', sha256)} exists with other frames (written by another zstd version?); remove it, and publish again`);
+          return;
+        }
+        fs.renameSync(temp, file);
+        this.#written.push(file);
+      },
+      abort: () => {
+        close();
+        fs.rmSync(temp, { force: true });
+      },
+    };
+  }
+
+  /** `length` bytes of a stored object from `offset` (a frame of a file's object, reused by a later release). */
+  readRange(kind: ObjectKind, sha256: string, offset: number, length: number): Buffer {
+    const fd = fs.openSync(this.file(kind, sha256), 'r');
+    try {
+      const bytes = Buffer.alloc(length);
+      if (fs.readSync(fd, bytes, 0, length, offset) !== length) throw new Error(`${objectPath(kind, sha256)} is shorter than its pages say; the feed is damaged`);
+      return bytes;
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
+  #temp(file: string): string {
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    return `${file}.tmp-${randomBytes(4).toString('hex')}`;
+  }
+
   has(kind: ObjectKind, sha256: string): boolean {
     return fs.existsSync(this.file(kind, sha256));
   }
 
-  /** An object's raw bytes (the release tool reads its own feed: manifests and indexes, for `prune`). */
+  /** An object's raw bytes (the release tool reads its own feed: manifests, indexes and pages). */
   read(kind: ObjectKind, sha256: string): Buffer {
     return zstdDecompressSync(fs.readFileSync(this.file(kind, sha256)));
+  }
+
+  /** A release manifest of this feed (read back by `publish` and `prune`). */
+  manifest(sha256: string): ReleaseManifest {
+    return ReleaseManifest.parse(JSON.parse(this.read('manifests', sha256).toString('utf8')));
   }
 
   file(kind: ObjectKind, sha256: string): string {
@@ -78,6 +136,11 @@ export class ObjectStore {
     for (let i = 0; i < files.length; i += FSYNC_PARALLEL) await Promise.all(files.slice(i, i + FSYNC_PARALLEL).map(fsync));
     for (let i = 0; i < dirs.length; i += FSYNC_PARALLEL) await Promise.all(dirs.slice(i, i + FSYNC_PARALLEL).map(fsync));
   }
+}
+
+/** One zstd frame of `raw`, at the feed's level, without a checksum (the agent checks the SHA-256 of what it decompresses). */
+export function compressFrame(raw: Uint8Array): Buffer {
+  return zstdCompressSync(raw, { params: { [zlib.ZSTD_c_compressionLevel]: ZSTD_LEVEL, [zlib.ZSTD_c_checksumFlag]: 0 } });
 }
 
 async function fsync(file: string): Promise<void> {

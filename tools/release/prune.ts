@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import semver from 'semver';
-import { decodeIndex, decodePage } from '../../app/base/chunking.js';
-import { type DocumentRef, FEED_METADATA_DIR, OBJECT_KINDS, type ObjectKind, ReleaseManifest } from '../../app/common/release.js';
+import { decodeIndex } from '../../app/base/chunking.js';
+import { type DocumentRef, FEED_METADATA_DIR, OBJECT_KINDS, type ObjectKind } from '../../app/common/release.js';
 import type { FeedRepo } from './feed-repo.js';
 import type { ObjectStore } from './object-store.js';
 
@@ -26,7 +26,7 @@ export interface PruneResult {
  * `outpost-release prune --keep N`: drops the releases beyond the newest N from the catalog (never one
  * a channel offers), then removes the objects that no kept release and no release retired within the
  * grace period names, once they are older than the grace period too. What is reachable is computed
- * from the manifests down (indexes, pages, chunks), so a chunk shared with a kept release stays
+ * from the manifests down (files, indexes, pages), so an object shared with a kept release stays
  * whichever release brought it. Old versions of the signed metadata go the same way.
  */
 export function prune(repo: FeedRepo, options: PruneOptions, now: Date): PruneResult {
@@ -58,27 +58,20 @@ export function prune(repo: FeedRepo, options: PruneOptions, now: Date): PruneRe
   return { kept: kept.map((r) => r.version).reverse(), retired, removedReleases: expired.map((r) => r.version).sort(semver.compare), removedObjects, removedBytes };
 }
 
-/** Every object the manifests name, directly or through indexes and pages, as `<kind>/<sha256>`. */
+/** Every object the manifests name, directly or through indexes, as `<kind>/<sha256>`. */
 function reachable(store: ObjectStore, manifests: readonly DocumentRef[]): Set<string> {
   const live = new Set<string>();
   const mark = (kind: ObjectKind, sha256: string) => live.add(`${kind}/${sha256}`);
   for (const ref of manifests) {
     mark('manifests', ref.sha256);
-    const manifest = ReleaseManifest.parse(JSON.parse(store.read('manifests', ref.sha256).toString('utf8')));
+    const manifest = store.manifest(ref.sha256);
     for (const file of manifest.files) {
-      if (!file.index) {
-        if (file.size > 0) mark('chunks', file.sha256);
-        continue;
-      }
+      if (file.size > 0) mark('files', file.sha256);
+      if (!file.index) continue;
       mark('indexes', file.index.sha256);
-      const pageIds = decodeIndex(store.read('indexes', file.index.sha256));
-      if (typeof pageIds === 'string') throw new Error(`the index of ${file.path} in ${manifest.version} is damaged (${pageIds}); nothing was removed`);
-      for (const id of pageIds) {
-        mark('pages', id);
-        const chunks = decodePage(store.read('pages', id), manifest.chunking);
-        if (typeof chunks === 'string') throw new Error(`a page of ${file.path} in ${manifest.version} is damaged (${chunks}); nothing was removed`);
-        for (const chunk of chunks) mark('chunks', chunk.sha256);
-      }
+      const pages = decodeIndex(store.read('indexes', file.index.sha256));
+      if (typeof pages === 'string') throw new Error(`the index of ${file.path} in ${manifest.version} is damaged (${pages}); nothing was removed`);
+      for (const entry of pages) mark('pages', entry.page);
     }
   }
   return live;

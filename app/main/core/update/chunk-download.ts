@@ -3,15 +3,12 @@ import { ErrorCode, OutpostError } from '../../../base/errors.js';
 import type { Logger } from '../../../base/logger.js';
 import type { ChunkStore } from './chunk-store.js';
 import { type FeedObjects, ObjectRefused } from './feed-objects.js';
-
-export interface ChunkNeed {
-  readonly sha256: string;
-  readonly size: number;
-}
+import type { FrameRun } from './release-plan.js';
 
 export interface ChunkDownloadRequest {
   readonly objects: FeedObjects;
-  readonly chunks: readonly ChunkNeed[];
+  /** The chunks to fetch, as runs of consecutive frames (release-plan.ts). */
+  readonly runs: readonly FrameRun[];
   /** Where each verified chunk goes, so that nothing verified is fetched twice, even after a crash. */
   readonly store: ChunkStore;
   /** How many requests are in flight at once (over kept-alive connections). */
@@ -22,53 +19,70 @@ export interface ChunkDownloadRequest {
   readonly onChunk?: (size: number) => void;
 }
 
-/** A chunk whose bytes came wrong, or did not come, is asked for this many times in all before the check fails. */
+/** A run whose first unverified chunk fails to come this many times in a row fails the check. */
 const ATTEMPTS = 3;
 
 /**
- * Downloads chunks into the chunk store, `parallel` at a time, each verified as it arrives
- * (FeedObjects: length, decompressed size, SHA-256) and stored only then. A chunk
- * that fails (cut off, wrong bytes, a dropped connection) is fetched again, up to ATTEMPTS times; a
- * chunk the feed does not have, or the agent shutting down, stops everything at once. What was
- * verified stays in the store: the next attempt starts where this one stopped.
+ * Downloads runs of chunks into the chunk store, `parallel` runs at a time, each chunk verified as
+ * its frame arrives (FeedObjects.fetchRun: decompressed size, SHA-256) and stored only then. A run
+ * that fails (cut off, wrong bytes, a dropped connection) is asked for again from its first chunk not
+ * yet verified, until ATTEMPTS failures in a row; a file the feed does not have, or the agent shutting
+ * down, stops everything at once. What was verified stays in the store: the next attempt starts where
+ * this one stopped.
  */
 export async function downloadChunks(request: ChunkDownloadRequest): Promise<void> {
-  const { chunks, store, objects, signal } = request;
+  const { runs, store, signal } = request;
   let next = 0;
   let failure: unknown;
   const worker = async () => {
-    while (failure === undefined && next < chunks.length) {
-      const chunk = chunks[next++] as ChunkNeed;
+    while (failure === undefined && next < runs.length) {
       try {
-        await fetchOne(request, chunk);
-        request.onChunk?.(chunk.size);
+        await fetchRun(request, runs[next++] as FrameRun);
       } catch (error) {
         failure ??= error;
       }
     }
   };
   try {
-    await Promise.all(Array.from({ length: Math.min(request.parallel, chunks.length) }, worker));
+    await Promise.all(Array.from({ length: Math.min(request.parallel, runs.length) }, worker));
   } finally {
     store.close();
   }
   if (failure !== undefined) throw failure;
   if (signal.aborted) throw new OutpostError(ErrorCode.UPDATE_DOWNLOAD, 'The download stopped: the agent is shutting down (it resumes at the next start).');
+}
 
-  async function fetchOne(req: ChunkDownloadRequest, chunk: ChunkNeed): Promise<void> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const raw = await objects.fetch('chunks', { sha256: chunk.sha256, size: chunk.size, maxRaw: chunk.size }, signal);
+async function fetchRun(request: ChunkDownloadRequest, run: FrameRun): Promise<void> {
+  const { objects, store, signal } = request;
+  let rest = run;
+  for (let failures = 1; ; failures++) {
+    let verified = 0;
+    try {
+      await objects.fetchRun(rest, signal, (chunk, raw) => {
         store.append(chunk.sha256, raw);
-        return;
-      } catch (error) {
-        const retry = attempt < ATTEMPTS && !signal.aborted && isTransient(error);
-        if (!retry) throw error;
-        req.log.warn(`chunk ${chunk.sha256.slice(0, 12)} failed (attempt ${attempt} of ${ATTEMPTS}), fetching it again: ${(error as Error).message}`);
-        await sleep(200 * attempt);
+        verified++;
+        request.onChunk?.(chunk.size);
+      });
+      return;
+    } catch (error) {
+      if (verified > 0) {
+        // Progress: the rest of the run starts afresh, this failure its first.
+        failures = 1;
+        rest = remainder(rest, verified);
       }
+      const retry = failures < ATTEMPTS && !signal.aborted && isTransient(error);
+      if (!retry) throw error;
+      request.log.warn(`the run from chunk ${rest.chunks[0].sha256.slice(0, 12)} failed (attempt ${failures} of ${ATTEMPTS}), asking again: ${(error as Error).message}`);
+      await sleep(200 * Math.max(1, failures));
     }
   }
+}
+
+/** What is left of a run after its first `verified` chunks. */
+function remainder(run: FrameRun, verified: number): FrameRun {
+  if (run.start === undefined) return run;
+  const done = run.chunks.slice(0, verified).reduce((n, c) => n + c.stored, 0);
+  return { object: run.object, start: run.start + done, chunks: run.chunks.slice(verified) };
 }
 
 /** Wrong bytes may have been damaged on the way, and a dropped connection may come back; a 404 will not. */

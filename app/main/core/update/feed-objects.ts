@@ -1,13 +1,16 @@
 import { hash } from 'node:crypto';
 import { zstdDecompressSync } from 'node:zlib';
-import type { AxiosInstance } from 'axios';
+import type { Readable } from 'node:stream';
+import axios, { type AxiosInstance } from 'axios';
 import { DownloadHTTPError } from 'tuf-js/dist/error.js';
-import { describeError, ErrorCode, OutpostError } from '../../../base/errors.js';
+import { describeError, ErrorCode, isOutpostError, OutpostError } from '../../../base/errors.js';
 import { maxStoredChunkBytes, type ObjectKind, objectPath } from '../../../common/release.js';
 import { fetchBytes } from './fetch-bytes.js';
+import { FrameSplitter } from './frame-splitter.js';
+import type { ChunkNeed, FrameRun } from './release-plan.js';
 
 /** How errors name an object of each kind. */
-const OBJECT_NAME: Readonly<Record<ObjectKind, string>> = { manifests: 'manifest', indexes: 'index', pages: 'page', chunks: 'chunk' };
+const OBJECT_NAME: Readonly<Record<ObjectKind, string>> = { manifests: 'manifest', indexes: 'index', pages: 'page', files: 'file' };
 
 /** What the agent knows of an object before it fetches it, from the verified document that names it. */
 export interface ObjectExpectation {
@@ -64,17 +67,99 @@ export class FeedObjects {
     if (expected.storedLength !== undefined && stored.length !== expected.storedLength) {
       throw new ObjectRefused(`the ${what} is ${stored.length} bytes, not its signed ${expected.storedLength} (truncated or replaced on the way)`);
     }
-    let raw: Buffer;
-    try {
-      // One output buffer of the expected size: no growing in steps.
-      raw = zstdDecompressSync(stored, { maxOutputLength: expected.size ?? expected.maxRaw, chunkSize: Math.max(64, expected.size ?? 16 * 1024) });
-    } catch (error) {
-      throw new ObjectRefused(`the ${what} does not decompress to at most ${expected.size ?? expected.maxRaw} bytes (${describeError(error)})`);
-    }
-    if (expected.size !== undefined && raw.length !== expected.size) throw new ObjectRefused(`the ${what} is ${raw.length} bytes, not its signed ${expected.size}`);
-    if (hash('sha256', raw) !== expected.sha256) throw new ObjectRefused(`the ${what} does not match its signed SHA-256 (tampered, or corrupted on the way)`);
-    return raw;
+    return openFrame(what, stored, expected);
   }
+
+  /**
+   * Fetches a run of frames of a file's object with one ranged request (the whole object when the
+   * run is a file of one chunk), and hands each chunk to `onChunk` as soon as its frame has come and
+   * verified, so that a run cut off keeps what came before the cut. Reads no byte past the run; a
+   * stall of the timeout with nothing received aborts it.
+   */
+  async fetchRun(run: FrameRun, signal: AbortSignal, onChunk: (chunk: ChunkNeed, raw: Buffer) => void): Promise<void> {
+    const url = this.url('files', run.object);
+    const open = (chunk: ChunkNeed, frame: Buffer) => onChunk(chunk, openFrame(`chunk ${chunk.sha256.slice(0, 12)}`, frame, { sha256: chunk.sha256, size: chunk.size, maxRaw: chunk.size }));
+    const controller = new AbortController();
+    const abort = () => controller.abort();
+    signal.addEventListener('abort', abort, { once: true });
+    let stall = setTimeout(abort, this.#timeoutMs);
+    let received = 0;
+    try {
+      if (run.start === undefined) {
+        const [chunk] = run.chunks;
+        const { body, frames } = await this.#get(url, undefined, controller.signal);
+        const limit = maxStoredChunkBytes(chunk.size);
+        for await (const data of body) {
+          received += data.length;
+          this.#wireBytes += data.length;
+          if (received > limit) throw new ObjectRefused(`the answer for ${url} was longer than the ${limit} bytes allowed for it (endless data?), so it was cut off there and not used`);
+          frames.push(data);
+          clearTimeout(stall);
+          stall = setTimeout(abort, this.#timeoutMs);
+        }
+        open(chunk, frames.rest());
+        return;
+      }
+      const length = run.chunks.reduce((n, c) => n + c.stored, 0);
+      const { body, frames } = await this.#get(url, { start: run.start, end: run.start + length - 1 }, controller.signal);
+      let next = 0;
+      for await (const data of body) {
+        received += data.length;
+        this.#wireBytes += data.length;
+        frames.push(data);
+        for (let chunk = run.chunks[next]; chunk !== undefined; chunk = run.chunks[next]) {
+          const frame = frames.take(chunk.stored);
+          if (!frame) break;
+          next++;
+          open(chunk, frame);
+        }
+        if (next === run.chunks.length) {
+          body.destroy();
+          return;
+        }
+        clearTimeout(stall);
+        stall = setTimeout(abort, this.#timeoutMs);
+      }
+      throw new OutpostError(ErrorCode.UPDATE_DOWNLOAD, `Download of ${url} was cut off after ${received} of ${length} bytes (it resumes from there).`);
+    } catch (error) {
+      if (isOutpostError(error)) throw error;
+      const why = signal.aborted ? 'the agent is shutting down' : controller.signal.aborted ? `nothing received for ${this.#timeoutMs} ms` : axios.isAxiosError(error) ? (error.code ?? error.message) : describeError(error);
+      throw new OutpostError(ErrorCode.UPDATE_DOWNLOAD, `Cannot reach the release feed: GET ${url} failed after ${received} bytes (${why}).`, { cause: error });
+    } finally {
+      clearTimeout(stall);
+      signal.removeEventListener('abort', abort);
+    }
+  }
+
+  /**
+   * The body of a GET of `url`, or of the byte range asked for: a 206 for that range, or a 200 from a
+   * host that ignores ranges (whose bytes before the range `frames` then drop).
+   */
+  async #get(url: string, range: { start: number; end: number } | undefined, signal: AbortSignal): Promise<{ body: AsyncIterable<Buffer> & Readable; frames: FrameSplitter }> {
+    const response = await this.#http.get<Readable>(url, { responseType: 'stream', headers: range ? { Range: `bytes=${range.start}-${range.end}` } : {}, signal, validateStatus: () => true, decompress: false });
+    const body = response.data;
+    const partial = range !== undefined && response.status === 206 && String(response.headers['content-range']).startsWith(`bytes ${range.start}-`);
+    if (response.status !== 200 && !partial) {
+      body.destroy();
+      const why = response.status === 404 ? 'the feed does not have it (HTTP 404): the release is incomplete on the server' : `HTTP ${response.status}`;
+      throw new OutpostError(ErrorCode.UPDATE_DOWNLOAD, `Download of ${url} failed: ${why}.`);
+    }
+    return { body, frames: new FrameSplitter(range && response.status === 200 ? range.start : 0) };
+  }
+}
+
+/** Decompresses one frame to at most the raw length allowed and checks the SHA-256 the verified parent names. */
+function openFrame(what: string, stored: Buffer, expected: ObjectExpectation): Buffer {
+  let raw: Buffer;
+  try {
+    // One output buffer of the expected size: no growing in steps.
+    raw = zstdDecompressSync(stored, { maxOutputLength: expected.size ?? expected.maxRaw, chunkSize: Math.max(64, expected.size ?? 16 * 1024) });
+  } catch (error) {
+    throw new ObjectRefused(`the ${what} does not decompress to at most ${expected.size ?? expected.maxRaw} bytes (${describeError(error)})`);
+  }
+  if (expected.size !== undefined && raw.length !== expected.size) throw new ObjectRefused(`the ${what} is ${raw.length} bytes, not its signed ${expected.size}`);
+  if (hash('sha256', raw) !== expected.sha256) throw new ObjectRefused(`the ${what} does not match its signed SHA-256 (tampered, or corrupted on the way)`);
+  return raw;
 }
 
 /** An object whose bytes are wrong: refused (ERR_UPDATE_VERIFY); fetching it again may help if the damage was on the way. */

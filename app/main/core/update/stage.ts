@@ -5,10 +5,9 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { type ManifestFile, RelativeFilePath, type ReleaseManifest } from '../../../common/release.js';
 import { describeError, ErrorCode, OutpostError } from '../../../base/errors.js';
-import type { ChunkNeed } from './chunk-download.js';
 import { ChunkStore } from './chunk-store.js';
 import type { LocalChunks } from './local-chunks.js';
-import type { ReleasePlan } from './release-plan.js';
+import type { ChunkNeed, ReleasePlan } from './release-plan.js';
 
 export interface StageRequest {
   readonly manifest: ReleaseManifest;

@@ -155,15 +155,17 @@ export class UpdatePipeline {
     this.#checkFreeSpace(missingBytes + releaseBytes, version);
     const unchanged = plan.files.filter((f) => f.source.kind === 'whole').length;
     log.info(
-      `update ${running} -> ${version}: ${manifest.files.length} files, ${unchanged} unchanged, ${plan.missing.length} ${plan.missing.length === 1 ? 'chunk' : 'chunks'} to download (${missingBytes} of ${releaseBytes} bytes; ${plan.reusedBytes} reused from ${local.scannedBytes} bytes on this machine)`,
+      `update ${running} -> ${version}: ${manifest.files.length} files, ${unchanged} unchanged, ${plan.missing.length} ${plan.missing.length === 1 ? 'chunk' : 'chunks'} to download in ${plan.runs.length} ${plan.runs.length === 1 ? 'request' : 'requests'} (${missingBytes} of ${releaseBytes} bytes; ${plan.reusedBytes} reused from ${local.scannedBytes} bytes on this machine)`,
     );
 
     await this.#enter('UPDATING_DOWNLOADING', `downloading ${version}`);
     let done = 0;
-    let lastPercent = -1;
+    let lastPercent = 0;
+    // At once, so that a run slow to start already shows what is coming.
+    if (missingBytes > 0) state.progress({ bytes: 0, total: missingBytes, percent: 0 });
     await downloadChunks({
       objects,
-      chunks: plan.missing,
+      runs: plan.runs,
       store: new ChunkStore(updates.chunks),
       parallel: DOWNLOAD_PARALLEL,
       signal,
