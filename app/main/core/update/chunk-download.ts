@@ -15,8 +15,8 @@ export interface ChunkDownloadRequest {
   readonly parallel: number;
   readonly signal: AbortSignal;
   readonly log: Logger;
-  /** After each verified chunk: its raw size. */
-  readonly onChunk?: (size: number) => void;
+  /** After chunks have verified and been stored: their raw size. */
+  readonly onChunks?: (size: number) => void;
 }
 
 /** A run whose first unverified chunk fails to come this many times in a row fails the check. */
@@ -58,10 +58,10 @@ async function fetchRun(request: ChunkDownloadRequest, run: FrameRun): Promise<v
   for (let failures = 1; ; failures++) {
     let verified = 0;
     try {
-      await objects.fetchRun(rest, signal, (chunk, raw) => {
-        store.append(chunk.sha256, raw);
-        verified++;
-        request.onChunk?.(chunk.size);
+      await objects.fetchRun(rest, signal, (chunks) => {
+        store.append(chunks);
+        verified += chunks.length;
+        request.onChunks?.(chunks.reduce((n, c) => n + c.size, 0));
       });
       return;
     } catch (error) {

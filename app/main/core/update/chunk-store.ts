@@ -8,9 +8,9 @@ const HEADER_BYTES = 36;
 
 /**
  * `updates/chunks/`: the verified chunks of a download under way, so that an interrupted download
- * (a dropped connection, a shutdown, SIGKILL) never fetches a verified chunk again. Each chunk is
- * appended to a pack file behind a header naming it, in one write: a file created per chunk would
- * cost more than its download. Each download session writes a pack of its own, so the torn tail of
+ * (a dropped connection, a shutdown, SIGKILL) never fetches a verified chunk again. Chunks are
+ * appended to a pack file, each behind a header naming it, those of one network read in one write:
+ * a file created per chunk would cost more than its download. Each download session writes a pack of its own, so the torn tail of
  * an earlier one (a crash mid-write) is never written over, and a reader stops at it. Nothing is
  * fsynced: staging hashes every chunk again before it uses one, and deletes a pack found damaged.
  */
@@ -22,11 +22,16 @@ export class ChunkStore {
     this.#dir = dir;
   }
 
-  append(sha256: string, raw: Buffer): void {
-    const header = Buffer.alloc(HEADER_BYTES);
-    header.write(sha256, 0, 32, 'hex');
-    header.writeUInt32BE(raw.length, 32);
-    fs.writevSync(this.#open(), [header, raw]);
+  /** Appends verified chunks, each behind its header, in one write. */
+  append(chunks: ReadonlyArray<{ sha256: string; raw: Buffer }>): void {
+    const parts: Buffer[] = [];
+    for (const { sha256, raw } of chunks) {
+      const header = Buffer.alloc(HEADER_BYTES);
+      header.write(sha256, 0, 32, 'hex');
+      header.writeUInt32BE(raw.length, 32);
+      parts.push(header, raw);
+    }
+    fs.writeSync(this.#open(), Buffer.concat(parts));
   }
 
   close(): void {

@@ -72,13 +72,14 @@ export class FeedObjects {
 
   /**
    * Fetches a run of frames of a file's object with one ranged request (the whole object when the
-   * run is a file of one chunk), and hands each chunk to `onChunk` as soon as its frame has come and
-   * verified, so that a run cut off keeps what came before the cut. Reads no byte past the run; a
+   * run is a file of one chunk), and hands the chunks to `onChunks` as soon as their frames have come
+   * and verified (those of one network read together), so that a run cut off keeps what came before
+   * the cut. Reads no byte past the run; a
    * stall of the timeout with nothing received aborts it.
    */
-  async fetchRun(run: FrameRun, signal: AbortSignal, onChunk: (chunk: ChunkNeed, raw: Buffer) => void): Promise<void> {
+  async fetchRun(run: FrameRun, signal: AbortSignal, onChunks: (verified: readonly VerifiedChunk[]) => void): Promise<void> {
     const url = this.url('files', run.object);
-    const open = (chunk: ChunkNeed, frame: Buffer) => onChunk(chunk, openFrame(`chunk ${chunk.sha256.slice(0, 12)}`, frame, { sha256: chunk.sha256, size: chunk.size, maxRaw: chunk.size }));
+    const open = (chunk: ChunkNeed, frame: Buffer): VerifiedChunk => ({ ...chunk, raw: openFrame(`chunk ${chunk.sha256.slice(0, 12)}`, frame, { sha256: chunk.sha256, size: chunk.size, maxRaw: chunk.size }) });
     const controller = new AbortController();
     const abort = () => controller.abort();
     signal.addEventListener('abort', abort, { once: true });
@@ -97,7 +98,7 @@ export class FeedObjects {
           clearTimeout(stall);
           stall = setTimeout(abort, this.#timeoutMs);
         }
-        open(chunk, frames.rest());
+        onChunks([open(chunk, frames.rest())]);
         return;
       }
       const length = run.chunks.reduce((n, c) => n + c.stored, 0);
@@ -107,11 +108,17 @@ export class FeedObjects {
         received += data.length;
         this.#wireBytes += data.length;
         frames.push(data);
-        for (let chunk = run.chunks[next]; chunk !== undefined; chunk = run.chunks[next]) {
-          const frame = frames.take(chunk.stored);
-          if (!frame) break;
-          next++;
-          open(chunk, frame);
+        const verified: VerifiedChunk[] = [];
+        try {
+          for (let chunk = run.chunks[next]; chunk !== undefined; chunk = run.chunks[next]) {
+            const frame = frames.take(chunk.stored);
+            if (!frame) break;
+            verified.push(open(chunk, frame));
+            next++;
+          }
+        } finally {
+          // Those verified before a refused one are kept all the same.
+          if (verified.length > 0) onChunks(verified);
         }
         if (next === run.chunks.length) {
           body.destroy();
@@ -146,6 +153,11 @@ export class FeedObjects {
     }
     return { body, frames: new FrameSplitter(range && response.status === 200 ? range.start : 0) };
   }
+}
+
+/** A chunk whose frame came and verified: its raw bytes. */
+export interface VerifiedChunk extends ChunkNeed {
+  readonly raw: Buffer;
 }
 
 /** Decompresses one frame to at most the raw length allowed and checks the SHA-256 the verified parent names. */

@@ -170,7 +170,7 @@ export class UpdatePipeline {
       parallel: DOWNLOAD_PARALLEL,
       signal,
       log,
-      onChunk: (size) => {
+      onChunks: (size) => {
         done += size;
         const percent = missingBytes === 0 ? 100 : Math.floor((done * 100) / missingBytes);
         if (percent >= lastPercent + 10 || percent === 100) {
