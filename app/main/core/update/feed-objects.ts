@@ -74,8 +74,7 @@ export class FeedObjects {
    * Fetches a run of frames of a file's object with one ranged request (the whole object when the
    * run is a file of one chunk), and hands the chunks to `onChunks` as soon as their frames have come
    * and verified (those of one network read together), so that a run cut off keeps what came before
-   * the cut. Reads no byte past the run; a
-   * stall of the timeout with nothing received aborts it.
+   * the cut. Reads no byte past the run; nothing received for the timeout aborts it.
    */
   async fetchRun(run: FrameRun, signal: AbortSignal, onChunks: (verified: readonly VerifiedChunk[]) => void): Promise<void> {
     const url = this.url('files', run.object);
@@ -139,8 +138,9 @@ export class FeedObjects {
   }
 
   /**
-   * The body of a GET of `url`, or of the byte range asked for: a 206 for that range, or a 200 from a
-   * host that ignores ranges (whose bytes before the range `frames` then drop).
+   * The body of a GET of `url`, or of the byte range asked for: a 206 from the range's start (one that
+   * ends early comes cut off), or a 200 from a host that ignores ranges (whose bytes before the range
+   * `frames` then drop).
    */
   async #get(url: string, range: { start: number; end: number } | undefined, signal: AbortSignal): Promise<{ body: AsyncIterable<Buffer> & Readable; frames: FrameSplitter }> {
     const response = await this.#http.get<Readable>(url, { responseType: 'stream', headers: range ? { Range: `bytes=${range.start}-${range.end}` } : {}, signal, validateStatus: () => true, decompress: false });
