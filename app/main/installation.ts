@@ -83,7 +83,7 @@ function organisationDefaults(file: string): Config {
   }
   const parsed = OrganisationFile.safeParse(tryParseJson(text));
   if (!parsed.success) throw new OutpostError(ErrorCode.CONFIG_INVALID, `${file} is not a valid build config: ${z.prettifyError(parsed.error)}. Rebuild the package.`);
-  return { ...DEFAULT_CONFIG, backend: parsed.data.backend };
+  return { ...DEFAULT_CONFIG, backend: { ...parsed.data.backend, ca_file: null } };
 }
 
 /** A checkout's build, or, in a development build, the installation OUTPOST_INSTALL_DIR names. */

@@ -149,13 +149,13 @@ export class ReleaseLab {
    * at the staged version (update.hand_off off) unless `update` turns the hand-off on. It is made in
    * `parent` when given (the caller removes it), else in the lab.
    */
-  home(options: { url?: string; wsUrl?: string; pollS?: number; trustFile?: string; update?: Record<string, unknown>; parent?: string } = {}): string {
+  home(options: { url?: string; wsUrl?: string; pollS?: number; trustFile?: string; update?: Record<string, unknown>; backend?: Record<string, unknown>; parent?: string } = {}): string {
     const home = path.join(options.parent ?? this.root, `home-${Math.random().toString(36).slice(2, 8)}`);
     fs.mkdirSync(home, { mode: 0o700 });
     const url = options.url ?? this.url;
     const config = {
       ...DEFAULT_CONFIG,
-      backend: { url, ws_url: options.wsUrl ?? `${url.replace(/^http/, 'ws')}/ws` },
+      backend: { ...DEFAULT_CONFIG.backend, url, ws_url: options.wsUrl ?? `${url.replace(/^http/, 'ws')}/ws`, ...options.backend },
       update: { ...DEFAULT_CONFIG.update, hand_off: false, poll_interval_s: options.pollS ?? 3600, trust_file: options.trustFile ?? path.join(this.keys, 'root.json'), ...options.update },
     };
     fs.writeFileSync(path.join(home, 'config.json'), JSON.stringify(config, null, 2));

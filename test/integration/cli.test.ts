@@ -54,6 +54,24 @@ for (const [name, content, problem] of [
   });
 }
 
+for (const [name, content, problem] of [
+  ['missing', null, /cannot be read: .*not found|cannot be read/],
+  ['not a certificate', 'my CA, as I remember it', /holds no PEM certificate/],
+  ['damaged', '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n', /holds a damaged certificate \(number 1\)/],
+] as const) {
+  test(`backend.ca_file ${name}: exit 78 naming the file and what to do, nothing started`, async (t) => {
+    const home = tempDir(t);
+    const caFile = path.join(home, 'organisation-ca.pem');
+    if (content !== null) fs.writeFileSync(caFile, content);
+    fs.writeFileSync(path.join(home, 'config.json'), JSON.stringify({ ...DEFAULT_CONFIG, backend: { ...DEFAULT_CONFIG.backend, ca_file: caFile } }));
+    const result = await runOutpost(home);
+    assert.equal(result.code, 78, result.stderr);
+    assert.ok(result.stderr.includes(`The organisation's CA file ${caFile}`), result.stderr);
+    assert.match(result.stderr, problem);
+    assert.match(result.stderr, /Fix backend\.ca_file in config\.json \(a PEM file of CA certificates\), or set it to null\./);
+  });
+}
+
 test('an invalid OUTPOST_LOG_LEVEL is a config error (78)', async (t) => {
   const result = await runOutpost(tempDir(t), [], { OUTPOST_LOG_LEVEL: 'chatty' });
   assert.equal(result.code, 78);
@@ -88,7 +106,7 @@ test('a v1 config is migrated at start, backed up, and current_version recorded 
   const config = JSON.parse(fs.readFileSync(path.join(home, 'config.json'), 'utf8'));
   assert.equal(config.config_version, CURRENT_CONFIG_VERSION);
   assert.equal(config.current_version, VERSION);
-  assert.deepEqual(config.backend, { url: 'http://127.0.0.1:9999', ws_url: 'ws://127.0.0.1:9999/ws' });
+  assert.deepEqual(config.backend, { url: 'http://127.0.0.1:9999', ws_url: 'ws://127.0.0.1:9999/ws', ca_file: null });
   const backups = fs.readdirSync(home).filter((n) => n.endsWith('.bak'));
   assert.equal(backups.length, 1);
   assert.equal(fs.readFileSync(path.join(home, backups[0] as string), 'utf8'), original);

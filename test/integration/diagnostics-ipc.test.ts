@@ -115,6 +115,8 @@ test('outpost diagnostics --open hands the one-time link to the desktop opener; 
   const served = startOutpost(home, ['diagnostics', '--open'], { PATH: `${bin}${path.delimiter}${process.env.PATH}` });
   t.after(() => served.kill('SIGKILL'));
   const [link] = await served.waitFor(/http:\/\/127\.0\.0\.1:\d+\/\?token=[A-Za-z0-9_-]{43}/);
+  // stderr and stdout are two pipes: the note may come after the link.
+  await served.waitFor(/the link works once, from this machine only/);
   assert.match(served.stderr, /the link works once, from this machine only/);
   const asked = await until('the opener to be run', () => fs.existsSync(opened) && fs.readFileSync(opened, 'utf8'));
   assert.equal(asked, link);

@@ -16,7 +16,7 @@ const installation: Installation = {
   trustedRootFile: '/opt/outpost/trust/root.json',
   updater: { kind: 'executable', executable: '/opt/outpost/updater/outpost-updater', packages: ['ffi-rs'] },
   pageDir: '/opt/outpost/dist/app/renderer',
-  defaultConfig: { ...DEFAULT_CONFIG, backend: { url: 'https://updates.example.org', ws_url: 'wss://updates.example.org/ws' } },
+  defaultConfig: { ...DEFAULT_CONFIG, backend: { url: 'https://updates.example.org', ws_url: 'wss://updates.example.org/ws', ca_file: null } },
 };
 const env = { OUTPOST_HOME: '/tmp/x' };
 const platform = createPlatform(process.platform, env);

@@ -88,6 +88,8 @@ export class Agent {
   readonly #elevated: boolean;
   #resolveStopped!: (stopped: AgentStopped) => void;
   #agentId = '';
+  /** The CAs trusted for the backend when the organisation adds its own (backend.ca_file); else Node's defaults. */
+  #backendCas: string[] | undefined;
   /** Error reports and updates, loaded once the agent is IDLE: start-up does not wait for HTTP, TUF and WebSocket code. */
   #backend: Promise<void> = Promise.resolve();
   #reporter: ErrorReporter | undefined;
@@ -139,6 +141,8 @@ export class Agent {
       const proving = provingOrRecover(paths, platform, version, options.updater, log);
       agent.#config = recordVersion(paths.config, loadConfig(paths.config, log.child('config'), now, options.defaultConfig).config, version, log);
       agent.#agentId = readOrCreateAgentId(paths.agentId);
+      const { ca_file } = agent.#config.backend;
+      if (ca_file !== null) agent.#backendCas = (await import('./backend/tls-trust.js')).backendCertificates(ca_file);
       agent.#diagnostics = agent.#startDiagnostics();
       await agent.#listen();
       agent.state.setState('IDLE', 'start-up complete');
@@ -271,7 +275,7 @@ export class Agent {
     this.#reporter = new ErrorReporter({
       file: this.paths.errorReports,
       identity: () => ({ agent_id: this.#agentId, agent_version: this.#options.version, state: this.state.state }),
-      send: new HttpReportSender({ baseUrl: this.#config.backend.url, timeoutMs: 10_000, userAgent: `Outpost/${this.#options.version}` }),
+      send: new HttpReportSender({ baseUrl: this.#config.backend.url, timeoutMs: 10_000, userAgent: `Outpost/${this.#options.version}`, ...(this.#backendCas && { ca: this.#backendCas }) }),
       log: this.log.child('reports'),
       now: this.#options.now,
     });
@@ -302,7 +306,7 @@ export class Agent {
       this.log.info(`updates are off: ${!installDir ? 'no installation folder' : 'no trusted root built in and none configured'}`);
       return;
     }
-    const [{ UpdateService }, { handOff }, { default: axios }] = await Promise.all([import('./update/update-service.js'), import('./update/handoff.js'), import('axios')]);
+    const [{ UpdateService }, { handOff }, { default: axios }, https] = await Promise.all([import('./update/update-service.js'), import('./update/handoff.js'), import('axios'), import('node:https')]);
     if (this.#stopping) return;
     const updates = new UpdateService({
       state: this.state,
@@ -314,7 +318,8 @@ export class Agent {
       running: this.#options.version,
       installDir,
       agentId: this.#agentId,
-      http: axios.create({ headers: { 'User-Agent': `Outpost/${this.#options.version}` } }),
+      http: axios.create({ headers: { 'User-Agent': `Outpost/${this.#options.version}` }, ...(this.#backendCas && { httpsAgent: new https.Agent({ ca: this.#backendCas, keepAlive: true }) }) }),
+      ...(this.#backendCas && { ca: this.#backendCas }),
       report: (code, message, context) => this.report(code, message, context),
       flushReports: () => reporter?.flush() ?? Promise.resolve(),
       now: this.#options.now,

@@ -97,16 +97,36 @@ export const ConfigV4 = ConfigV3.extend({
 }).strict();
 export type ConfigV4 = z.infer<typeof ConfigV4>;
 
-export const CURRENT_CONFIG_VERSION = 4;
-export const CurrentConfig = ConfigV4;
-export type Config = ConfigV4;
+export const BackendSettings = z
+  .object({
+    /** The reference server's base URL; the release feed is `<url>/feed/`. */
+    url: httpUrl,
+    ws_url: wsUrl,
+    /**
+     * A PEM file of the organisation's CA certificates, trusted for the backend besides Node's and the
+     * system's roots (a feed or server behind the organisation's own TLS). Null: the usual roots only.
+     */
+    ca_file: z.string().min(1).nullable().default(null),
+  })
+  .strict();
+export type BackendSettings = z.infer<typeof BackendSettings>;
+
+export const ConfigV5 = ConfigV4.extend({
+  config_version: z.literal(5),
+  backend: BackendSettings,
+}).strict();
+export type ConfigV5 = z.infer<typeof ConfigV5>;
+
+export const CURRENT_CONFIG_VERSION = 5;
+export const CurrentConfig = ConfigV5;
+export type Config = ConfigV5;
 
 /** Loopback, where `outpost-server` listens by default; an installer writes the real backend. */
 export const DEFAULT_CONFIG: Config = {
-  config_version: 4,
+  config_version: 5,
   current_version: null,
   log_level: 'info',
-  backend: { url: 'http://127.0.0.1:8470', ws_url: 'ws://127.0.0.1:8470/ws' },
+  backend: { url: 'http://127.0.0.1:8470', ws_url: 'ws://127.0.0.1:8470/ws', ca_file: null },
   lock: { heartbeat_ms: 5_000, stale_ms: 30_000 },
   update: { channel: 'stable', poll_interval_s: 3600, allow_downgrade: false, stall_timeout_s: 30, hand_off: true, health_timeout_s: 60, min_free_mb: 100, trust_file: null },
   tray: { show_quit: true },

@@ -35,6 +35,8 @@ export interface HttpReportSenderOptions {
   /** The whole request, connect to last byte of the answer. */
   readonly timeoutMs: number;
   readonly userAgent: string;
+  /** The CAs to trust for an https backend (the organisation's added); else Node's defaults. */
+  readonly ca?: readonly string[];
 }
 
 /** An acknowledgement is a few dozen bytes; anything much bigger is not our backend talking. */
@@ -60,6 +62,7 @@ export class HttpReportSender implements ReportSender {
   readonly #where: string;
   readonly #direct: boolean;
   readonly #options: HttpReportSenderOptions;
+  #httpsAgent: import('node:https').Agent | undefined;
 
   constructor(options: HttpReportSenderOptions) {
     let url: URL;
@@ -89,10 +92,11 @@ export class HttpReportSender implements ReportSender {
     const bytes = Buffer.byteLength(body);
     // The backend answers 413 to this; say so without the round trip.
     if (bytes > REPORT_MAX_BYTES) return { outcome: 'refused', reason: `the report is ${bytes} bytes, more than ${REPORT_MAX_BYTES}` };
-    const { timeoutMs, userAgent } = this.#options;
+    const { timeoutMs, userAgent, ca } = this.#options;
     // Loaded for the first report, not at start: axios and what it loads on import (undici, which
     // it probes for fetch, and Node's http, https and http2) cost an idle agent about 10 MB.
     const { default: axios } = await import('axios');
+    if (ca && !this.#httpsAgent) this.#httpsAgent = new (await import('node:https')).Agent({ ca: [...ca], keepAlive: true });
     let response: AxiosResponse<unknown>;
     try {
       response = await axios.post(this.#url, body, {
@@ -108,6 +112,7 @@ export class HttpReportSender implements ReportSender {
         transformResponse: [(data: unknown) => data],
         validateStatus: () => true,
         ...(this.#direct ? { proxy: false as const } : {}),
+        ...(this.#httpsAgent && { httpsAgent: this.#httpsAgent }),
       });
     } catch (error) {
       const why = signal?.aborted ? 'cancelled by the caller' : describeFailure(error, timeoutMs);

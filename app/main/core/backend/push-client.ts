@@ -18,6 +18,8 @@ export interface PushClientOptions {
   readonly random?: () => number;
   /** The proxy for a URL (default: from HTTP_PROXY/HTTPS_PROXY/NO_PROXY, as axios does for HTTP). */
   readonly proxyFor?: (url: string) => string;
+  /** The CAs to trust for a wss:// URL (the organisation's added); else Node's defaults. */
+  readonly ca?: readonly string[];
 }
 
 /**
@@ -26,7 +28,7 @@ export interface PushClientOptions {
  * connection that has gone silent. A push is only a hint to check the feed now.
  */
 export class PushClient {
-  readonly #options: Required<Omit<PushClientOptions, 'onPush' | 'log' | 'url' | 'proxyFor'>> & PushClientOptions;
+  readonly #options: Required<Omit<PushClientOptions, 'onPush' | 'log' | 'url' | 'proxyFor' | 'ca'>> & PushClientOptions;
   #socket: WebSocket | undefined;
   #retry: NodeJS.Timeout | undefined;
   #silence: NodeJS.Timeout | undefined;
@@ -53,7 +55,7 @@ export class PushClient {
     const { url, log } = this.#options;
     const proxy = proxyFor(url, this.#options.proxyFor);
     if (proxy && this.#failures === 0 && !this.#connectedOnce) log.info(`push channel through the proxy ${redact(proxy)}`);
-    const options: WebSocket.ClientOptions = { maxPayload: PUSH_MAX_BYTES, handshakeTimeout: 10_000 };
+    const options: WebSocket.ClientOptions = { maxPayload: PUSH_MAX_BYTES, handshakeTimeout: 10_000, ...(this.#options.ca && { ca: [...this.#options.ca] }) };
     // agent-base's Agent is an http.Agent at run time; its typings predate @types/node 24.
     if (proxy) options.agent = createHttpsProxyAgent(proxy) as unknown as http.Agent;
     const socket = new WebSocket(url, options);

@@ -23,6 +23,8 @@ export interface UpdateServiceOptions {
   readonly installDir: string;
   readonly agentId: string;
   readonly http: AxiosInstance;
+  /** The CAs the push channel trusts (the organisation's added); else Node's defaults. */
+  readonly ca?: readonly string[];
   /** The agent's error reporter (never rejects). */
   readonly report: (code: ReportCode, message: string, context?: Record<string, string | number | boolean | null>) => Promise<void>;
   /** Sends buffered error reports; runs on the poll timer. */
@@ -85,7 +87,7 @@ export class UpdateService {
       ...(options.handOff && { handOff: options.handOff }),
       ...(options.testHold && { testHold: options.testHold }),
     });
-    this.#push = new PushClient({ url: options.backend.ws_url, log: options.log.child('push'), onPush: (m) => this.#onPush(m), random: options.random });
+    this.#push = new PushClient({ url: options.backend.ws_url, log: options.log.child('push'), onPush: (m) => this.#onPush(m), random: options.random, ...(options.ca && { ca: options.ca }) });
   }
 
   start(): void {
