@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { ExitCode } from '../app/common/exit-codes.js';
+import { isRedisUrl } from '../app/common/publish-events.js';
 import { parseOrigin } from './origins.js';
 import { DEFAULT_MAX_CONNECTIONS } from './push.js';
 import { DEFAULT_MAX_REPORTS, DEFAULT_MAX_REPORTS_BYTES, DEFAULT_REPORTS_PER_MINUTE, MIN_REPORTS_MAX_BYTES } from './reports-intake.js';
@@ -23,6 +24,8 @@ connected agents when a new feed version is published, and stores the agents' er
   --host HOST      address to listen on (default ${DEFAULT_HOST}: this machine only; 0.0.0.0 for every interface)
   --reports FILE   the JSON Lines file error reports are appended to (default ./${DEFAULT_REPORTS}, in the current
                    folder); it must not be inside the feed folder, which anyone can download
+  --redis URL      learn of publishes from Redis pub/sub (redis:// or rediss://), not by watching the feed
+                   folder: for several nodes behind a balancer (outpost-release publish --redis announces)
   -h, --help       print this text
 
 Limits (what a stranger can cost the server):
@@ -46,7 +49,7 @@ reports file unwritable...); 73 cannot create the feed folder.
 `;
 
 type Limits = Pick<FeedServerOptions, 'maxConnections' | 'allowedOrigins' | 'maxReports' | 'maxReportsBytes' | 'reportsPerMinute'>;
-type Parsed = { help: true } | { help: false; feedDir: string; port: number; host: string; reportsFile: string; limits: Limits };
+type Parsed = { help: true } | { help: false; feedDir: string; port: number; host: string; reportsFile: string; redisUrl: string | undefined; limits: Limits };
 
 /** `outpost-server ARGS`: runs until SIGINT/SIGTERM; resolves with the exit code. */
 export async function main(argv: string[]): Promise<number> {
@@ -74,7 +77,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     let server: FeedServer;
     try {
-      server = await FeedServer.start({ feedDir: parsed.feedDir, host: parsed.host, port: parsed.port, reportsFile: parsed.reportsFile, log, ...parsed.limits });
+      server = await FeedServer.start({ feedDir: parsed.feedDir, host: parsed.host, port: parsed.port, reportsFile: parsed.reportsFile, log, ...(parsed.redisUrl && { redisUrl: parsed.redisUrl }), ...parsed.limits });
     } catch (error) {
       process.stderr.write(`outpost-server: cannot start: ${error instanceof Error ? error.message : String(error)}\n`);
       return ExitCode.UNAVAILABLE;
@@ -110,9 +113,11 @@ function parse(argv: string[]): Parsed | string {
   if (isInside(feedDir, reportsFile)) {
     return `the reports file ${reportsFile} is inside the feed folder ${feedDir}, which is served to anyone: choose another --reports`;
   }
+  const redisUrl = values.redis;
+  if (redisUrl !== undefined && !isRedisUrl(redisUrl)) return `--redis must be a redis:// or rediss:// URL (got "${redisUrl}")`;
   const limits = parseLimits(values);
   if (typeof limits === 'string') return limits;
-  return { help: false, feedDir, port, host, reportsFile, limits };
+  return { help: false, feedDir, port, host, reportsFile, redisUrl, limits };
 }
 
 /** The flags of `outpost-server` (USAGE above says what each means). */
@@ -121,6 +126,7 @@ const OPTIONS = {
   port: { type: 'string' },
   host: { type: 'string' },
   reports: { type: 'string' },
+  redis: { type: 'string' },
   'max-connections': { type: 'string' },
   'allow-origin': { type: 'string', multiple: true },
   'reports-max-count': { type: 'string' },

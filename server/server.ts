@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import { OriginPolicy } from './origins.js';
 import { DEFAULT_MAX_CONNECTIONS, FeedWatcher, PushHub } from './push.js';
+import { RedisPublishes } from './redis-publishes.js';
 import { DEFAULT_MAX_REPORTS, DEFAULT_MAX_REPORTS_BYTES, DEFAULT_REPORTS_PER_MINUTE, ReportsIntake } from './reports-intake.js';
 import { FEED_PREFIX, FeedFiles } from './static-files.js';
 
@@ -31,6 +32,18 @@ export interface FeedServerOptions {
   readonly maxReportsBytes?: number;
   /** Reports accepted per minute from one agent_id; more get 429 with Retry-After. Default DEFAULT_REPORTS_PER_MINUTE. */
   readonly reportsPerMinute?: number;
+  /**
+   * Learn of publishes from Redis pub/sub (redis-publishes.ts) instead of watching the feed folder:
+   * for several nodes behind a balancer, whatever serves the feed.
+   */
+  readonly redisUrl?: string;
+}
+
+/** Where a node learns of publishes: the feed folder's timestamp, or Redis. */
+interface PublishSource {
+  /** The newest feed version known, or null before any. */
+  readonly version: number | null;
+  close(): void | Promise<void>;
 }
 
 /** What `GET /health` answers. */
@@ -71,16 +84,16 @@ export class FeedServer {
   readonly #files: FeedFiles;
   readonly #reports: ReportsIntake;
   readonly #push: PushHub;
-  readonly #watcher: FeedWatcher;
+  readonly #publishes: PublishSource;
   readonly #log: (line: string) => void;
   #closing: Promise<void> | undefined;
 
-  private constructor(parts: { http: http.Server; files: FeedFiles; reports: ReportsIntake; push: PushHub; watcher: FeedWatcher; log: (line: string) => void; host: string; port: number }) {
+  private constructor(parts: { http: http.Server; files: FeedFiles; reports: ReportsIntake; push: PushHub; publishes: PublishSource; log: (line: string) => void; host: string; port: number }) {
     this.#http = parts.http;
     this.#files = parts.files;
     this.#reports = parts.reports;
     this.#push = parts.push;
-    this.#watcher = parts.watcher;
+    this.#publishes = parts.publishes;
     this.#log = parts.log;
     this.port = parts.port;
     this.url = `http://${parts.host.includes(':') ? `[${parts.host}]` : parts.host}:${parts.port}`;
@@ -107,28 +120,26 @@ export class FeedServer {
       push.close();
       throw error;
     });
-    let watcher: FeedWatcher | undefined;
+    let publishes: PublishSource | undefined;
     const server = http.createServer({ headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS, keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS });
     server.setTimeout(IDLE_SOCKET_TIMEOUT_MS);
     try {
-      watcher = await FeedWatcher.start({
-        feedDir: root,
-        pollIntervalMs: options.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS,
-        log,
-        onPublish: (version) => {
-          const sent = push.broadcast({ type: 'agent:update_required', feed_version: version });
-          log(`feed version ${version} published: pushed to ${sent} agent(s)`);
-        },
-      });
+      const onPublish = (version: number) => {
+        const sent = push.broadcast({ type: 'agent:update_required', feed_version: version });
+        log(`feed version ${version} published: pushed to ${sent} agent(s)`);
+      };
+      publishes = options.redisUrl
+        ? RedisPublishes.start({ url: options.redisUrl, log, onPublish })
+        : await FeedWatcher.start({ feedDir: root, pollIntervalMs: options.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS, log, onPublish });
       const port = await listen(server, options.host, options.port);
-      const feedServer = new FeedServer({ http: server, files: new FeedFiles(root), reports, push, watcher, log, host: options.host, port });
+      const feedServer = new FeedServer({ http: server, files: new FeedFiles(root), reports, push, publishes, log, host: options.host, port });
       server.on('request', (req, res) => feedServer.#route(req, res));
       // After start, an error here is a failed accept (out of file descriptors...): worth a line, not a crash.
       server.on('error', (error) => log(`HTTP server error: ${error.message}`));
       push.attach(server);
       return feedServer;
     } catch (error) {
-      watcher?.close();
+      await publishes?.close();
       push.close();
       server.close();
       await reports.close();
@@ -136,9 +147,9 @@ export class FeedServer {
     }
   }
 
-  /** The version of the feed's timestamp.json, or null while there is none. */
+  /** The newest feed version published (the feed's timestamp.json, or as Redis announced it), or null while there is none. */
   get feedVersion(): number | null {
-    return this.#watcher.version;
+    return this.#publishes.version;
   }
 
   /** WebSocket clients (agents) connected now. */
@@ -157,7 +168,7 @@ export class FeedServer {
   health(): Health {
     return {
       status: 'ok',
-      feed_version: this.#watcher.version,
+      feed_version: this.#publishes.version,
       agents_connected: this.#push.connected,
       reports_stored: this.#reports.stored,
       reports_dropped: this.#reports.dropped,
@@ -167,7 +178,7 @@ export class FeedServer {
   /** Stops everything: no new connections, open ones (keep-alive, downloads, WebSockets) closed now. Idempotent. */
   close(): Promise<void> {
     this.#closing ??= (async () => {
-      this.#watcher.close();
+      await this.#publishes.close();
       this.#push.close();
       const closed = new Promise<void>((resolve) => this.#http.close(() => resolve()));
       this.#http.closeAllConnections();

@@ -35,10 +35,10 @@ export function makeTestCa(dir: string): TestCa {
 /**
  * nginx serving `root` (the folder that holds `feed/`) over TLS on a free loopback port, with the
  * product's own includes: server/nginx/outpost-feed.conf, and outpost-backend.conf in front of the
- * outpost-server on `backendPort` when given; nothing else. Stopped when the test ends. Null, the
- * test skipped (failed under CI), without nginx or openssl.
+ * outpost-server nodes on `backendPorts` when given (nginx balances them); nothing else. Stopped
+ * when the test ends. Null, the test skipped (failed under CI), without nginx or openssl.
  */
-export async function nginxOrSkip(t: TestContext, root: string, backendPort?: number): Promise<{ url: string; ca: TestCa } | null> {
+export async function nginxOrSkip(t: TestContext, root: string, backendPorts: readonly number[] = []): Promise<{ url: string; ca: TestCa } | null> {
   for (const [tool, pkg] of [
     [NGINX, 'nginx-light'],
     [OPENSSL, 'openssl'],
@@ -68,7 +68,7 @@ http {
   fastcgi_temp_path ${dir}/fastcgi;
   uwsgi_temp_path ${dir}/uwsgi;
   scgi_temp_path ${dir}/scgi;
-  ${backendPort === undefined ? '' : `upstream outpost_servers { server 127.0.0.1:${backendPort}; }`}
+  ${backendPorts.length === 0 ? '' : `upstream outpost_servers { ${backendPorts.map((port) => `server 127.0.0.1:${port};`).join(' ')} }`}
   server {
     listen 127.0.0.1:${port} ssl;
     ssl_certificate ${ca.certFile};
@@ -76,7 +76,7 @@ http {
     root ${root};
     location / { return 404; }
     include ${path.join(REPO_ROOT, 'server', 'nginx', 'outpost-feed.conf')};
-    ${backendPort === undefined ? '' : `include ${path.join(REPO_ROOT, 'server', 'nginx', 'outpost-backend.conf')};`}
+    ${backendPorts.length === 0 ? '' : `include ${path.join(REPO_ROOT, 'server', 'nginx', 'outpost-backend.conf')};`}
   }
 }
 `,
@@ -112,7 +112,7 @@ export function get(url: string, caFile: string, headers: Record<string, string>
   });
 }
 
-function freePort(): Promise<number> {
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
     server.on('error', reject);

@@ -24,7 +24,7 @@ test('behind nginx over TLS (the feed as plain files, push and reports proxied t
   const install = lab.app('1.0.0', V1);
   lab.publish(install, '1.0.0');
   await lab.startServer();
-  const nginx = await nginxOrSkip(t, lab.root, lab.port);
+  const nginx = await nginxOrSkip(t, lab.root, [lab.port]);
   if (!nginx) return;
   const home = lab.home({ url: nginx.url });
   const env = { OUTPOST_INSTALL_DIR: install };

@@ -5,6 +5,9 @@ import { Metadata, MetadataKind } from '@tufjs/models';
 import { FeedRepo, newRoot } from './feed-repo.js';
 import { prune } from './prune.js';
 import { ExitCode } from '../../app/common/exit-codes.js';
+import { isRedisUrl, redactRedisUrl } from '../../app/common/publish-events.js';
+import { describeError } from '../../app/base/errors.js';
+import { announcePublish } from './announce.js';
 import { generateRoleKey, loadKeys, MissingKeyError, ONLINE_ROLES, ROLES, type RoleName } from './keys.js';
 import { rotateKey } from './rotate.js';
 
@@ -15,10 +18,13 @@ export const USAGE = `Usage:
       offline: publish, channel and refresh need only the other three; rotate needs root.key too.
   outpost-release publish --app DIR --version X --key KEYDIR --feed FEED
                           [--channel stable] [--rollout 100] [--min-version V] [--allow-older]
+                          [--redis URL]
       Signs and publishes every file of DIR as version X and points the channel at it.
   outpost-release channel --feed FEED --key KEYDIR --channel C --version X [--rollout P]
-                          [--min-version V] [--allow-older]
+                          [--min-version V] [--allow-older] [--redis URL]
       Points a channel at a published version, or widens its rollout (0-100 % of agents).
+      With --redis, both then announce the new feed version to every outpost-server node started
+      with --redis (Redis pub/sub), which push it to their agents.
   outpost-release refresh --feed FEED --key KEYDIR
       Re-signs the feed with fresh expiry dates (the timestamp lasts 7 days: run this daily).
   outpost-release rotate --feed FEED --key KEYDIR --role root|targets|snapshot|timestamp
@@ -35,7 +41,8 @@ export const USAGE = `Usage:
 
 KEYDIR is the keys folder made by keygen, not a key file.
 Options for drills and tests: --expires ISO-DATE signs with that expiry (e.g. one in the past).
-Exit codes: 0 ok, 1 the operation was refused or failed (the reason on stderr), 64 usage.`;
+Exit codes: 0 ok, 1 the operation was refused or failed (the reason on stderr), 64 usage, 69 published
+but not announced (Redis unreachable).`;
 
 /** The `outpost-release` command; returns its exit code. */
 export async function main(argv: readonly string[]): Promise<number> {
@@ -76,6 +83,7 @@ export async function main(argv: readonly string[]): Promise<number> {
         const keyDir = keyFolder(need('key'), ONLINE_ROLES);
         const feedDir = need('feed');
         const keys = loadKeys(keyDir, ONLINE_ROLES, command);
+        const redis = redisFlag(values.redis);
         const result = await FeedRepo.withLock(feedDir, () =>
           FeedRepo.open({ feedDir, keys, now, ...(expires && { expires }) }, trustedRoot(keyDir)).publish({
             appDir: need('app'),
@@ -89,16 +97,21 @@ export async function main(argv: readonly string[]): Promise<number> {
         process.stdout.write(
           `published ${result.version}: ${result.files} files, ${result.bytes} bytes; ${result.newChunks} new chunks, ${result.newStoredBytes} new bytes stored (compressed); feed version ${result.feedVersion}\n`,
         );
-        return ExitCode.OK;
+        return announce(redis, result.feedVersion);
       }
       case 'channel': {
         const keyDir = keyFolder(need('key'), ONLINE_ROLES);
         const feedDir = need('feed');
         const pointer = { channel: need('channel'), version: need('version'), rollout_percent: rollout, min_version: values['min-version'] ?? null };
         const keys = loadKeys(keyDir, ONLINE_ROLES, command);
-        await FeedRepo.withLock(feedDir, () => FeedRepo.open({ feedDir, keys, now, ...(expires && { expires }) }, null).setChannel(pointer, values['allow-older'] === true));
+        const redis = redisFlag(values.redis);
+        const feedVersion = await FeedRepo.withLock(feedDir, () => {
+          const repo = FeedRepo.open({ feedDir, keys, now, ...(expires && { expires }) }, null);
+          repo.setChannel(pointer, values['allow-older'] === true);
+          return repo.feedVersion;
+        });
         process.stdout.write(`channel ${pointer.channel} now offers ${pointer.version} to ${pointer.rollout_percent}% of agents\n`);
-        return ExitCode.OK;
+        return announce(redis, feedVersion);
       }
       case 'refresh': {
         const keyDir = keyFolder(need('key'), ONLINE_ROLES);
@@ -186,9 +199,31 @@ function parse(argv: readonly string[]) {
       role: { type: 'string' },
       keep: { type: 'string' },
       'grace-days': { type: 'string' },
+      redis: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
+}
+
+function redisFlag(value: string | undefined): string | undefined {
+  if (value !== undefined && !isRedisUrl(value)) throw new UsageError(`--redis must be a redis:// or rediss:// URL (got "${value}")`);
+  return value;
+}
+
+/**
+ * After a publish or a channel change, with --redis: every node hears of the new feed version. A
+ * failure here leaves the feed as published (agents find it at their next poll), and exits 1 saying so.
+ */
+async function announce(redis: string | undefined, feedVersion: number): Promise<number> {
+  if (redis === undefined) return ExitCode.OK;
+  try {
+    const nodes = await announcePublish(redis, feedVersion);
+    process.stdout.write(`feed version ${feedVersion} announced to ${nodes} outpost-server node(s) through ${redactRedisUrl(redis)}\n`);
+    return ExitCode.OK;
+  } catch (error) {
+    process.stderr.write(`outpost-release: the feed is published, but announcing feed version ${feedVersion} through ${redactRedisUrl(redis)} failed (${describeError(error)}): no push; agents find it at their next poll. Run the same command again once Redis is back, or leave it.\n`);
+    return ExitCode.UNAVAILABLE;
+  }
 }
 
 /** root.json next to the keys: how a new feed gets its first root. */
