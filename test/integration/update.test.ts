@@ -115,6 +115,26 @@ test('with the WebSocket blocked, polling finds the release', async (t) => {
   await stop(agent);
 });
 
+test('its server gone and back: the agent reconnects within its window and checks once, so a release published while the push channel was down is staged without waiting for the poll', async (t) => {
+  const lab = new ReleaseLab(t);
+  await lab.startServer();
+  const port = lab.port;
+  const home = lab.home({ update: { reconnect_window_s: 2 } });
+  const { agent } = await installedV1(t, lab, home);
+  await until('the push channel open', () => logOf(home).includes('push channel open'));
+  await lab.stopServer();
+  lab.publish(lab.app('1.1.0', V2), '1.1.0');
+  const down = Date.now();
+  await lab.startServer(port);
+  await until('the staged release', () => logOf(home).includes('1.1.0 staged complete and verified'));
+  t.diagnostic(`staged ${Date.now() - down} ms after the server went down (window 2 s, then doubling)`);
+  const log = logOf(home);
+  assert.match(log, /push channel back: checking once for a release published while it was down/);
+  assert.match(log, /update check \(reconnect\)/);
+  assert.doesNotMatch(log, /update check \(poll\)/, 'not the poll: an hour away');
+  await stop(agent);
+});
+
 function freePort(): Promise<number> {
   return new Promise((resolve) => {
     const server = net.createServer().listen(0, '127.0.0.1', () => {

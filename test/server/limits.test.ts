@@ -83,9 +83,10 @@ test("push cap: the agent's push client, refused for a full server, retries with
     url: `ws://127.0.0.1:${port}/ws`,
     log,
     onPush: () => undefined,
-    minBackoffMs: 100,
+    reconnectWindowMs: 100,
     maxBackoffMs: 800,
-    random: () => 0,
+    // Full jitter draws each delay within its window: the top of it, here, to see the windows double.
+    random: () => 0.999,
     proxyFor: () => '',
   });
   t.after(() => agent.close());

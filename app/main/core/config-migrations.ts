@@ -30,5 +30,5 @@ export const MIGRATIONS: readonly Migration[] = [
   }),
   migration(2, ConfigV2, 'update settings added with their defaults', (v2) => ({ ...v2, config_version: 3 }) satisfies z.input<typeof ConfigV3>),
   migration(3, ConfigV3, 'tray settings added with their defaults', (v3) => ({ ...v3, config_version: 4 }) satisfies z.input<typeof ConfigV4>),
-  migration(4, ConfigV4, "backend.ca_file added (null: the usual roots only)", (v4) => ({ ...v4, config_version: 5 }) satisfies z.input<typeof ConfigV5>),
+  migration(4, ConfigV4, "backend.ca_file and update.reconnect_window_s added with their defaults", (v4) => ({ ...v4, config_version: 5 }) satisfies z.input<typeof ConfigV5>),
 ];

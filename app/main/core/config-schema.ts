@@ -52,7 +52,7 @@ export const ConfigV2 = z
   .strict();
 export type ConfigV2 = z.infer<typeof ConfigV2>;
 
-export const UpdateSettings = z
+export const UpdateSettingsV3 = z
   .object({
     /** The release channel this agent follows. */
     channel: z.string().regex(/^[a-z][a-z0-9-]{0,31}$/, 'must be lower-case letters, digits and dashes').default('stable'),
@@ -75,11 +75,10 @@ export const UpdateSettings = z
     trust_file: z.string().min(1).nullable().default(null),
   })
   .strict();
-export type UpdateSettings = z.infer<typeof UpdateSettings>;
 
 export const ConfigV3 = ConfigV2.extend({
   config_version: z.literal(3),
-  update: UpdateSettings.default({ channel: 'stable', poll_interval_s: 3600, allow_downgrade: false, stall_timeout_s: 30, hand_off: true, health_timeout_s: 60, min_free_mb: 100, trust_file: null }),
+  update: UpdateSettingsV3.default({ channel: 'stable', poll_interval_s: 3600, allow_downgrade: false, stall_timeout_s: 30, hand_off: true, health_timeout_s: 60, min_free_mb: 100, trust_file: null }),
 }).strict();
 export type ConfigV3 = z.infer<typeof ConfigV3>;
 
@@ -111,9 +110,20 @@ export const BackendSettings = z
   .strict();
 export type BackendSettings = z.infer<typeof BackendSettings>;
 
+export const UpdateSettings = UpdateSettingsV3.extend({
+  /**
+   * When the push channel drops (its server node died, say), the first reconnect comes at a random
+   * moment within this window, and later ones within a window that doubles: a node's agents return
+   * spread out (full jitter), not all at once.
+   */
+  reconnect_window_s: z.number().int().min(1).max(3600).default(30),
+}).strict();
+export type UpdateSettings = z.infer<typeof UpdateSettings>;
+
 export const ConfigV5 = ConfigV4.extend({
   config_version: z.literal(5),
   backend: BackendSettings,
+  update: UpdateSettings.default({ channel: 'stable', poll_interval_s: 3600, allow_downgrade: false, stall_timeout_s: 30, hand_off: true, health_timeout_s: 60, min_free_mb: 100, trust_file: null, reconnect_window_s: 30 }),
 }).strict();
 export type ConfigV5 = z.infer<typeof ConfigV5>;
 
@@ -128,6 +138,6 @@ export const DEFAULT_CONFIG: Config = {
   log_level: 'info',
   backend: { url: 'http://127.0.0.1:8470', ws_url: 'ws://127.0.0.1:8470/ws', ca_file: null },
   lock: { heartbeat_ms: 5_000, stale_ms: 30_000 },
-  update: { channel: 'stable', poll_interval_s: 3600, allow_downgrade: false, stall_timeout_s: 30, hand_off: true, health_timeout_s: 60, min_free_mb: 100, trust_file: null },
+  update: { channel: 'stable', poll_interval_s: 3600, allow_downgrade: false, stall_timeout_s: 30, hand_off: true, health_timeout_s: 60, min_free_mb: 100, trust_file: null, reconnect_window_s: 30 },
   tray: { show_quit: true },
 };

@@ -10,9 +10,18 @@ export interface PushClientOptions {
   readonly url: string;
   readonly log: Logger;
   readonly onPush: (message: PushMessage) => void;
-  /** First reconnect delay; doubles up to maxBackoffMs, each with up to half again of random jitter. */
-  readonly minBackoffMs?: number;
+  /**
+   * The first reconnect comes at a random moment within this window (full jitter), and each further
+   * one within a window twice the last, up to maxBackoffMs: when a server node dies, its agents
+   * come back to the others spread over the window, not in one burst.
+   */
+  readonly reconnectWindowMs?: number;
   readonly maxBackoffMs?: number;
+  /**
+   * The channel is open again after it was lost: a publish made meanwhile was pushed to no one, so
+   * the owner checks for an update once.
+   */
+  readonly onReconnect?: () => void;
   /** The server pings every 30 s; silence for this long means a dead connection (a sleeping NAT, a cable). */
   readonly silenceMs?: number;
   readonly random?: () => number;
@@ -23,12 +32,13 @@ export interface PushClientOptions {
 }
 
 /**
- * The backend's WebSocket, kept open: reconnects with exponential backoff and jitter (so a server
- * restart is not met by every agent at the same instant), answers pings (ws does) and drops a
+ * The backend's WebSocket, kept open: reconnects with exponential backoff and full jitter (so a
+ * server node's death or restart is not met by all its agents at the same instant), tells its owner
+ * when it is back (to check once for what it missed), answers pings (ws does) and drops a
  * connection that has gone silent. A push is only a hint to check the feed now.
  */
 export class PushClient {
-  readonly #options: Required<Omit<PushClientOptions, 'onPush' | 'log' | 'url' | 'proxyFor' | 'ca'>> & PushClientOptions;
+  readonly #options: Required<Omit<PushClientOptions, 'onPush' | 'log' | 'url' | 'proxyFor' | 'ca' | 'onReconnect'>> & PushClientOptions;
   #socket: WebSocket | undefined;
   #retry: NodeJS.Timeout | undefined;
   #silence: NodeJS.Timeout | undefined;
@@ -37,7 +47,8 @@ export class PushClient {
   #connectedOnce = false;
 
   constructor(options: PushClientOptions) {
-    this.#options = { minBackoffMs: 1_000, maxBackoffMs: 60_000, silenceMs: 75_000, random: Math.random, ...options };
+    const reconnectWindowMs = options.reconnectWindowMs ?? 30_000;
+    this.#options = { reconnectWindowMs, maxBackoffMs: Math.max(60_000, reconnectWindowMs), silenceMs: 75_000, random: Math.random, ...options };
   }
 
   start(): void {
@@ -62,9 +73,11 @@ export class PushClient {
     this.#socket = socket;
     socket.on('open', () => {
       if (this.#failures > 0 || !this.#connectedOnce) log.info(`push channel open (${url})`);
+      const reconnected = this.#connectedOnce;
       this.#failures = 0;
       this.#connectedOnce = true;
       this.#heard();
+      if (reconnected) this.#options.onReconnect?.();
     });
     socket.on('ping', () => this.#heard());
     socket.on('message', (data, isBinary) => {
@@ -84,9 +97,8 @@ export class PushClient {
       clearTimeout(this.#silence);
       if (this.#closed) return;
       this.#failures++;
-      const base = Math.min(this.#options.maxBackoffMs, this.#options.minBackoffMs * 2 ** Math.min(this.#failures - 1, 20));
-      const delay = Math.round(base * (1 + this.#options.random() / 2));
-      this.#retry = setTimeout(() => this.#connect(), delay);
+      const window = Math.min(this.#options.maxBackoffMs, this.#options.reconnectWindowMs * 2 ** Math.min(this.#failures - 1, 20));
+      this.#retry = setTimeout(() => this.#connect(), Math.round(this.#options.random() * window));
     });
   }
 

@@ -38,7 +38,7 @@ export interface UpdateServiceOptions {
   readonly testHold?: TestHold;
 }
 
-type Trigger = 'start' | 'poll' | 'push' | 'retry' | 'request';
+type Trigger = 'start' | 'poll' | 'push' | 'reconnect' | 'retry' | 'request';
 
 /**
  * When the agent checks for updates: at start, on the poll timer, on a push, on request (IPC). One
@@ -87,7 +87,18 @@ export class UpdateService {
       ...(options.handOff && { handOff: options.handOff }),
       ...(options.testHold && { testHold: options.testHold }),
     });
-    this.#push = new PushClient({ url: options.backend.ws_url, log: options.log.child('push'), onPush: (m) => this.#onPush(m), random: options.random, ...(options.ca && { ca: options.ca }) });
+    this.#push = new PushClient({
+      url: options.backend.ws_url,
+      log: options.log.child('push'),
+      onPush: (m) => this.#onPush(m),
+      onReconnect: () => {
+        options.log.info('push channel back: checking once for a release published while it was down');
+        this.trigger('reconnect');
+      },
+      reconnectWindowMs: options.settings.reconnect_window_s * 1000,
+      random: options.random,
+      ...(options.ca && { ca: options.ca }),
+    });
   }
 
   start(): void {
