@@ -1,5 +1,6 @@
 import { createClient } from '@redis/client';
-import { FEED_VERSION_KEY, PUBLISH_CHANNEL, parseFeedVersion, redactRedisUrl } from '../app/common/publish-events.js';
+import { redactSecrets } from '../app/base/redact.js';
+import { FEED_VERSION_KEY, PUBLISH_CHANNEL, parseFeedVersion } from '../app/common/publish-events.js';
 
 export interface RedisPublishesOptions {
   /** redis:// or rediss:// */
@@ -53,7 +54,7 @@ export class RedisPublishes {
 
   #connect(): void {
     const { url, log } = this.#options;
-    const where = redactRedisUrl(url);
+    const where = redactSecrets(url);
     for (const client of [this.#client, this.#subscriber]) {
       client.on('error', (error: Error) => {
         if (this.#down || this.#closed) return;

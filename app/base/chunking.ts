@@ -145,12 +145,17 @@ export function splitPages(chunks: readonly FileChunk[], chunking: Chunking): Ch
  * gives each chunk's frame length, which only the feed knows: it has its own hash.)
  */
 export function pageId(chunks: readonly Pick<FileChunk, 'sha256' | 'size'>[]): string {
-  const out = Buffer.alloc(chunks.length * CHUNK_ID_BYTES);
+  return sha256Hex(chunkEntries(chunks, CHUNK_ID_BYTES));
+}
+
+/** Each chunk's hash and size at the start of an entry of `entryBytes` (the rest left for the caller). */
+function chunkEntries(chunks: readonly Pick<FileChunk, 'sha256' | 'size'>[], entryBytes: number): Buffer {
+  const out = Buffer.alloc(chunks.length * entryBytes);
   chunks.forEach((chunk, i) => {
-    out.write(chunk.sha256, i * CHUNK_ID_BYTES, 32, 'hex');
-    out.writeUInt32BE(chunk.size, i * CHUNK_ID_BYTES + 32);
+    out.write(chunk.sha256, i * entryBytes, 32, 'hex');
+    out.writeUInt32BE(chunk.size, i * entryBytes + 32);
   });
-  return sha256Hex(out);
+  return out;
 }
 
 /** A chunk as a stored page lists it: its hash, its size, and the length of its frame in the file's object. */
@@ -162,11 +167,9 @@ export interface FramedChunk {
 
 /** A stored page: what the feed keeps (compressed) under the SHA-256 of these bytes. */
 export function encodePage(chunks: readonly FramedChunk[]): Buffer {
-  const out = Buffer.alloc(chunks.length * PAGE_ENTRY_BYTES);
+  const out = chunkEntries(chunks, PAGE_ENTRY_BYTES);
   chunks.forEach((chunk, i) => {
-    out.write(chunk.sha256, i * PAGE_ENTRY_BYTES, 32, 'hex');
-    out.writeUInt32BE(chunk.size, i * PAGE_ENTRY_BYTES + 32);
-    out.writeUInt32BE(chunk.stored, i * PAGE_ENTRY_BYTES + 36);
+    out.writeUInt32BE(chunk.stored, i * PAGE_ENTRY_BYTES + CHUNK_ID_BYTES);
   });
   return out;
 }

@@ -11,17 +11,6 @@ export function parseFeedVersion(text: string): number | undefined {
   return /^\d{1,15}$/.test(text) ? Number(text) : undefined;
 }
 
-/** A Redis URL without its password, for output and logs. */
-export function redactRedisUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return 'a Redis URL that does not parse';
-  }
-}
-
 /** A redis:// or rediss:// URL. */
 export function isRedisUrl(text: string): boolean {
   try {

@@ -52,7 +52,8 @@ test('the page of a real agent: a published release shows as the check, the down
   await lab.startServer();
   const proxy = await FaultProxy.start(lab.url);
   t.after(() => void proxy.close());
-  // One run of 1.1.0's chunks stalls, for the stall limit, before it is asked for again: long enough to see the download's progress on the page.
+  // One run of 1.1.0's chunks stalls, for the stall limit, before it is asked for again: long
+  // enough to see the download's progress on the page.
   proxy.once(/\/files\/.*\.zst/, { kind: 'stall', afterBytes: 100 });
   const home = lab.home({ url: proxy.url, wsUrl: `${lab.url.replace('http', 'ws')}/ws`, update: { stall_timeout_s: 4, hand_off: true } });
   const install = lab.app('1.0.0', V1);

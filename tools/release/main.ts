@@ -5,8 +5,9 @@ import { Metadata, MetadataKind } from '@tufjs/models';
 import { FeedRepo, newRoot } from './feed-repo.js';
 import { prune } from './prune.js';
 import { ExitCode } from '../../app/common/exit-codes.js';
-import { isRedisUrl, redactRedisUrl } from '../../app/common/publish-events.js';
+import { isRedisUrl } from '../../app/common/publish-events.js';
 import { describeError } from '../../app/base/errors.js';
+import { redactSecrets } from '../../app/base/redact.js';
 import { announcePublish } from './announce.js';
 import { generateRoleKey, loadKeys, MissingKeyError, ONLINE_ROLES, ROLES, type RoleName } from './keys.js';
 import { rotateKey } from './rotate.js';
@@ -218,10 +219,10 @@ async function announce(redis: string | undefined, feedVersion: number): Promise
   if (redis === undefined) return ExitCode.OK;
   try {
     const nodes = await announcePublish(redis, feedVersion);
-    process.stdout.write(`feed version ${feedVersion} announced to ${nodes} outpost-server node(s) through ${redactRedisUrl(redis)}\n`);
+    process.stdout.write(`feed version ${feedVersion} announced to ${nodes} outpost-server node(s) through ${redactSecrets(redis)}\n`);
     return ExitCode.OK;
   } catch (error) {
-    process.stderr.write(`outpost-release: the feed is published, but announcing feed version ${feedVersion} through ${redactRedisUrl(redis)} failed (${describeError(error)}): no push; agents find it at their next poll. Run the same command again once Redis is back, or leave it.\n`);
+    process.stderr.write(`outpost-release: the feed is published, but announcing feed version ${feedVersion} through ${redactSecrets(redis)} failed (${describeError(error)}): no push; agents find it at their next poll. Run the same command again once Redis is back, or leave it.\n`);
     return ExitCode.UNAVAILABLE;
   }
 }

@@ -18,9 +18,10 @@ const FSYNC_PARALLEL = 32;
 
 /**
  * The feed's content-addressed objects (manifests, indexes, pages, files), stored zstd-compressed
- * under the SHA-256 of their raw bytes (a file's object being its chunks' frames one after another). An object once written never changes, so `put` of one that
- * exists is free; new ones are written beside their final name and renamed, and `flush` makes them
- * durable before the metadata that refers to them is signed.
+ * under the SHA-256 of their raw bytes (a file's object being its chunks' frames one after another).
+ * An object once written never changes, so `put` of one that exists is free; new ones are written
+ * beside their final name and renamed, and `flush` makes them durable before the metadata that
+ * refers to them is signed.
  */
 export class ObjectStore {
   readonly #feedDir: string;

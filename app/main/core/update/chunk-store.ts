@@ -10,9 +10,10 @@ const HEADER_BYTES = 36;
  * `updates/chunks/`: the verified chunks of a download under way, so that an interrupted download
  * (a dropped connection, a shutdown, SIGKILL) never fetches a verified chunk again. Chunks are
  * appended to a pack file, each behind a header naming it, those of one network read in one write:
- * a file created per chunk would cost more than its download. Each download session writes a pack of its own, so the torn tail of
- * an earlier one (a crash mid-write) is never written over, and a reader stops at it. Nothing is
- * fsynced: staging hashes every chunk again before it uses one, and deletes a pack found damaged.
+ * a file created per chunk would cost more than its download. Each download session writes a pack
+ * of its own, so the torn tail of an earlier one (a crash mid-write) is never written over, and a
+ * reader stops at it. Nothing is fsynced: staging hashes every chunk again before it uses one, and
+ * deletes a pack found damaged.
  */
 export class ChunkStore {
   readonly #dir: string;

@@ -57,11 +57,7 @@ export class FeedObjects {
     try {
       stored = await fetchBytes(this.#http, url, maxStored, this.#timeoutMs, signal);
     } catch (error) {
-      if (error instanceof DownloadHTTPError) {
-        const why = error.statusCode === 404 ? 'the feed does not have it (HTTP 404): the release is incomplete on the server' : `HTTP ${error.statusCode}`;
-        throw new OutpostError(ErrorCode.UPDATE_DOWNLOAD, `Download of ${url} failed: ${why}.`, { cause: error });
-      }
-      throw error;
+      throw error instanceof DownloadHTTPError ? httpFailure(url, error.statusCode, error) : error;
     }
     this.#wireBytes += stored.length;
     if (expected.storedLength !== undefined && stored.length !== expected.storedLength) {
@@ -84,18 +80,22 @@ export class FeedObjects {
     signal.addEventListener('abort', abort, { once: true });
     let stall = setTimeout(abort, this.#timeoutMs);
     let received = 0;
+    // Every read counts on the wire and restarts the stall timer.
+    const arrived = (data: Buffer) => {
+      received += data.length;
+      this.#wireBytes += data.length;
+      clearTimeout(stall);
+      stall = setTimeout(abort, this.#timeoutMs);
+    };
     try {
       if (run.start === undefined) {
         const [chunk] = run.chunks;
         const { body, frames } = await this.#get(url, undefined, controller.signal);
         const limit = maxStoredChunkBytes(chunk.size);
         for await (const data of body) {
-          received += data.length;
-          this.#wireBytes += data.length;
+          arrived(data);
           if (received > limit) throw new ObjectRefused(`the answer for ${url} was longer than the ${limit} bytes allowed for it (endless data?), so it was cut off there and not used`);
           frames.push(data);
-          clearTimeout(stall);
-          stall = setTimeout(abort, this.#timeoutMs);
         }
         onChunks([open(chunk, frames.rest())]);
         return;
@@ -104,8 +104,7 @@ export class FeedObjects {
       const { body, frames } = await this.#get(url, { start: run.start, end: run.start + length - 1 }, controller.signal);
       let next = 0;
       for await (const data of body) {
-        received += data.length;
-        this.#wireBytes += data.length;
+        arrived(data);
         frames.push(data);
         const verified: VerifiedChunk[] = [];
         try {
@@ -123,8 +122,6 @@ export class FeedObjects {
           body.destroy();
           return;
         }
-        clearTimeout(stall);
-        stall = setTimeout(abort, this.#timeoutMs);
       }
       throw new OutpostError(ErrorCode.UPDATE_DOWNLOAD, `Download of ${url} was cut off after ${received} of ${length} bytes (it resumes from there).`);
     } catch (error) {
@@ -148,11 +145,16 @@ export class FeedObjects {
     const partial = range !== undefined && response.status === 206 && String(response.headers['content-range']).startsWith(`bytes ${range.start}-`);
     if (response.status !== 200 && !partial) {
       body.destroy();
-      const why = response.status === 404 ? 'the feed does not have it (HTTP 404): the release is incomplete on the server' : `HTTP ${response.status}`;
-      throw new OutpostError(ErrorCode.UPDATE_DOWNLOAD, `Download of ${url} failed: ${why}.`);
+      throw httpFailure(url, response.status);
     }
     return { body, frames: new FrameSplitter(range && response.status === 200 ? range.start : 0) };
   }
+}
+
+/** An answer other than the object: a 404 means the release is incomplete on the server (not worth retrying). */
+function httpFailure(url: string, status: number, cause?: unknown): OutpostError {
+  const why = status === 404 ? 'the feed does not have it (HTTP 404): the release is incomplete on the server' : `HTTP ${status}`;
+  return new OutpostError(ErrorCode.UPDATE_DOWNLOAD, `Download of ${url} failed: ${why}.`, cause === undefined ? undefined : { cause });
 }
 
 /** A chunk whose frame came and verified: its raw bytes. */
