@@ -14,6 +14,7 @@ import { agentIdle } from './agent-idle.js';
 import { chunkSizes } from './chunk-sizes.js';
 import { chunkedUpdates } from './chunked-updates.js';
 import { diagnosticsPage } from './diagnostics.js';
+import { fleet } from './fleet.js';
 import { installers } from './installers.js';
 import { ipc } from './ipc.js';
 import type { Benchmark, Figure } from './measure.js';
@@ -22,7 +23,7 @@ import { swap } from './swap.js';
 import { updateEndToEnd } from './update-e2e.js';
 import { updatePipeline } from './update.js';
 
-const BENCHMARKS: readonly Benchmark[] = [agentIdle, diagnosticsPage, ipc, updatePipeline, chunkedUpdates, chunkSizes, updateEndToEnd, swap, serverFanout, installers];
+const BENCHMARKS: readonly Benchmark[] = [agentIdle, diagnosticsPage, ipc, updatePipeline, chunkedUpdates, chunkSizes, updateEndToEnd, swap, serverFanout, fleet, installers];
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 function row(cells: readonly string[], widths: readonly number[]): string {

@@ -1,19 +1,17 @@
-import { type ChildProcess, fork } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { WebSocket, WebSocketServer } from 'ws';
+import { WebSocketServer } from 'ws';
 import { FeedServer } from '../server/server.js';
 import { type Benchmark, type Figure, median } from './measure.js';
+import { type Receivers, Swarm } from './swarm.js';
 
 /**
  * How long a publish takes to reach every connected agent, against a bare `ws` server broadcasting
- * the same message to the same number of clients. The clients run in a child process (a "swarm"),
- * so that the server side has a process to itself, as in production, and so that 10,000 sockets on
- * each side fit in the file descriptor limit. Receipt times are taken with process.hrtime in the
- * swarm: on Linux that is CLOCK_MONOTONIC, one clock for every process, so they compare with the
- * publish time taken here.
+ * the same message to the same number of clients. The clients run in a child process (a "swarm",
+ * swarm.ts), so that the server side has a process to itself, as in production, and so that 10,000
+ * sockets on each side fit in the file descriptor limit.
  */
 export const serverFanout: Benchmark = {
   name: 'server: push fan-out',
@@ -41,7 +39,7 @@ async function measure(agents: number, rounds: number, log: (line: string) => vo
     const bare = await bareServer();
     let baseline: number[];
     try {
-      const swarm = await Swarm.start(`ws://127.0.0.1:${bare.port}/`, agents);
+      const swarm = await Swarm.start({ urls: [`ws://127.0.0.1:${bare.port}/`], agents });
       try {
         log(`${agents} agents: bare ws server, ${swarm.connectMs.toFixed(0)} ms to connect them`);
         baseline = await timeRounds(rounds, swarm, (text) => {
@@ -65,7 +63,7 @@ async function measure(agents: number, rounds: number, log: (line: string) => vo
     let published: number[];
     let broadcastOnly: number[];
     try {
-      const swarm = await Swarm.start(`ws://127.0.0.1:${server.port}/ws`, agents);
+      const swarm = await Swarm.start({ urls: [`ws://127.0.0.1:${server.port}/ws`], agents });
       try {
         log(`${agents} agents: FeedServer, ${swarm.connectMs.toFixed(0)} ms to connect them`);
         const renamedAt: bigint[] = [];
@@ -97,14 +95,16 @@ function figure(name: string, value: number, baseline: number): Figure {
   return { name, unit: 'ms', value, baseline, baselineName: 'bare ws broadcast', goal: 'at most 1.25x a bare ws broadcast', met: value <= 1.25 * baseline };
 }
 
-/** One warm-up, then `rounds` timed pushes: ms from just before `push` to the last agent's receipt. */
-async function timeRounds(rounds: number, swarm: Swarm, push: (text: string) => void): Promise<number[]> {
+/**
+ * One warm-up, then `rounds` timed pushes: ms from just before `push` to the last agent's receipt.
+ * A push that returns a promise (an announce through Redis) fails the round if it rejects.
+ */
+export async function timeRounds(rounds: number, swarm: Receivers, push: (text: string) => unknown): Promise<number[]> {
   const times: number[] = [];
   for (let i = 0; i <= rounds; i++) {
     const received = swarm.nextAll();
     const t0 = process.hrtime.bigint();
-    push(JSON.stringify({ type: 'agent:update_required', feed_version: 1_000_000 + i }));
-    const lastAt = await received;
+    const [lastAt] = await Promise.all([received, push(JSON.stringify({ type: 'agent:update_required', feed_version: 1_000_000 + i }))]);
     if (i > 0) times.push(Number(lastAt - t0) / 1e6);
     await sleep(50);
   }
@@ -120,7 +120,8 @@ function writeTimestamp(feedDir: string, version: number): void {
   fs.renameSync(temp, path.join(metadata, 'timestamp.json'));
 }
 
-async function bareServer(): Promise<{ wss: WebSocketServer; port: number; close: () => Promise<void> }> {
+/** The baseline of the push benchmarks: a bare ws server on loopback, with ws's defaults (no compression). */
+export async function bareServer(): Promise<{ wss: WebSocketServer; port: number; close: () => Promise<void> }> {
   const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
   await new Promise((resolve) => wss.once('listening', resolve));
   const address = wss.address();
@@ -133,107 +134,12 @@ async function bareServer(): Promise<{ wss: WebSocketServer; port: number; close
   return { wss, port, close };
 }
 
-function openFileLimit(): number {
+/** This process's limit of open file descriptors (`ulimit -n`); child processes inherit it. */
+export function openFileLimit(): number {
   try {
     const match = /^Max open files\s+(\d+)/m.exec(fs.readFileSync('/proc/self/limits', 'utf8'));
     return match ? Number(match[1]) : 1024;
   } catch {
     return 1024;
   }
-}
-
-const PUSH_TIMEOUT_MS = 30_000;
-
-type SwarmMessage = { type: 'ready'; connectMs: number } | { type: 'all'; lastAt: string } | { type: 'failed'; error: string };
-
-/** The client side: a child process holding `agents` WebSocket connections, reporting when all got a message. */
-class Swarm {
-  readonly #child: ChildProcess;
-  readonly connectMs: number;
-  #onAll: ((lastAt: bigint) => void) | undefined;
-
-  private constructor(child: ChildProcess, connectMs: number) {
-    this.#child = child;
-    this.connectMs = connectMs;
-    child.on('message', (message: SwarmMessage) => {
-      if (message.type === 'all') this.#onAll?.(BigInt(message.lastAt));
-    });
-  }
-
-  static start(url: string, agents: number): Promise<Swarm> {
-    const child = fork(import.meta.filename, ['--swarm', url, String(agents)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    return new Promise((resolve, reject) => {
-      child.once('message', (message: SwarmMessage) => {
-        if (message.type === 'ready') resolve(new Swarm(child, message.connectMs));
-        else reject(new Error(`the client swarm failed: ${message.type === 'failed' ? message.error : message.type}`));
-      });
-      child.once('exit', (code) => reject(new Error(`the client swarm exited (${code}) before connecting`)));
-    });
-  }
-
-  /** Resolves with the hrtime at which the last agent received the next message. */
-  nextAll(): Promise<bigint> {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`not every agent received the push within ${PUSH_TIMEOUT_MS} ms`)), PUSH_TIMEOUT_MS);
-      this.#onAll = (lastAt) => {
-        clearTimeout(timer);
-        resolve(lastAt);
-      };
-    });
-  }
-
-  stop(): Promise<void> {
-    return new Promise((resolve) => {
-      if (this.#child.exitCode !== null) return resolve();
-      this.#child.once('exit', () => resolve());
-      this.#child.kill('SIGTERM');
-    });
-  }
-}
-
-/** The swarm process: `node server-fanout.js --swarm URL N`. */
-async function runSwarm(url: string, agents: number): Promise<void> {
-  const send = (message: SwarmMessage) => process.send?.(message);
-  const received = new Map<string, number>();
-  const t0 = process.hrtime.bigint();
-  const clients: WebSocket[] = [];
-  try {
-    // In batches: thousands of simultaneous handshakes would overflow the listen backlog.
-    for (let i = 0; i < agents; i += 250) {
-      const batch = Array.from({ length: Math.min(250, agents - i) }, () => openClient(url));
-      clients.push(...(await Promise.all(batch)));
-    }
-  } catch (error) {
-    send({ type: 'failed', error: `${clients.length} of ${agents} connected: ${error instanceof Error ? error.message : String(error)}` });
-    process.exit(1);
-  }
-  for (const client of clients) {
-    client.on('message', (data) => {
-      const text = data.toString();
-      const count = (received.get(text) ?? 0) + 1;
-      if (count < agents) {
-        received.set(text, count);
-        return;
-      }
-      received.delete(text);
-      send({ type: 'all', lastAt: String(process.hrtime.bigint()) });
-    });
-  }
-  send({ type: 'ready', connectMs: Number(process.hrtime.bigint() - t0) / 1e6 });
-  process.once('SIGTERM', () => {
-    for (const client of clients) client.terminate();
-    process.exit(0);
-  });
-}
-
-function openClient(url: string): Promise<WebSocket> {
-  const client = new WebSocket(url, { perMessageDeflate: false });
-  return new Promise((resolve, reject) => {
-    client.once('open', () => resolve(client));
-    client.once('error', reject);
-  });
-}
-
-if (process.argv[1] === import.meta.filename && process.argv[2] === '--swarm') {
-  await runSwarm(process.argv[3] ?? '', Number(process.argv[4]));
 }

@@ -17,10 +17,12 @@
 ; Per user by default (/CURRENTUSER: %LOCALAPPDATA%\Programs\Outpost, no elevation), for every user
 ; with /ALLUSERS (Program Files, elevated); an upgrade keeps the previous installation's mode. Setup
 ; stops a running agent through the program's own `--quit` (graceful, over its authenticated IPC),
-; replaces the tree, registers autostart through the program (`--enable-autostart --scope user|machine`)
-; and, per user, starts the agent unless /NOSTART is given. The uninstaller stops the agent, removes
-; autostart, the tree, the Start menu shortcut, the Uninstall entry and what the self-updater may leave
-; beside the folder; it keeps the data folder unless /REMOVEDATA is given.
+; replaces the tree, registers autostart through the program (`--enable-autostart --scope user|machine`),
+; with /ENROLL=FILE keeps the organisation's enrollment secret through the program
+; (`--set-enrollment-secret FILE`), and, per user, starts the agent unless /NOSTART is given. The
+; uninstaller stops the agent, removes autostart, the tree, the Start menu shortcut, the Uninstall entry
+; and what the self-updater may leave beside the folder; it keeps the data folder unless /REMOVEDATA is
+; given.
 
 #ifndef AppVersion
   #error Pass the version: /DAppVersion=1.2.3
@@ -110,6 +112,8 @@ const
   EXIT_TIMED_OUT = 5;
   // Setup's own exit code when it installed Outpost but could not register autostart (the NSIS installer's too).
   EXIT_AUTOSTART = 6;
+  // ... and when it installed Outpost but could not keep the enrollment secret of /ENROLL=FILE (the NSIS installer's too).
+  EXIT_ENROLL = 9;
   // How long an agent that is updating (--quit exit 3), or an update in flight, is waited for.
   STOP_WAIT_MS = 60000;
   STOP_RETRY_MS = 2000;
@@ -128,6 +132,9 @@ var
   // The previous tree waits in {app}.outpost-old until the new one is in place; a failed Setup puts it back.
   MovedAside: Boolean;
   AutostartFailed: Boolean;
+  EnrollFailed: Boolean;
+  // /ENROLL=FILE: the file holding the enrollment secret (a full path), or ''.
+  EnrollFile: String;
 
 function DefaultInstallDir(Param: String): String;
 begin
@@ -154,6 +161,83 @@ begin
   for I := 1 to ParamCount do
     if CompareText(ParamStr(I), '/' + Name) = 0 then
       Result := True;
+end;
+
+// The value of a /NAME=value switch (quoted on the command line when it holds a space), in any case;
+// Given is False when the switch is absent.
+function SwitchValue(const Name: String; var Given: Boolean): String;
+var
+  I: Integer;
+  Prefix: String;
+begin
+  Result := '';
+  Given := False;
+  Prefix := '/' + Name + '=';
+  for I := 1 to ParamCount do
+    if CompareText(Copy(ParamStr(I), 1, Length(Prefix)), Prefix) = 0 then
+    begin
+      Result := Copy(ParamStr(I), Length(Prefix) + 1, Length(ParamStr(I)));
+      Given := True;
+    end;
+end;
+
+// /ENROLL=FILE: only the file's path is ever logged or passed on, never what it holds. A relative path
+// is the setup program's folder's (a deployment package carries the file beside Setup).
+function InitializeSetup: Boolean;
+var
+  Given: Boolean;
+begin
+  Result := True;
+  EnrollFile := SwitchValue('ENROLL', Given);
+  if not Given then
+    Exit;
+  if EnrollFile = '' then
+  begin
+    Log('ERROR: /ENROLL= needs the file that holds the organisation''s enrollment secret: /ENROLL="C:\path\enrollment.secret"');
+    SuppressibleMsgBox('/ENROLL= needs the file that holds the organisation''s enrollment secret: /ENROLL="C:\path\enrollment.secret"', mbError, MB_OK, IDOK);
+    Result := False;
+    Exit;
+  end;
+  if not ((Copy(EnrollFile, 2, 1) = ':') or (Copy(EnrollFile, 1, 1) = '\') or (Copy(EnrollFile, 1, 1) = '/')) then
+    EnrollFile := AddBackslash(ExpandConstant('{src}')) + EnrollFile;
+  Log('Enrollment secret from: ' + EnrollFile);
+end;
+
+// Runs `Outpost.exe --set-enrollment-secret "FILE"`: the program reads the secret from the file and
+// says where it kept it (never the secret itself); its output is logged either way.
+procedure KeepEnrollmentSecret(const Dir: String);
+var
+  Output: TExecOutput;
+  Code, I: Integer;
+  Said: String;
+  Ran: Boolean;
+begin
+  Said := '';
+  try
+    Ran := ExecAndCaptureOutput(Dir + '\Outpost.exe', '--set-enrollment-secret "' + EnrollFile + '"', ExtractFileDir(Dir), SW_HIDE, ewWaitUntilTerminated, Code, Output);
+    if not Ran then
+      Said := 'did not start (' + SysErrorMessage(Code) + ')'
+    else
+    begin
+      for I := 0 to GetArrayLength(Output.StdOut) - 1 do
+        Said := Trim(Said + ' ' + Output.StdOut[I]);
+      for I := 0 to GetArrayLength(Output.StdErr) - 1 do
+        Said := Trim(Said + ' ' + Output.StdErr[I]);
+    end;
+  except
+    Ran := False;
+    Said := GetExceptionMessage;
+  end;
+  if Ran and (Code = 0) then
+    Log('Outpost.exe --set-enrollment-secret "' + EnrollFile + '": ' + Said)
+  else
+  begin
+    EnrollFailed := True;
+    if Ran then
+      Said := Format('exited with code %d: %s', [Code, Said]);
+    Log('WARNING: the enrollment secret is not kept: Outpost.exe --set-enrollment-secret "' + EnrollFile + '" ' + Said);
+    SuppressibleMsgBox('Outpost is installed, but it could not keep the enrollment secret from ' + EnrollFile + ': ' + Said, mbError, MB_OK, IDOK);
+  end;
 end;
 
 function QuitCodeMeaning(Code: Integer): String;
@@ -334,6 +418,11 @@ begin
   end
   else
     Log('Outpost.exe --enable-autostart --scope ' + Scope + ': done');
+  // The organisation's enrollment secret, kept where this mode's agent looks for it (per machine,
+  // elevated: the machine's storage folder). A failure leaves the installation as it is (exit code 9,
+  // unless 6 came first).
+  if EnrollFile <> '' then
+    KeepEnrollmentSecret(Dir);
   // Per user, the agent starts now. Per machine it does not: Setup runs elevated (or as SYSTEM under
   // a deployment tool), and an agent it started would run with those rights and the machine's data
   // folder instead of a user's; every user's agent starts at their next sign-in.
@@ -366,6 +455,8 @@ function GetCustomSetupExitCode: Integer;
 begin
   if AutostartFailed then
     Result := EXIT_AUTOSTART
+  else if EnrollFailed then
+    Result := EXIT_ENROLL
   else
     Result := 0;
 end;

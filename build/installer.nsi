@@ -64,6 +64,7 @@ Target amd64-unicode
 !define EXIT_AUTOSTART 6
 !define EXIT_FOLDER 7
 !define EXIT_IN_USE 8
+!define EXIT_ENROLL 9
 !define EXIT_USAGE 64
 ; Windows' ERROR_ELEVATION_REQUIRED.
 !define EXIT_ELEVATION 740
@@ -100,7 +101,8 @@ Var MoveTries    ; MoveAside's attempts
 Var Scope        ; user | machine
 Var NoStart      ; 1: /NOSTART
 Var RemoveData   ; 1: /REMOVEDATA (uninstaller)
-Var ExitCode     ; set on success paths that still have something to report (EXIT_AUTOSTART)
+Var ExitCode     ; set on success paths that still have something to report (EXIT_AUTOSTART, EXIT_ENROLL)
+Var Enroll       ; /ENROLL=FILE: the file holding the enrollment secret (a full path), or empty
 Var MovedAside   ; 1 while the previous tree waits in $INSTDIR${OLD_SUFFIX}: .onInstFailed puts it back
 Var LogFile
 Var UninstDir    ; the uninstaller's own folder
@@ -270,6 +272,27 @@ Function .onInit
   ${IfNot} ${Errors}
     StrCpy $NoStart 1
   ${EndIf}
+  ; /ENROLL=FILE (quoted when it holds a space): only the file's path is ever logged or passed on,
+  ; never what it holds. A relative path is the setup program's folder's (a deployment package
+  ; carries the file beside setup), whatever folder setup was started in.
+  StrCpy $Enroll ""
+  ClearErrors
+  ${GetOptions} $R0 "/ENROLL=" $R1
+  ${IfNot} ${Errors}
+    ${If} $R1 == ""
+      ${Refuse} ${EXIT_USAGE} "/ENROLL= needs the file that holds the organisation's enrollment secret: /ENROLL=C:\path\enrollment.secret"
+    ${EndIf}
+    StrCpy $R6 $R1 1
+    StrCpy $R7 $R1 1 1
+    ${If} $R6 == "\"
+    ${OrIf} $R6 == "/"
+    ${OrIf} $R7 == ":"
+      StrCpy $Enroll $R1
+    ${Else}
+      StrCpy $Enroll "$EXEDIR\$R1"
+    ${EndIf}
+    ${Log} "enrollment secret from: $Enroll"
+  ${EndIf}
 
   ; Where Outpost is installed already (an upgrade keeps its scope and folder).
   ReadRegStr $R3 HKCU "${UNINSTALL_KEY}" InstallLocation
@@ -393,6 +416,26 @@ Section "Outpost" SecMain
     StrCpy $ExitCode ${EXIT_AUTOSTART}
     ${Log} "WARNING: start at login is not registered: Outpost.exe --enable-autostart --scope $Scope exited with $R0: $R1"
     MessageBox MB_ICONEXCLAMATION|MB_OK "Outpost is installed, but it could not register itself to start at login (exit $R0): $R1" /SD IDOK
+  ${EndIf}
+
+  ; /ENROLL=FILE: the organisation's enrollment secret, kept by the installed program where this
+  ; scope's agent looks for it (per machine, elevated: the machine's storage folder). The program
+  ; reads it from FILE: the command line and this log name the file only, and its output says where
+  ; the secret went, never the secret. A failure leaves the installation as it is (exit 9, unless
+  ; exit 6 came first).
+  ${If} $Enroll != ""
+    nsExec::ExecToStack '"$INSTDIR\${APP_EXE}" --set-enrollment-secret "$Enroll"'
+    Pop $R0
+    Pop $R1
+    ${If} $R0 == 0
+      ${Log} "Outpost.exe --set-enrollment-secret $\"$Enroll$\": $R1"
+    ${Else}
+      ${If} $ExitCode == 0
+        StrCpy $ExitCode ${EXIT_ENROLL}
+      ${EndIf}
+      ${Log} "WARNING: the enrollment secret is not kept: Outpost.exe --set-enrollment-secret $\"$Enroll$\" exited with $R0: $R1"
+      MessageBox MB_ICONEXCLAMATION|MB_OK "Outpost is installed, but it could not keep the enrollment secret from $Enroll (exit $R0): $R1" /SD IDOK
+    ${EndIf}
   ${EndIf}
 
   ; Per user, the agent starts now. Per machine it does not: this installer runs elevated (or as

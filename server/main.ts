@@ -4,9 +4,16 @@ import { parseArgs } from 'node:util';
 import { ExitCode } from '../app/common/exit-codes.js';
 import { isRedisUrl } from '../app/common/publish-events.js';
 import { parseOrigin } from './origins.js';
-import { DEFAULT_MAX_CONNECTIONS } from './push.js';
-import { DEFAULT_MAX_REPORTS, DEFAULT_MAX_REPORTS_BYTES, DEFAULT_REPORTS_PER_MINUTE, MIN_REPORTS_MAX_BYTES } from './reports-intake.js';
-import { FeedServer, type FeedServerOptions } from './server.js';
+import { DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_AGENT } from './push.js';
+import { redactSecrets } from '../app/base/redact.js';
+import { DEFAULT_SINCE, failuresMain } from './failures-command.js';
+import { DEFAULT_MAX_REPORTS_BYTES, MIN_REPORTS_MAX_BYTES } from './file-reports.js';
+import { REPORTS_STREAM } from './redis-reports.js';
+import { DEFAULT_MAX_REPORTS } from './report-store.js';
+import { DEFAULT_REPORTS_PER_MINUTE } from './reports-intake.js';
+import { AGENTS_FILE, FeedServer, type FeedServerOptions } from './server.js';
+import { DEFAULT_ENROLLMENTS_PER_MINUTE } from './agent-auth.js';
+import { agentsMain, newEnrollmentSecretMain, readEnrollmentSecrets } from './agents-command.js';
 
 
 /** The agent's default backend is http://127.0.0.1:8470 (DEFAULT_CONFIG): a bare `outpost-server` matches it. */
@@ -15,6 +22,9 @@ export const DEFAULT_HOST = '127.0.0.1';
 export const DEFAULT_REPORTS = 'reports.jsonl';
 
 export const USAGE = `Usage: outpost-server --feed DIR [--port N] [--host HOST] [--reports FILE] [LIMITS]
+       outpost-server failures [--reports FILE | --redis URL] [--since DURATION] [--json]
+       outpost-server agents list|revoke AGENT_ID [--agents FILE | --redis URL] [--json]
+       outpost-server new-enrollment-secret
 
 The reference Outpost backend: serves the signed update feed, pushes "update required" to the
 connected agents when a new feed version is published, and stores the agents' error reports.
@@ -24,9 +34,20 @@ connected agents when a new feed version is published, and stores the agents' er
   --host HOST      address to listen on (default ${DEFAULT_HOST}: this machine only; 0.0.0.0 for every interface)
   --reports FILE   the JSON Lines file error reports are appended to (default ./${DEFAULT_REPORTS}, in the current
                    folder); it must not be inside the feed folder, which anyone can download
-  --redis URL      learn of publishes from Redis pub/sub (redis:// or rediss://), not by watching the feed
-                   folder: for several nodes behind a balancer (outpost-release publish --redis announces)
+  --redis URL      for several nodes behind a balancer (redis:// or rediss://): learn of publishes from Redis
+                   pub/sub, not by watching the feed folder (outpost-release publish --redis announces), and
+                   store reports in the Redis stream ${REPORTS_STREAM}, shared by the nodes and de-duplicated
+                   across them (--reports and --reports-max-bytes are then ignored). While Redis is down,
+                   reports are answered 503 and agents keep them. Run Redis with appendonly yes
   -h, --help       print this text
+
+Agents that authenticate (without --enrollment-secrets, anyone who reaches the server may connect and report):
+  --enrollment-secrets FILE  the organisation's enrollment secrets, one per line (# comments; more than one while
+                   replacing one; chmod 600): agents enroll with one (POST /enroll) for a token of their own,
+                   and /ws and POST /reports then require that token (401 without, 403 revoked). The feed
+                   stays public: its signatures protect it
+  --agents FILE    where enrolled agents are kept, by token hash (default: ${AGENTS_FILE} beside the reports
+                   file; with --redis, in Redis, shared by the nodes)
 
 Limits (what a stranger can cost the server):
   --max-connections N      open WebSockets at /ws at most (default ${DEFAULT_MAX_CONNECTIONS}); past it an upgrade is
@@ -34,10 +55,14 @@ Limits (what a stranger can cost the server):
   --allow-origin URL       a web page origin (https://host[:port]) that may use /ws and POST /reports;
                            repeatable. A request with any other Origin header is refused with 403. Agents
                            send none. Default: none allowed, so no web page can use either
-  --reports-max-count N    reports kept at most (default ${DEFAULT_MAX_REPORTS})
+  --reports-max-count N    reports kept at most (default ${DEFAULT_MAX_REPORTS}); with --redis, the stream's MAXLEN ~ (about)
   --reports-max-bytes N    bytes of the reports file at most (default ${DEFAULT_MAX_REPORTS_BYTES}, at least ${MIN_REPORTS_MAX_BYTES}); past
                            either bound the oldest reports are dropped, a quarter of the bound at a time
                            (counted in GET /health's reports_dropped, and logged)
+  (per agent, with --enrollment-secrets: ${DEFAULT_MAX_CONNECTIONS_PER_AGENT} push channels, ${DEFAULT_ENROLLMENTS_PER_MINUTE} enrollments a minute; more are refused with 429)
+  --push-spread-s N        push a publish over N seconds rather than at once (default 0): every agent pushed
+                           checks the feed, so a large fleet's checks spread out instead of all reaching
+                           the feed's origin in the same second (docs/fleet.md)
   --reports-per-minute N   reports taken per minute from one agent_id (default ${DEFAULT_REPORTS_PER_MINUTE}); more are answered
                            429 with Retry-After, which agents take as "send it later"
 
@@ -45,14 +70,57 @@ Endpoints: GET /feed/<path> (Range supported), /ws (WebSocket push), POST /repor
 Once listening it prints one line: outpost-server listening on http://HOST:PORT (feed DIR)
 Stops cleanly on SIGINT or SIGTERM (exit 0).
 Exit codes: 64 bad arguments; 66 the feed path is not a folder; 69 cannot start (port in use,
-reports file unwritable...); 73 cannot create the feed folder.
+reports file unwritable...); 73 cannot create the feed folder; 78 unusable enrollment secrets file.
+
+outpost-server agents: the enrolled agents, in the store the servers use (--agents FILE, default
+./${AGENTS_FILE}, or --redis URL), while they run. list prints them (--json for scripts); revoke AGENT_ID
+refuses the agent from then on: its push channels are closed on every node, its reports refused, and it
+cannot enroll again. Exit codes: 0 done; 64 bad arguments; 66 no such file or agent; 69 Redis unreachable.
+
+outpost-server new-enrollment-secret: prints a new random secret, for --enrollment-secrets and installers.
+
+outpost-server failures: the failures (codes ERR_*, not the EVT_* events) the store received in the
+last DURATION, grouped by code and agent version, with how many reports and distinct agents, the
+most reported first. It reads the store a server writes, while the server runs:
+  --reports FILE     the server's reports file (default ./${DEFAULT_REPORTS})
+  --redis URL        the stream the nodes started with --redis share
+  --since DURATION   the window: N followed by s, m, h or d (default ${DEFAULT_SINCE})
+  --json             one JSON object: {"since", "groups": [{"code", "agent_version", "reports", "agents",
+                     "last_received"}]}, for scripts
+Exit codes: 0 printed (no failures included); 64 bad arguments; 66 no reports file; 69 Redis
+unreachable; 74 the reports file unreadable.
 `;
 
-type Limits = Pick<FeedServerOptions, 'maxConnections' | 'allowedOrigins' | 'maxReports' | 'maxReportsBytes' | 'reportsPerMinute'>;
-type Parsed = { help: true } | { help: false; feedDir: string; port: number; host: string; reportsFile: string; redisUrl: string | undefined; limits: Limits };
+type Limits = Pick<FeedServerOptions, 'maxConnections' | 'allowedOrigins' | 'maxReports' | 'maxReportsBytes' | 'reportsPerMinute' | 'pushSpreadMs'>;
+type Parsed =
+  | { help: true }
+  | {
+      help: false;
+      feedDir: string;
+      port: number;
+      host: string;
+      reportsFile: string;
+      redisUrl: string | undefined;
+      limits: Limits;
+      ignored: readonly string[];
+      enrollmentSecretsFile: string | undefined;
+      agentsFile: string | undefined;
+    };
 
 /** `outpost-server ARGS`: runs until SIGINT/SIGTERM; resolves with the exit code. */
 export async function main(argv: string[]): Promise<number> {
+  const io = { now: () => new Date(), stdout: (text: string) => process.stdout.write(text), stderr: (text: string) => process.stderr.write(text), usage: USAGE };
+  if (argv[0] === 'agents') return agentsMain(argv.slice(1), io, AGENTS_FILE);
+  if (argv[0] === 'new-enrollment-secret') return newEnrollmentSecretMain(argv.slice(1), io);
+  if (argv[0] === 'failures') {
+    return failuresMain(argv.slice(1), {
+      now: () => new Date(),
+      stdout: (text) => process.stdout.write(text),
+      stderr: (text) => process.stderr.write(text),
+      defaultReportsFile: DEFAULT_REPORTS,
+      usage: USAGE,
+    });
+  }
   const parsed = parse(argv);
   if (typeof parsed === 'string') {
     process.stderr.write(`outpost-server: ${parsed}\n\n${USAGE}`);
@@ -66,6 +134,12 @@ export async function main(argv: string[]): Promise<number> {
 
   const feed = ensureFeedFolder(parsed.feedDir, log);
   if (feed !== 'ok') return feed;
+  const enrollment = parsed.enrollmentSecretsFile === undefined ? { secrets: [] } : readEnrollmentSecrets(parsed.enrollmentSecretsFile);
+  if (typeof enrollment === 'string') {
+    process.stderr.write(`outpost-server: ${enrollment}\n`);
+    return ExitCode.CONFIG;
+  }
+  if (enrollment.warning) log(`warning: ${enrollment.warning}`);
 
   // Registered before the (async) start, so that a signal during start-up also stops cleanly.
   let onSignal: (signal: NodeJS.Signals) => void = () => undefined;
@@ -77,13 +151,14 @@ export async function main(argv: string[]): Promise<number> {
   try {
     let server: FeedServer;
     try {
-      server = await FeedServer.start({ feedDir: parsed.feedDir, host: parsed.host, port: parsed.port, reportsFile: parsed.reportsFile, log, ...(parsed.redisUrl && { redisUrl: parsed.redisUrl }), ...parsed.limits });
+      server = await FeedServer.start({ feedDir: parsed.feedDir, host: parsed.host, port: parsed.port, reportsFile: parsed.reportsFile, log, ...(parsed.redisUrl && { redisUrl: parsed.redisUrl }), ...parsed.limits, enrollmentSecrets: enrollment.secrets, ...(parsed.agentsFile && { agentsFile: parsed.agentsFile }) });
     } catch (error) {
       process.stderr.write(`outpost-server: cannot start: ${error instanceof Error ? error.message : String(error)}\n`);
       return ExitCode.UNAVAILABLE;
     }
     process.stdout.write(`outpost-server listening on ${server.url} (feed ${parsed.feedDir})\n`);
-    log(`reports go to ${parsed.reportsFile}; stop with Ctrl+C`);
+    log(`reports go to ${parsed.redisUrl ? `the Redis stream ${REPORTS_STREAM} at ${redactSecrets(parsed.redisUrl)}` : parsed.reportsFile}; stop with Ctrl+C`);
+    if (parsed.ignored.length > 0) log(`${parsed.ignored.join(' and ')} ignored: with --redis, reports go to the Redis stream (bounded by --reports-max-count)`);
     const signal = await signalled;
     log(`${signal}: stopping`);
     await server.close();
@@ -110,14 +185,23 @@ function parse(argv: string[]): Parsed | string {
   if (host === '') return '--host must not be empty';
   const feedDir = path.resolve(values.feed);
   const reportsFile = path.resolve(values.reports ?? DEFAULT_REPORTS);
-  if (isInside(feedDir, reportsFile)) {
-    return `the reports file ${reportsFile} is inside the feed folder ${feedDir}, which is served to anyone: choose another --reports`;
-  }
   const redisUrl = values.redis;
   if (redisUrl !== undefined && !isRedisUrl(redisUrl)) return `--redis must be a redis:// or rediss:// URL (got "${redisUrl}")`;
+  // Ignored rather than refused with --redis: nodes started with both before reports went to Redis keep starting.
+  const ignored = redisUrl === undefined ? [] : (['reports', 'reports-max-bytes'] as const).filter((flag) => values[flag] !== undefined).map((flag) => `--${flag}`);
+  if (redisUrl === undefined && isInside(feedDir, reportsFile)) {
+    return `the reports file ${reportsFile} is inside the feed folder ${feedDir}, which is served to anyone: choose another --reports`;
+  }
   const limits = parseLimits(values);
   if (typeof limits === 'string') return limits;
-  return { help: false, feedDir, port, host, reportsFile, redisUrl, limits };
+  const enrollmentSecretsFile = values['enrollment-secrets'] === undefined ? undefined : path.resolve(values['enrollment-secrets']);
+  const agentsFile = values.agents === undefined ? undefined : path.resolve(values.agents);
+  if (agentsFile !== undefined && enrollmentSecretsFile === undefined) return '--agents goes with --enrollment-secrets (without secrets, agents do not enroll)';
+  if (agentsFile !== undefined && redisUrl !== undefined) return '--agents is for one node: with --redis, enrolled agents are kept in Redis';
+  for (const [flag, file] of [['enrollment-secrets', enrollmentSecretsFile], ['agents', agentsFile]] as const) {
+    if (file !== undefined && isInside(feedDir, file)) return `the --${flag} file ${file} is inside the feed folder ${feedDir}, which is served to anyone: keep it elsewhere`;
+  }
+  return { help: false, feedDir, port, host, reportsFile, redisUrl, limits, ignored, enrollmentSecretsFile, agentsFile };
 }
 
 /** The flags of `outpost-server` (USAGE above says what each means). */
@@ -132,6 +216,9 @@ const OPTIONS = {
   'reports-max-count': { type: 'string' },
   'reports-max-bytes': { type: 'string' },
   'reports-per-minute': { type: 'string' },
+  'push-spread-s': { type: 'string' },
+  'enrollment-secrets': { type: 'string' },
+  agents: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -161,6 +248,11 @@ function parseLimits(values: ReturnType<typeof parseOptions>['values']): Limits 
     origins.push(origin);
   }
   if (origins.length > 0) limits.allowedOrigins = origins;
+  const spread = values['push-spread-s'];
+  if (spread !== undefined) {
+    if (!/^\d+$/.test(spread) || Number(spread) > 3600) return `--push-spread-s must be a whole number of seconds from 0 to 3600 (got "${spread}")`;
+    limits.pushSpreadMs = Number(spread) * 1000;
+  }
   return limits;
 }
 

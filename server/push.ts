@@ -6,6 +6,7 @@ import { WebSocket, WebSocketServer } from 'ws';
 import { z } from 'zod';
 import { LivePeers, refuseUpgrade } from '../app/base/websocket-peers.js';
 import { PUSH_MAX_BYTES, type UpdateRequired } from '../app/common/push.js';
+import type { Caller } from './agent-auth.js';
 import type { OriginPolicy } from './origins.js';
 
 /** The only path that accepts a WebSocket upgrade. */
@@ -167,7 +168,26 @@ export interface PushHubOptions {
   /** Web pages allowed to connect (agents send no Origin); others are refused with 403. */
   readonly origins: OriginPolicy;
   readonly log: (line: string) => void;
+  /**
+   * Who may connect, from the upgrade's Authorization header (agent-auth.ts), or undefined: anyone
+   * (a server without enrollment secrets).
+   */
+  readonly identify?: (authorization: string | undefined) => Promise<Caller>;
+  /** Open connections of one authenticated agent at most (an agent keeps one; a second covers a reconnect racing the old socket's close). */
+  readonly maxPerAgent?: number;
+  /**
+   * A push goes out over this window rather than at once (see broadcast): every agent pushed checks
+   * the feed, and a fleet's agents checking in the same second is a spike at the CDN's origin.
+   * Default 0: at once.
+   */
+  readonly spreadMs?: number;
 }
+
+/** A spread push goes out in slices this far apart. */
+const SPREAD_SLICE_MS = 100;
+
+/** An agent needs one channel; the second covers a reconnect that races the close of its old socket. */
+export const DEFAULT_MAX_CONNECTIONS_PER_AGENT = 2;
 
 /**
  * The WebSocket endpoint agents keep open to hear about publishes. The traffic is one way: a push is
@@ -182,6 +202,10 @@ export class PushHub {
   readonly #servers = new Map<http.Server, (req: http.IncomingMessage, socket: Duplex, head: Buffer) => void>();
   /** Upgrades refused since the hub became full, or undefined while it is not: logged once when full, once when not. */
   #refusedWhileFull: number | undefined;
+  /** The open connections of each authenticated agent: its quota, and what a revocation closes. */
+  readonly #byAgent = new Map<string, Set<WebSocket>>();
+  /** The slices of a spread push still to send; a newer push replaces them. */
+  #spreading: NodeJS.Timeout | undefined;
 
   constructor(options: PushHubOptions) {
     if (!Number.isInteger(options.maxConnections) || options.maxConnections < 1) throw new RangeError(`maxConnections must be a positive integer, got ${options.maxConnections}`);
@@ -202,24 +226,50 @@ export class PushHub {
   }
 
   /**
-   * Sends `message` to every open client and returns how many. Serialized once into a Buffer that
-   * every send shares (ws frames it without copying: server frames are not masked).
+   * Sends `message` to every open client and returns how many it is for. Serialized once into a
+   * Buffer that every send shares (ws frames it without copying: server frames are not masked).
+   * With spreadMs, the clients, shuffled, get it in slices over that window, so that their checks
+   * spread too and no send loop holds the event loop for long; a newer push replaces what is left of
+   * one under way (its receivers check the newer feed anyway). Agents connecting meanwhile check
+   * when they connect.
    */
   broadcast(message: UpdateRequired): number {
     const data = Buffer.from(JSON.stringify(message));
-    let sent = 0;
-    for (const client of this.#clients) {
-      if (client.readyState !== WebSocket.OPEN) continue;
-      client.send(data, { binary: false });
-      sent++;
+    const clients = [...this.#clients].filter((client) => client.readyState === WebSocket.OPEN);
+    clearInterval(this.#spreading);
+    this.#spreading = undefined;
+    const slices = Math.floor((this.#options.spreadMs ?? 0) / SPREAD_SLICE_MS);
+    if (slices <= 1) {
+      send(clients, data);
+      return clients.length;
     }
-    return sent;
+    shuffle(clients);
+    const perSlice = Math.ceil(clients.length / slices);
+    let next = 0;
+    const sendSlice = () => {
+      send(clients.slice(next, next + perSlice), data);
+      next += perSlice;
+      if (next < clients.length) return;
+      clearInterval(this.#spreading);
+      this.#spreading = undefined;
+    };
+    sendSlice();
+    if (next < clients.length) this.#spreading = setInterval(sendSlice, SPREAD_SLICE_MS);
+    return clients.length;
+  }
+
+  /** Closes every connection of `agentId` (revoked): returns how many. */
+  disconnect(agentId: string): number {
+    const sockets = this.#byAgent.get(agentId);
+    for (const socket of sockets ?? []) socket.terminate();
+    return sockets?.size ?? 0;
   }
 
   /** Stops accepting upgrades and terminates every client (a shutdown does not wait on close handshakes). */
   close(): void {
     for (const [server, onUpgrade] of this.#servers) server.off('upgrade', onUpgrade);
     this.#servers.clear();
+    clearInterval(this.#spreading);
     this.#clients.close();
     this.#refusedWhileFull = undefined;
     this.#wss.close();
@@ -235,6 +285,28 @@ export class PushHub {
       refuseUpgrade(socket, 403, 'web pages may not connect unless their origin is allowed (outpost-server --allow-origin)');
       return;
     }
+    if (!this.#roomFor()) return void refuseUpgrade(socket, 503, `server full: ${this.#options.maxConnections} connections`);
+    const { identify } = this.#options;
+    if (!identify) {
+      // ws accepts synchronously (no verifyClient), so the count above cannot be overtaken by a handshake in flight.
+      this.#wss.handleUpgrade(req, socket, head, (client) => this.#accept(client, undefined));
+      return;
+    }
+    void identify(req.headers.authorization).then((caller) => {
+      if (socket.destroyed) return;
+      // JSON, as /reports answers: the agent reads `code` (AGENT_REVOKED) from it.
+      if (!caller.ok) return void refuseUpgrade(socket, caller.status, JSON.stringify({ error: caller.error, ...(caller.code && { code: caller.code }) }), 'application/json');
+      const open = this.#byAgent.get(caller.agentId)?.size ?? 0;
+      const perAgent = this.#options.maxPerAgent ?? DEFAULT_MAX_CONNECTIONS_PER_AGENT;
+      if (open >= perAgent) return void refuseUpgrade(socket, 429, `agent ${caller.agentId} has ${open} push channel(s) open already, the most one agent may have`);
+      // Counted again: other upgrades may have completed while this one was being identified.
+      if (!this.#roomFor()) return void refuseUpgrade(socket, 503, `server full: ${this.#options.maxConnections} connections`);
+      this.#wss.handleUpgrade(req, socket, head, (client) => this.#accept(client, caller.agentId));
+    });
+  }
+
+  /** Whether one more connection fits; logs when the hub becomes full. */
+  #roomFor(): boolean {
     const { maxConnections, log } = this.#options;
     // Refused at the upgrade with 503, not accepted and then closed with 1013 (try again later): a
     // refused upgrade costs no WebSocket, and the agent's push client counts a connection that never
@@ -243,15 +315,21 @@ export class PushHub {
     if (this.#clients.size >= maxConnections) {
       if (this.#refusedWhileFull === undefined) log(`push: server full (${maxConnections} connections): refusing new ones with 503 until one closes`);
       this.#refusedWhileFull = (this.#refusedWhileFull ?? 0) + 1;
-      refuseUpgrade(socket, 503, `server full: ${maxConnections} connections`);
-      return;
+      return false;
     }
-    // ws accepts synchronously (no verifyClient), so the count above cannot be overtaken by a handshake in flight.
-    this.#wss.handleUpgrade(req, socket, head, (client) => this.#accept(client));
+    return true;
   }
 
-  #accept(client: WebSocket): void {
+  #accept(client: WebSocket, agentId: string | undefined): void {
     this.#clients.add(client);
+    if (agentId !== undefined) {
+      const sockets = this.#byAgent.get(agentId) ?? new Set();
+      this.#byAgent.set(agentId, sockets.add(client));
+      client.on('close', () => {
+        sockets.delete(client);
+        if (sockets.size === 0) this.#byAgent.delete(agentId);
+      });
+    }
     // Protocol errors (an oversized frame...) close the connection; ws reports them here first.
     client.on('error', () => undefined);
     client.on('close', () => {
@@ -263,3 +341,15 @@ export class PushHub {
   }
 }
 
+/** To each client still open (a slice sent later may find some gone). */
+function send(clients: readonly WebSocket[], data: Buffer): void {
+  for (const client of clients) if (client.readyState === WebSocket.OPEN) client.send(data, { binary: false });
+}
+
+/** Fisher-Yates, in place: no agent is always among the first or the last to hear. */
+function shuffle<T>(items: T[]): void {
+  for (let i = items.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [items[i], items[j]] = [items[j] as T, items[i] as T];
+  }
+}

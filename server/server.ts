@@ -1,9 +1,18 @@
 import fs from 'node:fs';
 import http from 'node:http';
+import path from 'node:path';
+import { ENROLL_PATH } from '../app/common/enrollment.js';
+import { AgentAuth, DEFAULT_ENROLLMENTS_PER_MINUTE, refuseCaller } from './agent-auth.js';
+import { FileAgentRegistry } from './agent-registry.js';
+import { replyJson } from './http-replies.js';
 import { OriginPolicy } from './origins.js';
-import { DEFAULT_MAX_CONNECTIONS, FeedWatcher, PushHub } from './push.js';
+import { RedisAgentRegistry } from './redis-agent-registry.js';
+import { DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_AGENT, FeedWatcher, PushHub } from './push.js';
 import { RedisPublishes } from './redis-publishes.js';
-import { DEFAULT_MAX_REPORTS, DEFAULT_MAX_REPORTS_BYTES, DEFAULT_REPORTS_PER_MINUTE, ReportsIntake } from './reports-intake.js';
+import { DEFAULT_MAX_REPORTS_BYTES, FileReportStore } from './file-reports.js';
+import { RedisReportStore } from './redis-reports.js';
+import { DEFAULT_MAX_REPORTS } from './report-store.js';
+import { DEFAULT_REPORTS_PER_MINUTE, ReportsIntake } from './reports-intake.js';
 import { FEED_PREFIX, FeedFiles } from './static-files.js';
 
 export interface FeedServerOptions {
@@ -12,7 +21,7 @@ export interface FeedServerOptions {
   readonly host: string;
   /** 0: any free port (see FeedServer.port). */
   readonly port: number;
-  /** The append-only JSON Lines file of error reports (created if missing). */
+  /** The append-only JSON Lines file of error reports (created if missing); unused with redisUrl. */
   readonly reportsFile: string;
   readonly log?: (line: string) => void;
   readonly now?: () => Date;
@@ -27,16 +36,31 @@ export interface FeedServerOptions {
    * A request with any other Origin header is refused with 403; agents send none. Default: none.
    */
   readonly allowedOrigins?: readonly string[];
-  /** Bounds of the reports file: past either, the oldest reports are dropped. Defaults DEFAULT_MAX_REPORTS, DEFAULT_MAX_REPORTS_BYTES. */
+  /** Bounds of the reports file (the Redis stream: the count only): past either, the oldest reports are dropped. Defaults DEFAULT_MAX_REPORTS, DEFAULT_MAX_REPORTS_BYTES. */
   readonly maxReports?: number;
   readonly maxReportsBytes?: number;
   /** Reports accepted per minute from one agent_id; more get 429 with Retry-After. Default DEFAULT_REPORTS_PER_MINUTE. */
   readonly reportsPerMinute?: number;
   /**
    * Learn of publishes from Redis pub/sub (redis-publishes.ts) instead of watching the feed folder:
-   * for several nodes behind a balancer, whatever serves the feed.
+   * for several nodes behind a balancer, whatever serves the feed. Reports then go to a Redis stream
+   * shared by the nodes (redis-reports.ts), not to reportsFile.
    */
   readonly redisUrl?: string;
+  /**
+   * The organisation's enrollment secrets: with any, agents must enroll (`POST /enroll`) and present
+   * their token for reports and the push channel (agent-auth.ts). None: anyone who reaches the
+   * server may connect and report, as a server on loopback can afford.
+   */
+  readonly enrollmentSecrets?: readonly string[];
+  /** Where enrolled agents are kept when there is no redisUrl (with one, in Redis). Default: `agents.jsonl` beside the reports file. */
+  readonly agentsFile?: string;
+  /** Enrollments accepted per minute for one agent id. Default DEFAULT_ENROLLMENTS_PER_MINUTE. */
+  readonly enrollmentsPerMinute?: number;
+  /** Open push channels of one authenticated agent at most. Default DEFAULT_MAX_CONNECTIONS_PER_AGENT. */
+  readonly maxConnectionsPerAgent?: number;
+  /** A publish is pushed over this window, not at once (PushHub's spreadMs). Default 0. */
+  readonly pushSpreadMs?: number;
 }
 
 /** Where a node learns of publishes: the feed folder's timestamp, or Redis. */
@@ -57,6 +81,10 @@ export interface Health {
 }
 
 const DEFAULT_PING_INTERVAL_MS = 30_000;
+/** The agents file's default name, beside the reports file. */
+export const AGENTS_FILE = 'agents.jsonl';
+/** How soon a revocation by the operator command reaches a single node's open push channels. */
+const AGENTS_FOLLOW_MS = 1_000;
 const DEFAULT_POLL_INTERVAL_MS = 1_000;
 
 /**
@@ -85,15 +113,18 @@ export class FeedServer {
   readonly #reports: ReportsIntake;
   readonly #push: PushHub;
   readonly #publishes: PublishSource;
+  /** Undefined: agents are not authenticated (no enrollment secrets). */
+  readonly #auth: AgentAuth | undefined;
   readonly #log: (line: string) => void;
   #closing: Promise<void> | undefined;
 
-  private constructor(parts: { http: http.Server; files: FeedFiles; reports: ReportsIntake; push: PushHub; publishes: PublishSource; log: (line: string) => void; host: string; port: number }) {
+  private constructor(parts: { http: http.Server; files: FeedFiles; reports: ReportsIntake; push: PushHub; publishes: PublishSource; auth: AgentAuth | undefined; log: (line: string) => void; host: string; port: number }) {
     this.#http = parts.http;
     this.#files = parts.files;
     this.#reports = parts.reports;
     this.#push = parts.push;
     this.#publishes = parts.publishes;
+    this.#auth = parts.auth;
     this.#log = parts.log;
     this.port = parts.port;
     this.url = `http://${parts.host.includes(':') ? `[${parts.host}]` : parts.host}:${parts.port}`;
@@ -107,32 +138,44 @@ export class FeedServer {
     if (!(await fs.promises.stat(root)).isDirectory()) throw new Error(`The feed folder ${options.feedDir} is not a folder.`);
 
     const origins = new OriginPolicy(options.allowedOrigins ?? []);
-    const push = new PushHub({ pingIntervalMs: options.pingIntervalMs ?? DEFAULT_PING_INTERVAL_MS, maxConnections: options.maxConnections ?? DEFAULT_MAX_CONNECTIONS, origins, log });
-    const reports = await ReportsIntake.open({
-      file: options.reportsFile,
-      log,
-      now: options.now ?? (() => new Date()),
-      maxReports: options.maxReports ?? DEFAULT_MAX_REPORTS,
-      maxBytes: options.maxReportsBytes ?? DEFAULT_MAX_REPORTS_BYTES,
-      perAgentPerMinute: options.reportsPerMinute ?? DEFAULT_REPORTS_PER_MINUTE,
+    // A revocation (this node's, another node's, or the operator command's) closes the agent's push channel here.
+    const closeChannels = (agentId: string) => log(`agents: ${agentId} was revoked: closed its ${push.disconnect(agentId)} push channel(s) on this node`);
+    const auth = await startAgentAuth(options, origins, log, closeChannels);
+    const push = new PushHub({
+      pingIntervalMs: options.pingIntervalMs ?? DEFAULT_PING_INTERVAL_MS,
+      maxConnections: options.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
       origins,
-    }).catch((error: unknown) => {
+      log,
+      spreadMs: options.pushSpreadMs ?? 0,
+      ...(auth && { identify: (authorization: string | undefined) => auth.identify(authorization), maxPerAgent: options.maxConnectionsPerAgent ?? DEFAULT_MAX_CONNECTIONS_PER_AGENT }),
+    });
+    const now = options.now ?? (() => new Date());
+    const maxReports = options.maxReports ?? DEFAULT_MAX_REPORTS;
+    const { redisUrl } = options;
+    const store = await (
+      redisUrl
+        ? RedisReportStore.open({ url: redisUrl, log, maxReports })
+        : FileReportStore.open({ file: options.reportsFile, log, now, maxReports, maxBytes: options.maxReportsBytes ?? DEFAULT_MAX_REPORTS_BYTES })
+    ).catch(async (error: unknown) => {
       push.close();
+      await auth?.close();
       throw error;
     });
+    const reports = new ReportsIntake({ store, log, now, perAgentPerMinute: options.reportsPerMinute ?? DEFAULT_REPORTS_PER_MINUTE, origins });
     let publishes: PublishSource | undefined;
     const server = http.createServer({ headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS, keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS });
     server.setTimeout(IDLE_SOCKET_TIMEOUT_MS);
     try {
       const onPublish = (version: number) => {
         const sent = push.broadcast({ type: 'agent:update_required', feed_version: version });
-        log(`feed version ${version} published: pushed to ${sent} agent(s)`);
+        const spread = options.pushSpreadMs ?? 0;
+        log(`feed version ${version} published: ${spread > 0 && sent > 0 ? `pushing to ${sent} agent(s) over ${spread / 1000} s` : `pushed to ${sent} agent(s)`}`);
       };
       publishes = options.redisUrl
         ? RedisPublishes.start({ url: options.redisUrl, log, onPublish })
         : await FeedWatcher.start({ feedDir: root, pollIntervalMs: options.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS, log, onPublish });
       const port = await listen(server, options.host, options.port);
-      const feedServer = new FeedServer({ http: server, files: new FeedFiles(root), reports, push, publishes, log, host: options.host, port });
+      const feedServer = new FeedServer({ http: server, files: new FeedFiles(root), reports, push, publishes, auth, log, host: options.host, port });
       server.on('request', (req, res) => feedServer.#route(req, res));
       // After start, an error here is a failed accept (out of file descriptors...): worth a line, not a crash.
       server.on('error', (error) => log(`HTTP server error: ${error.message}`));
@@ -143,6 +186,7 @@ export class FeedServer {
       push.close();
       server.close();
       await reports.close();
+      await auth?.close();
       throw error;
     }
   }
@@ -184,8 +228,17 @@ export class FeedServer {
       this.#http.closeAllConnections();
       await closed;
       await this.#reports.close();
+      await this.#auth?.close();
     })();
     return this.#closing;
+  }
+
+  /** `POST /reports`, from an enrolled agent when agents authenticate: a report may then name only the agent whose token it carries. */
+  async #report(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    if (!this.#auth) return this.#reports.handle(req, res);
+    const caller = await this.#auth.identify(req.headers.authorization);
+    if (!caller.ok) return refuseCaller(req, res, caller);
+    return this.#reports.handle(req, res, caller.agentId);
   }
 
   #route(req: http.IncomingMessage, res: http.ServerResponse): void {
@@ -194,8 +247,10 @@ export class FeedServer {
     const handled = rawPath.startsWith(FEED_PREFIX)
       ? this.#files.handle(req, res, rawPath)
       : rawPath === '/reports'
-        ? this.#reports.handle(req, res)
-        : Promise.resolve(rawPath === '/health' ? this.#health(req, res) : notFound(res));
+        ? this.#report(req, res)
+        : rawPath === ENROLL_PATH && this.#auth
+          ? this.#auth.handleEnroll(req, res)
+          : Promise.resolve(rawPath === '/health' ? this.#health(req, res) : notFound(res));
     handled.catch((error: unknown) => {
       this.#log(`${req.method} ${rawPath} failed: ${error instanceof Error ? error.message : String(error)}`);
       if (res.headersSent) res.destroy();
@@ -211,6 +266,21 @@ export class FeedServer {
     }
     replyJson(res, 200, this.health());
   }
+}
+
+/** Authentication of agents when the server has enrollment secrets, with the registry in Redis (several nodes) or a file beside the reports. */
+async function startAgentAuth(options: FeedServerOptions, origins: OriginPolicy, log: (line: string) => void, onRevoked: (agentId: string) => void): Promise<AgentAuth | undefined> {
+  const secrets = options.enrollmentSecrets ?? [];
+  if (secrets.length === 0) {
+    log('agents are not authenticated (no enrollment secrets): anyone who can reach this server may open a push channel and send reports');
+    return undefined;
+  }
+  const now = options.now ?? (() => new Date());
+  const registry = options.redisUrl
+    ? await RedisAgentRegistry.open({ url: options.redisUrl, now, log, onRevoked }, false)
+    : await FileAgentRegistry.open({ file: options.agentsFile ?? path.join(path.dirname(options.reportsFile), AGENTS_FILE), now, log, followMs: AGENTS_FOLLOW_MS, onRevoked });
+  log(`agents authenticate: ${secrets.length} enrollment secret(s); enrolled agents kept in ${options.redisUrl ? 'Redis' : (options.agentsFile ?? AGENTS_FILE)}`);
+  return new AgentAuth({ secrets, registry, origins, enrollmentsPerMinute: options.enrollmentsPerMinute ?? DEFAULT_ENROLLMENTS_PER_MINUTE, now, log });
 }
 
 function listen(server: http.Server, host: string, port: number): Promise<number> {
@@ -229,7 +299,4 @@ function notFound(res: http.ServerResponse): void {
   replyJson(res, 404, { error: 'not found' });
 }
 
-function replyJson(res: http.ServerResponse, status: number, body: object): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text), 'Cache-Control': 'no-store' }).end(text);
-}
+

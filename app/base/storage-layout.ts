@@ -11,6 +11,9 @@ export interface StoragePaths {
   readonly lock: string;
   readonly errorReports: string;
   readonly agentId: string;
+  /** The organisation's enrollment secret and the agent's token, when not in the credential store (core/backend/kept-secret.ts). */
+  readonly enrollmentSecret: string;
+  readonly agentToken: string;
   readonly updates: UpdatePaths;
 }
 
@@ -46,6 +49,8 @@ export function storagePaths(root: string): StoragePaths {
     lock: path.join(root, 'agent.lock'),
     errorReports: path.join(root, 'error_reports.jsonl'),
     agentId: path.join(root, 'agent_id'),
+    enrollmentSecret: path.join(root, 'enrollment.secret'),
+    agentToken: path.join(root, 'agent.token'),
     updates: updatePaths(path.join(root, 'updates')),
   };
 }

@@ -27,14 +27,15 @@ export class LivePeers<T extends Pingable> {
 
   constructor(intervalMs: number, onDropped: (dropped: readonly T[]) => void) {
     this.#heartbeat = setInterval(() => {
-      const dropped = [...this.#open].filter((peer) => this.#awaitingPong.has(peer));
+      // A set: a sleeping network can leave thousands of peers silent at once, and a list's lookups would make that tick quadratic.
+      const dropped = new Set([...this.#open].filter((peer) => this.#awaitingPong.has(peer)));
       for (const peer of dropped) peer.terminate();
       for (const peer of this.#open) {
-        if (dropped.includes(peer)) continue;
+        if (dropped.has(peer)) continue;
         this.#awaitingPong.add(peer);
         peer.ping();
       }
-      if (dropped.length > 0) onDropped(dropped);
+      if (dropped.size > 0) onDropped([...dropped]);
     }, intervalMs).unref();
   }
 
@@ -66,7 +67,7 @@ export class LivePeers<T extends Pingable> {
 }
 
 /** Answers an upgrade request with a plain HTTP error and closes the socket once it is sent. */
-export function refuseUpgrade(socket: Duplex, status: number, body: string): void {
+export function refuseUpgrade(socket: Duplex, status: number, body: string, contentType = 'text/plain'): void {
   socket.once('finish', () => socket.destroy());
-  socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+  socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nConnection: close\r\nContent-Type: ${contentType}; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
 }

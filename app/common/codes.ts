@@ -32,6 +32,11 @@ export const ErrorCode = {
   FORCE_TIMEOUT: 'ERR_FORCE_TIMEOUT',
   /** `--quit`: the agent agreed to shut down but was still running when the wait ended. */
   QUIT_TIMEOUT: 'ERR_QUIT_TIMEOUT',
+  // The backend's authentication of agents (app/common/enrollment.ts)
+  /** The enrollment secret or the agent's token cannot be read or is damaged, or the backend refused the enrollment secret: an administrator must set the right one. */
+  BACKEND_CREDENTIAL: 'ERR_BACKEND_CREDENTIAL',
+  /** An operator revoked this agent at the backend: it sends nothing more and keeps no push channel until it is restarted. */
+  AGENT_REVOKED: 'ERR_AGENT_REVOKED',
   // The update pipeline, in the agent
   UPDATE_VERIFY: 'ERR_UPDATE_VERIFY',
   UPDATE_DOWNLOAD: 'ERR_UPDATE_DOWNLOAD',

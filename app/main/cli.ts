@@ -11,6 +11,7 @@ export type Command =
   | { readonly kind: 'status' }
   | { readonly kind: 'diagnostics'; readonly open: boolean }
   | { readonly kind: 'autostart'; readonly enable: boolean; readonly scope: AutostartScope | null }
+  | { readonly kind: 'set-enrollment-secret'; readonly file: string }
   | { readonly kind: 'quit' }
   | { readonly kind: 'version' }
   | { readonly kind: 'help' };
@@ -26,6 +27,11 @@ export const USAGE = `Usage:
   outpost --disable-autostart  stop starting at login
           [--scope user|machine]  this user's entry or every user's, whatever the elevation
                                (installers say which their installation is)
+  outpost --set-enrollment-secret FILE
+                               keep the organisation's enrollment secret (read from FILE, - for stdin)
+                               for this storage folder (per machine when elevated), as the IPC
+                               secret is kept; the agent enrolls with it at a backend that
+                               authenticates agents (installers: /ENROLL=FILE)
   outpost --version            print the version
   outpost --help               print this help
 
@@ -46,8 +52,8 @@ export function parseCommand(argv: readonly string[]): Command {
     throw new OutpostError(ErrorCode.USAGE, (error as Error).message);
   }
   const { values, positionals } = parsed;
-  const { scope, ...switches } = values;
-  const flags = Object.entries(switches).filter(([, on]) => on).map(([name]) => `--${name}`);
+  const { scope, 'set-enrollment-secret': enrollmentFile, ...switches } = values;
+  const flags = [...Object.entries(switches).filter(([, on]) => on).map(([name]) => `--${name}`), ...(enrollmentFile !== undefined ? ['--set-enrollment-secret'] : [])];
   const words = [...positionals];
   if (words.length > 1 || (words[0] !== undefined && words[0] !== 'status' && words[0] !== 'diagnostics')) {
     throw new OutpostError(ErrorCode.USAGE, `unknown command "${words.join(' ')}"`);
@@ -69,6 +75,10 @@ export function parseCommand(argv: readonly string[]): Command {
   if (values.help) return { kind: 'help' };
   if (values.version) return { kind: 'version' };
   if (values.quit) return { kind: 'quit' };
+  if (enrollmentFile !== undefined) {
+    if (enrollmentFile === '') throw new OutpostError(ErrorCode.USAGE, '--set-enrollment-secret needs a file (or - for stdin)');
+    return { kind: 'set-enrollment-secret', file: enrollmentFile };
+  }
   if (autostart) return { kind: 'autostart', enable: values['enable-autostart'] === true, scope: scope ?? null };
   return { kind: 'run', force: values.force === true };
 }
@@ -83,6 +93,7 @@ const OPTIONS = {
   'enable-autostart': { type: 'boolean' },
   'disable-autostart': { type: 'boolean' },
   scope: { type: 'string' },
+  'set-enrollment-secret': { type: 'string' },
 } as const;
 
 function parse(argv: readonly string[]) {

@@ -8,6 +8,7 @@ import type { Reply } from '../common/ipc.js';
 import { type Command, USAGE } from './cli.js';
 import type { Agent, AgentStopped } from './core/agent.js';
 import { autostartStatus, setAutostart } from './autostart-command.js';
+import { setEnrollmentSecret } from './enrollment-command.js';
 import { AgentClient, unexpectedReply } from './core/agent-client.js';
 import type { Command as LaunchCommand } from './core/update/handoff.js';
 import { updateBeingApplied } from './core/update/unfinished-job.js';
@@ -46,6 +47,9 @@ export async function answer(command: Exclude<Command, { kind: 'run' }>, env: No
       return await runDiagnostics(env, command.open);
     case 'quit':
       return await quit(env);
+    case 'set-enrollment-secret':
+      process.stdout.write(`${setEnrollmentSecret(createPlatform(process.platform, env), env, command.file)}\n`);
+      return ExitCode.OK;
     case 'autostart':
       process.stdout.write(`${setAutostart(createPlatform(process.platform, env), command.enable, login, command.scope)}\n`);
       return ExitCode.OK;

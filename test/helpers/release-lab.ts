@@ -59,9 +59,9 @@ export class ReleaseLab {
     return release(args);
   }
 
-  /** Starts `outpost-server` on this feed (on `port`, or a free one). */
-  async startServer(port = 0): Promise<string> {
-    const server = new Child(process.execPath, [SERVER_BIN, '--feed', this.feed, '--port', String(port), '--reports', this.reportsFile], { ...process.env });
+  /** Starts `outpost-server` on this feed (on `port`, or a free one), with `extra` arguments. */
+  async startServer(port = 0, extra: readonly string[] = []): Promise<string> {
+    const server = new Child(process.execPath, [SERVER_BIN, '--feed', this.feed, '--port', String(port), '--reports', this.reportsFile, ...extra], { ...process.env });
     const [, actual] = await server.waitFor(/listening on http:\/\/127\.0\.0\.1:(\d+)/);
     this.#server = server;
     this.#port = Number(actual);

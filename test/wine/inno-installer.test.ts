@@ -11,6 +11,7 @@
  * renames anyway, so the "in use" refusals are not exercised.
  */
 import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -28,6 +29,10 @@ import { wineOrSkip } from './tier.js';
 
 /** Setup's exit code when PrepareToInstall refuses to go on (Inno Setup's own). */
 const PREPARE_FAILED = 7;
+/** Setup's exit code when InitializeSetup refuses to start (Inno Setup's own). */
+const SETUP_NOT_STARTED = 1;
+/** Setup's exit code when it installed Outpost but could not keep the enrollment secret of /ENROLL (ours, EXIT_ENROLL). */
+const EXIT_ENROLL = 9;
 
 test('wine tier: the Inno Setup installer installs, upgrades over a running agent and uninstalls, per user and per machine', { timeout: 20 * 60_000 }, async (t) => {
   const wine = await wineOrSkip(t);
@@ -57,8 +62,16 @@ test('wine tier: the Inno Setup installer installs, upgrades over a running agen
 
   const userDir = path.join(work, 'Outpost Apps', 'Outpost');
   lab.installedIn(userDir);
+  // The organisation's enrollment secret, as a deployment hands it to Setup (/ENROLL=FILE, here in a
+  // folder with a space), and where the agent keeps it: Wine's user is an administrator, so the file in
+  // its storage folder.
+  const secret = crypto.randomBytes(32).toString('base64url');
+  const secretFile = path.join(work, 'Enroll Files', 'enroll.secret');
+  fs.mkdirSync(path.dirname(secretFile));
+  fs.writeFileSync(secretFile, `${secret}\r\n`);
+  const keptSecret = path.join(home, 'enrollment.secret');
 
-  await t.test('refused: a folder holding other files (exit 7); nothing written', async () => {
+  await t.test('refused: a folder holding other files (exit 7), /ENROLL= without a file (exit 1); nothing written', async () => {
     const foreign = path.join(work, 'Not Outpost');
     fs.mkdirSync(foreign);
     fs.writeFileSync(path.join(foreign, 'notes.txt'), 'mine');
@@ -67,11 +80,20 @@ test('wine tier: the Inno Setup installer installs, upgrades over a running agen
     assert.match(refused.log, /is not empty and holds no Outpost installation/);
     assert.deepEqual(fs.readdirSync(foreign), ['notes.txt']);
     assert.equal(await lab.reg(`HKCU\\${INNO_ENTRY}`), null, 'no Uninstall entry');
+    const noFile = await lab.setup(installers['1.0.0'], ['/CURRENTUSER', '/ENROLL=']);
+    assert.equal(noFile.code, SETUP_NOT_STARTED, noFile.log);
+    assert.match(noFile.log, /ERROR: \/ENROLL= needs the file that holds the organisation's enrollment secret/);
+    assert.equal(await lab.reg(`HKCU\\${INNO_ENTRY}`), null, 'no Uninstall entry');
   });
 
-  await t.test('per user, into a folder with a space: files, uninstaller beside them, Run value, Uninstall entry, shortcut, the agent running', async () => {
-    const setup = await timed('install per user', () => lab.setup(installers['1.0.0'], ['/CURRENTUSER', `/DIR=${toWindowsPath(userDir)}`]));
+  await t.test('per user, into a folder with a space, /ENROLL: files, uninstaller beside them, Run value, Uninstall entry, shortcut, the enrollment secret kept, the agent running', async () => {
+    const setup = await timed('install per user', () => lab.setup(installers['1.0.0'], ['/CURRENTUSER', `/DIR=${toWindowsPath(userDir)}`, `/ENROLL=${toWindowsPath(secretFile)}`]));
     assert.equal(setup.code, 0, setup.log);
+    // The program kept it and said where; the log names the file, never the secret.
+    const kept = `enrollment secret kept in ${toWindowsPath(keptSecret)}; the agent enrolls with it when it next talks to its backend`;
+    assert.ok(setup.log.includes(`Outpost.exe --set-enrollment-secret "${toWindowsPath(secretFile)}": ${kept}`), setup.log);
+    assert.ok(!setup.log.includes(secret), 'the secret is not in the log');
+    assert.equal(fs.readFileSync(keptSecret, 'utf8').trim(), secret);
     for (const file of ['Outpost.exe', 'resources/app.asar', 'resources/updater/outpost-updater.exe']) {
       assert.ok(fs.existsSync(path.join(userDir, file)), `${file} installed`);
     }
@@ -122,7 +144,7 @@ test('wine tier: the Inno Setup installer installs, upgrades over a running agen
     assert.deepEqual([after?.pid, after?.version], [before?.pid, '1.0.0'], 'the same agent still runs, from its files');
   });
 
-  await t.test('upgrade over the running agent, while an update finishes: waited for, stopped gracefully, the data folder intact, the new version running', async () => {
+  await t.test('upgrade over the running agent, while an update finishes, /ENROLL naming a missing file: waited for, stopped gracefully, the data folder intact, the new version installed and running, exit 9', async () => {
     const before = await lab.status(userDir);
     assert.equal(before?.version, '1.0.0');
     const config = fs.readFileSync(path.join(home, 'config.json'));
@@ -133,10 +155,18 @@ test('wine tier: the Inno Setup installer installs, upgrades over a running agen
     const backup = `${userDir}.outpost-backup`;
     fs.mkdirSync(backup);
     const updateDone = sleep(5_000).then(() => fs.rmSync(backup, { recursive: true, force: true }));
-    // No mode and no /DIR: Setup upgrades the previous installation, where and as it is.
-    const setup = await timed('upgrade per user', () => lab.setup(installers['1.1.0'], []));
+    // No mode and no /DIR: Setup upgrades the previous installation, where and as it is. The secret's
+    // file is missing: the installation stays, the exit code and a warning say so.
+    const missing = toWindowsPath(path.join(work, 'no-such.secret'));
+    const setup = await timed('upgrade per user', () => lab.setup(installers['1.1.0'], [`/ENROLL=${missing}`]));
     await updateDone;
-    assert.equal(setup.code, 0, setup.log);
+    assert.equal(setup.code, EXIT_ENROLL, setup.log);
+    assert.ok(
+      setup.log.includes(`WARNING: the enrollment secret is not kept: Outpost.exe --set-enrollment-secret "${missing}" exited with code 78: `) &&
+        setup.log.includes(`Cannot read the enrollment secret from ${missing}: ENOENT`),
+      setup.log,
+    );
+    assert.equal(fs.readFileSync(keptSecret, 'utf8').trim(), secret, 'the secret kept before untouched');
     assert.match(setup.log, /Waiting: an update is being applied/);
     assert.match(setup.log, /Outpost\.exe --quit exited with code 0/);
     const log = readText(path.join(home, 'logs', 'outpost.log'));

@@ -11,6 +11,7 @@
  * /ALLUSERS is not exercised) and ACLs.
  */
 import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -27,6 +28,8 @@ import { wineOrSkip } from './tier.js';
 
 /** How long Setup waits for an update in flight before it gives up (STOP_WAIT_S in build/installer.nsi). */
 const STOP_WAIT_MS = 60_000;
+/** Setup's exit code when it installed Outpost but could not keep the enrollment secret of /ENROLL (EXIT_ENROLL). */
+const EXIT_ENROLL = 9;
 
 test('wine tier: the NSIS installer installs, upgrades over a running agent and uninstalls, per user and per machine', { timeout: 20 * 60_000 }, async (t) => {
   const wine = await wineOrSkip(t);
@@ -54,8 +57,14 @@ test('wine tier: the NSIS installer installs, upgrades over a running agent and 
 
   const userDir = path.join(work, 'Outpost Apps', 'Outpost');
   lab.installedIn(userDir);
+  // The organisation's enrollment secret, as a deployment hands it to Setup (/ENROLL=FILE), and where
+  // the agent keeps it: Wine's user is an administrator, so the file in its storage folder.
+  const secret = crypto.randomBytes(32).toString('base64url');
+  const secretFile = path.join(work, 'enroll.secret');
+  fs.writeFileSync(secretFile, `${secret}\r\n`);
+  const keptSecret = path.join(home, 'enrollment.secret');
 
-  await t.test('refused: a folder holding other files (7), /ALLUSERS with /CURRENTUSER (64); nothing written', async () => {
+  await t.test('refused: a folder holding other files (7), /ALLUSERS with /CURRENTUSER (64), /ENROLL= without a file (64); nothing written', async () => {
     const foreign = path.join(work, 'Not Outpost');
     fs.mkdirSync(foreign);
     fs.writeFileSync(path.join(foreign, 'notes.txt'), 'mine');
@@ -66,11 +75,20 @@ test('wine tier: the NSIS installer installs, upgrades over a running agent and 
     assert.equal(await lab.reg(`HKCU\\${NSIS_ENTRY}`), null, 'no Uninstall entry');
     const usage = await lab.install(installers['1.0.0'], '/S /ALLUSERS /CURRENTUSER');
     assert.equal(usage.code, 64, usage.log);
+    const noFile = await lab.install(installers['1.0.0'], '/S /CURRENTUSER /ENROLL=');
+    assert.equal(noFile.code, 64, noFile.log);
+    assert.match(noFile.log, /ERROR: \/ENROLL= needs the file that holds the organisation's enrollment secret/);
+    assert.equal(await lab.reg(`HKCU\\${NSIS_ENTRY}`), null, 'no Uninstall entry');
   });
 
-  await t.test('per user, silent, into a folder with a space: files, Run value, Uninstall entry, shortcut, the agent running', async () => {
-    const setup = await timed('install per user', () => lab.install(installers['1.0.0'], `/S /CURRENTUSER /D=${toWindowsPath(userDir)}`));
+  await t.test('per user, silent, into a folder with a space, /ENROLL: files, Run value, Uninstall entry, shortcut, the enrollment secret kept, the agent running', async () => {
+    const setup = await timed('install per user', () => lab.install(installers['1.0.0'], `/S /CURRENTUSER /ENROLL=${toWindowsPath(secretFile)} /D=${toWindowsPath(userDir)}`));
     assert.equal(setup.code, 0, setup.log);
+    // The program kept it and said where; the log names the file, never the secret.
+    const kept = `enrollment secret kept in ${toWindowsPath(keptSecret)}; the agent enrolls with it when it next talks to its backend`;
+    assert.ok(setup.log.includes(`Outpost.exe --set-enrollment-secret "${toWindowsPath(secretFile)}": ${kept}`), setup.log);
+    assert.ok(!setup.log.includes(secret), 'the secret is not in the log');
+    assert.equal(fs.readFileSync(keptSecret, 'utf8').trim(), secret);
     for (const file of ['Outpost.exe', 'resources/app.asar', 'resources/updater/outpost-updater.exe']) {
       assert.ok(fs.existsSync(path.join(userDir, file)), `${file} installed`);
     }
@@ -120,7 +138,7 @@ test('wine tier: the NSIS installer installs, upgrades over a running agent and 
     assert.equal((await lab.reg(`HKCU\\${NSIS_ENTRY}`))?.get('displayversion'), '1.0.0');
   });
 
-  await t.test('upgrade over the running agent: stopped gracefully first, the data folder intact, the new version running', async () => {
+  await t.test('upgrade over the running agent, /ENROLL naming a missing file: stopped gracefully first, the data folder intact, the new version installed and running, exit 9', async () => {
     const before = await lab.status(userDir);
     assert.equal(before?.version, '1.0.0');
     const config = fs.readFileSync(path.join(home, 'config.json'));
@@ -132,9 +150,17 @@ test('wine tier: the NSIS installer installs, upgrades over a running agent and 
     assert.equal(second.code, 7, second.log);
     assert.match(second.log, /Outpost is already installed in Z:\\.*\\Outpost Apps\\Outpost: run this installer without \/D=/);
     assert.equal((await lab.status(userDir))?.pid, before?.pid, 'the agent left alone');
-    // No scope and no /D: Setup upgrades the recorded installation, where and as it is.
-    const setup = await timed('upgrade per user', () => lab.install(installers['1.1.0'], '/S'));
-    assert.equal(setup.code, 0, setup.log);
+    // No scope and no /D: Setup upgrades the recorded installation, where and as it is. The secret's
+    // file is missing: the installation stays, the exit code and a warning say so.
+    const missing = toWindowsPath(path.join(work, 'no-such.secret'));
+    const setup = await timed('upgrade per user', () => lab.install(installers['1.1.0'], `/S /ENROLL=${missing}`));
+    assert.equal(setup.code, EXIT_ENROLL, setup.log);
+    assert.ok(
+      setup.log.includes(`WARNING: the enrollment secret is not kept: Outpost.exe --set-enrollment-secret "${missing}" exited with 78: `) &&
+        setup.log.includes(`Cannot read the enrollment secret from ${missing}: ENOENT`),
+      setup.log,
+    );
+    assert.equal(fs.readFileSync(keptSecret, 'utf8').trim(), secret, 'the secret kept before untouched');
     assert.match(setup.log, /scope: user; folder: Z:\\.*\\Outpost Apps\\Outpost\r?\n/);
     assert.match(setup.log, new RegExp(`Outpost\\.exe --quit: outpost: pid ${before?.pid} has shut down`));
     const log = readText(path.join(home, 'logs', 'outpost.log'));

@@ -266,16 +266,27 @@ export class Agent {
    * would cost an idle agent without updates about 12 MB (bench/agent-idle.ts).
    */
   async #startBackend(): Promise<void> {
-    const [{ ErrorReporter }, { HttpReportSender }, { JobFollower }] = await Promise.all([
+    const [{ ErrorReporter }, { HttpReportSender }, { JobFollower }, { AgentCredentials, keptCredentials }, { BackendHttp }] = await Promise.all([
       import('./error-reports.js'),
       import('./report-sender.js'),
       import('./update/job-follower.js'),
+      import('./backend/agent-credentials.js'),
+      import('./backend/backend-http.js'),
     ]);
     if (this.#stopping) return;
+    const backendHttp = { baseUrl: this.#config.backend.url, timeoutMs: 10_000, userAgent: `Outpost/${this.#options.version}`, ...(this.#backendCas && { ca: this.#backendCas }) };
+    // One identity for reports and the push channel: a token refused by either is enrolled again once.
+    const credentials = new AgentCredentials({
+      agentId: this.#agentId,
+      ...keptCredentials(this.#options.platform, this.paths, this.#elevated),
+      http: new BackendHttp(backendHttp),
+      log: this.log.child('enrollment'),
+      now: this.#options.now,
+    });
     this.#reporter = new ErrorReporter({
       file: this.paths.errorReports,
       identity: () => ({ agent_id: this.#agentId, agent_version: this.#options.version, state: this.state.state }),
-      send: new HttpReportSender({ baseUrl: this.#config.backend.url, timeoutMs: 10_000, userAgent: `Outpost/${this.#options.version}`, ...(this.#backendCas && { ca: this.#backendCas }) }),
+      send: new HttpReportSender({ ...backendHttp, credentials }),
       log: this.log.child('reports'),
       now: this.#options.now,
     });
@@ -320,6 +331,7 @@ export class Agent {
       agentId: this.#agentId,
       http: axios.create({ headers: { 'User-Agent': `Outpost/${this.#options.version}` }, ...(this.#backendCas && { httpsAgent: new https.Agent({ ca: this.#backendCas, keepAlive: true }) }) }),
       ...(this.#backendCas && { ca: this.#backendCas }),
+      credentials,
       report: (code, message, context) => this.report(code, message, context),
       flushReports: () => reporter?.flush() ?? Promise.resolve(),
       now: this.#options.now,

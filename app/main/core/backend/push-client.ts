@@ -5,6 +5,7 @@ import WebSocket from 'ws';
 import { PUSH_MAX_BYTES, PushMessage } from '../../../common/push.js';
 import { describeError } from '../../../base/errors.js';
 import type { Logger } from '../../../base/logger.js';
+import { type BackendCredentials, CredentialsUnavailable } from './agent-credentials.js';
 
 export interface PushClientOptions {
   readonly url: string;
@@ -29,7 +30,12 @@ export interface PushClientOptions {
   readonly proxyFor?: (url: string) => string;
   /** The CAs to trust for a wss:// URL (the organisation's added); else Node's defaults. */
   readonly ca?: readonly string[];
+  /** The agent's token at a backend that authenticates agents (agent-credentials.ts); omitted: none sent. */
+  readonly credentials?: BackendCredentials;
 }
+
+/** A refusal's body is a sentence; more is not read. */
+const REFUSAL_MAX_BYTES = 4 * 1024;
 
 /**
  * The backend's WebSocket, kept open: reconnects with exponential backoff and full jitter (so a
@@ -38,7 +44,7 @@ export interface PushClientOptions {
  * connection that has gone silent. A push is only a hint to check the feed now.
  */
 export class PushClient {
-  readonly #options: Required<Omit<PushClientOptions, 'onPush' | 'log' | 'url' | 'proxyFor' | 'ca' | 'onReconnect'>> & PushClientOptions;
+  readonly #options: Required<Omit<PushClientOptions, 'onPush' | 'log' | 'url' | 'proxyFor' | 'ca' | 'onReconnect' | 'credentials'>> & PushClientOptions;
   #socket: WebSocket | undefined;
   #retry: NodeJS.Timeout | undefined;
   #silence: NodeJS.Timeout | undefined;
@@ -62,11 +68,39 @@ export class PushClient {
     this.#socket?.terminate();
   }
 
+  /** Gets the agent's credentials first (enrolling if needed): without them an authenticating backend would only refuse. */
   #connect(): void {
+    const { credentials, log } = this.#options;
+    if (!credentials) {
+      this.#open(undefined);
+      return;
+    }
+    credentials.authorization().then(
+      (authorization) => {
+        if (!this.#closed) this.#open(authorization);
+      },
+      (error: unknown) => {
+        if (this.#closed) return;
+        if (error instanceof CredentialsUnavailable && error.revoked) {
+          log.warn('push channel closed for good: this agent was revoked by an operator at the backend');
+          return;
+        }
+        if (this.#failures === 0) log.warn(`push channel not opened: ${describeError(error)}; polling continues, trying again with backoff`);
+        this.#retryLater();
+      },
+    );
+  }
+
+  #open(authorization: string | undefined): void {
     const { url, log } = this.#options;
     const proxy = proxyFor(url, this.#options.proxyFor);
     if (proxy && this.#failures === 0 && !this.#connectedOnce) log.info(`push channel through the proxy ${redact(proxy)}`);
-    const options: WebSocket.ClientOptions = { maxPayload: PUSH_MAX_BYTES, handshakeTimeout: 10_000, ...(this.#options.ca && { ca: [...this.#options.ca] }) };
+    const options: WebSocket.ClientOptions = {
+      maxPayload: PUSH_MAX_BYTES,
+      handshakeTimeout: 10_000,
+      ...(this.#options.ca && { ca: [...this.#options.ca] }),
+      ...(authorization && { headers: { Authorization: authorization } }),
+    };
     // agent-base's Agent is an http.Agent at run time; its typings predate @types/node 24.
     if (proxy) options.agent = createHttpsProxyAgent(proxy) as unknown as http.Agent;
     const socket = new WebSocket(url, options);
@@ -89,17 +123,40 @@ export class PushClient {
       }
       this.#options.onPush(parsed);
     });
+    // The server answered the upgrade with an HTTP error: its body says why (a token it no longer knows, a revoked agent).
+    let refusal: string | undefined;
+    socket.on('unexpected-response', (_request, response) => {
+      const status = response.statusCode ?? 0;
+      const chunks: Buffer[] = [];
+      let length = 0;
+      const done = () => {
+        const body = Buffer.concat(chunks).toString('utf8');
+        refusal = `HTTP ${status}: ${body.slice(0, 300) || 'no reason given'}`;
+        if (status === 401 || status === 403) this.#options.credentials?.refused(status, body);
+        socket.terminate();
+      };
+      response.on('data', (chunk: Buffer) => {
+        length += chunk.length;
+        if (length <= REFUSAL_MAX_BYTES) chunks.push(chunk);
+      });
+      response.once('end', done);
+      response.once('error', done);
+    });
     socket.on('error', (error) => {
       // 'close' follows; log the first failure of a series only, not one line per retry.
-      if (this.#failures === 0) log.warn(`push channel error: ${describeError(error)}; polling continues, reconnecting with backoff`);
+      if (this.#failures === 0) log.warn(`push channel error: ${refusal ?? describeError(error)}; polling continues, reconnecting with backoff`);
     });
     socket.on('close', () => {
       clearTimeout(this.#silence);
-      if (this.#closed) return;
-      this.#failures++;
-      const window = Math.min(this.#options.maxBackoffMs, this.#options.reconnectWindowMs * 2 ** Math.min(this.#failures - 1, 20));
-      this.#retry = setTimeout(() => this.#connect(), Math.round(this.#options.random() * window));
+      if (!this.#closed) this.#retryLater();
     });
+  }
+
+  /** A failure more: the next attempt at a random moment within a window that doubles with each failure (full jitter). */
+  #retryLater(): void {
+    this.#failures++;
+    const window = Math.min(this.#options.maxBackoffMs, this.#options.reconnectWindowMs * 2 ** Math.min(this.#failures - 1, 20));
+    this.#retry = setTimeout(() => this.#connect(), Math.round(this.#options.random() * window));
   }
 
   #heard(): void {

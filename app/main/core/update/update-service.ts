@@ -5,6 +5,7 @@ import type { UpdatePaths } from '../../../base/storage-layout.js';
 import type { ReportCode } from '../../../common/codes.js';
 import type { UpdateStatus } from '../../../common/ipc.js';
 import type { PushMessage } from '../../../common/push.js';
+import type { BackendCredentials } from '../backend/agent-credentials.js';
 import { PushClient } from '../backend/push-client.js';
 import type { UpdateSettings } from '../config-schema.js';
 import type { StateMachine } from '../state-machine.js';
@@ -25,6 +26,8 @@ export interface UpdateServiceOptions {
   readonly http: AxiosInstance;
   /** The CAs the push channel trusts (the organisation's added); else Node's defaults. */
   readonly ca?: readonly string[];
+  /** The agent's token for the push channel at a backend that authenticates agents. */
+  readonly credentials?: BackendCredentials;
   /** The agent's error reporter (never rejects). */
   readonly report: (code: ReportCode, message: string, context?: Record<string, string | number | boolean | null>) => Promise<void>;
   /** Sends buffered error reports; runs on the poll timer. */
@@ -98,6 +101,7 @@ export class UpdateService {
       reconnectWindowMs: options.settings.reconnect_window_s * 1000,
       random: options.random,
       ...(options.ca && { ca: options.ca }),
+      ...(options.credentials && { credentials: options.credentials }),
     });
   }
 
