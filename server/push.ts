@@ -276,7 +276,7 @@ export class PushHub {
   }
 
   #upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
-    socket.on('error', () => socket.destroy());
+    socket.on('error', destroySocket);
     if (req.url?.split('?')[0] !== PUSH_PATH) {
       refuseUpgrade(socket, 404, 'not found');
       return;
@@ -352,4 +352,12 @@ function shuffle<T>(items: T[]): void {
     const j = Math.floor(Math.random() * (i + 1));
     [items[i], items[j]] = [items[j] as T, items[i] as T];
   }
+}
+
+/**
+ * A socket's error listener, for its whole life: a plain function, not a closure, which would keep
+ * the upgrade's request (its headers) alive with the socket, a KiB or more per connection.
+ */
+function destroySocket(this: Duplex): void {
+  this.destroy();
 }
