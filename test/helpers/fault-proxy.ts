@@ -103,11 +103,19 @@ export class FaultProxy {
         const part = chunk.subarray(0, afterBytes - sent);
         sent += part.length;
         seen.bytes += part.length;
-        res.write(part);
-        if (sent < afterBytes) return;
+        if (sent < afterBytes) {
+          res.write(part);
+          return;
+        }
         up.destroy();
-        if (kind === 'drop') res.destroy();
-        else this.#held.add(res);
+        // Cut once the last part is handed to the kernel: destroyed with writes still queued (a
+        // client reading slower than the proxy writes, on a busy machine), the cut would come earlier
+        // than asked, and the test's byte counts would not hold.
+        if (kind === 'drop') res.write(part, () => res.destroy());
+        else {
+          res.write(part);
+          this.#held.add(res);
+        }
       });
     });
     upstream.on('error', () => res.destroy());
