@@ -1,6 +1,7 @@
-import { createClient } from '@redis/client';
+import { type CommandParser, createClient, defineScript } from '@redis/client';
 import { redactSecrets } from '../app/base/redact.js';
 import { type AgentRecord, type AgentRegistry, newToken, type RevokeOutcome, type TokenLookup, tokenHash } from './agent-registry.js';
+import { ONE_SHOT_SOCKET, RedisOutages } from './redis-outages.js';
 
 /**
  * Where every node finds the agents (a single Redis; the scripts name keys they compute, which a
@@ -12,25 +13,64 @@ const AGENT_PREFIX = 'outpost:agent:';
 const TOKEN_PREFIX = 'outpost:token:';
 export const AGENT_REVOKED_CHANNEL = 'outpost:agent-revoked';
 
+/*
+ * The scripts go through the client's script support (EVALSHA, loaded once), as the report store's
+ * does: identifying a token runs on every push channel and report.
+ */
+
 /** Atomic, so that two enrollments of one agent at once leave one working token and no orphan. */
-const ENROLL = `
+const ENROLL = defineScript({
+  NUMBER_OF_KEYS: 1,
+  SCRIPT: `
 if redis.call('HEXISTS', KEYS[1], 'revoked_at') == 1 then return 'revoked' end
 local old = redis.call('HGET', KEYS[1], 'token_sha256')
 if old then redis.call('DEL', ARGV[4] .. old) end
 redis.call('HSET', KEYS[1], 'token_sha256', ARGV[2], 'enrolled_at', ARGV[3])
 redis.call('SET', ARGV[4] .. ARGV[2], ARGV[1])
-return 'ok'`;
+return 'ok'`,
+  parseCommand(parser: CommandParser, agentId: string, tokenSha256: string, at: string) {
+    parser.pushKey(AGENT_PREFIX + agentId);
+    parser.push(agentId, tokenSha256, at, TOKEN_PREFIX);
+  },
+  transformReply: (reply: unknown): 'ok' | 'revoked' => (reply === 'revoked' ? 'revoked' : 'ok'),
+});
 
 /** One round trip per request: the agent id under the token, and whether it is revoked. */
-const IDENTIFY = `
+const IDENTIFY = defineScript({
+  NUMBER_OF_KEYS: 1,
+  SCRIPT: `
 local id = redis.call('GET', KEYS[1])
 if not id then return false end
-return {id, redis.call('HEXISTS', ARGV[1] .. id, 'revoked_at')}`;
+return {id, redis.call('HEXISTS', ARGV[1] .. id, 'revoked_at')}`,
+  parseCommand(parser: CommandParser, tokenSha256: string) {
+    parser.pushKey(TOKEN_PREFIX + tokenSha256);
+    parser.push(AGENT_PREFIX);
+  },
+  transformReply: (reply: unknown): TokenLookup => {
+    if (!Array.isArray(reply)) return { kind: 'unknown' };
+    const [agentId, revoked] = reply as unknown[];
+    if (typeof agentId !== 'string') return { kind: 'unknown' };
+    return revoked === 1 ? { kind: 'revoked', agentId } : { kind: 'agent', agentId };
+  },
+});
 
-const REVOKE = `
+const REVOKE = defineScript({
+  NUMBER_OF_KEYS: 1,
+  SCRIPT: `
 if redis.call('EXISTS', KEYS[1]) == 0 then return 'unknown agent' end
 if redis.call('HSETNX', KEYS[1], 'revoked_at', ARGV[1]) == 0 then return 'already revoked' end
-return 'revoked'`;
+return 'revoked'`,
+  parseCommand(parser: CommandParser, agentId: string, at: string) {
+    parser.pushKey(AGENT_PREFIX + agentId);
+    parser.push(at);
+  },
+  transformReply: (reply: unknown): RevokeOutcome => String(reply) as RevokeOutcome,
+});
+
+/** Commands fail at once while disconnected instead of queueing behind an outage; the operator command's client does not reconnect. */
+function registryClient(url: string, oneShot: boolean) {
+  return createClient({ url, disableOfflineQueue: true, scripts: { enrollAgent: ENROLL, identifyToken: IDENTIFY, revokeAgent: REVOKE }, ...(oneShot && { socket: ONE_SHOT_SOCKET }) });
+}
 
 export interface RedisAgentRegistryOptions {
   readonly url: string;
@@ -46,34 +86,28 @@ export interface RedisAgentRegistryOptions {
  */
 export class RedisAgentRegistry implements AgentRegistry {
   readonly #options: RedisAgentRegistryOptions;
-  readonly #client: ReturnType<typeof createClient>;
-  readonly #subscriber: ReturnType<typeof createClient> | undefined;
+  readonly #client: ReturnType<typeof registryClient>;
+  readonly #subscriber: ReturnType<typeof registryClient> | undefined;
+  readonly #outages: RedisOutages;
   #closed = false;
 
   private constructor(options: RedisAgentRegistryOptions, oneShot: boolean) {
     this.#options = options;
-    // Commands fail at once while disconnected instead of queueing behind an outage; the operator
-    // command gives up on an unreachable Redis instead of reconnecting for ever.
-    this.#client = createClient({ url: options.url, disableOfflineQueue: true, ...(oneShot && { socket: { connectTimeout: 5_000, reconnectStrategy: false } }) });
+    this.#client = registryClient(options.url, oneShot);
     this.#subscriber = options.onRevoked ? this.#client.duplicate() : undefined;
+    const where = redactSecrets(options.url);
+    this.#outages = new RedisOutages(options.log, {
+      down: (why) => `agents: redis ${where} unreachable (${why}); enrollments, reports and new push channels are answered 503 until it is back`,
+      back: `agents: redis ${where} reachable again`,
+    });
   }
 
   /** Resolves once connected; with `waitForRedis` false (a server), starts without Redis and connects when it can. */
   static async open(options: RedisAgentRegistryOptions, waitForRedis: boolean): Promise<RedisAgentRegistry> {
     const registry = new RedisAgentRegistry(options, waitForRedis);
     const where = redactSecrets(options.url);
-    let down = false;
-    for (const client of [registry.#client, registry.#subscriber]) {
-      client?.on('error', (error: Error) => {
-        if (down || registry.#closed) return;
-        down = true;
-        options.log(`agents: redis ${where} unreachable (${error.message}); enrollments, reports and new push channels are answered 503 until it is back`);
-      });
-      client?.on('ready', () => {
-        if (down) options.log(`agents: redis ${where} reachable again`);
-        down = false;
-      });
-    }
+    registry.#outages.watch(registry.#client, registry.#subscriber);
+    for (const client of [registry.#client, registry.#subscriber]) client?.on('ready', () => registry.#outages.back());
     const { onRevoked } = options;
     const subscribed =
       registry.#subscriber && onRevoked
@@ -101,25 +135,18 @@ export class RedisAgentRegistry implements AgentRegistry {
 
   async enroll(agentId: string): Promise<{ token: string } | 'revoked'> {
     const token = newToken();
-    const answer = await this.#client.eval(ENROLL, {
-      keys: [AGENT_PREFIX + agentId],
-      arguments: [agentId, tokenHash(token), this.#options.now().toISOString(), TOKEN_PREFIX],
-    });
+    const answer = await this.#client.enrollAgent(agentId, tokenHash(token), this.#options.now().toISOString());
     return answer === 'revoked' ? 'revoked' : { token };
   }
 
-  async identify(token: string): Promise<TokenLookup> {
-    const answer = await this.#client.eval(IDENTIFY, { keys: [TOKEN_PREFIX + tokenHash(token)], arguments: [AGENT_PREFIX] });
-    if (!Array.isArray(answer)) return { kind: 'unknown' };
-    const [agentId, revoked] = answer;
-    if (typeof agentId !== 'string') return { kind: 'unknown' };
-    return revoked === 1 ? { kind: 'revoked', agentId } : { kind: 'agent', agentId };
+  identify(token: string): Promise<TokenLookup> {
+    return this.#client.identifyToken(tokenHash(token));
   }
 
   async revoke(agentId: string): Promise<RevokeOutcome> {
-    const answer = String(await this.#client.eval(REVOKE, { keys: [AGENT_PREFIX + agentId], arguments: [this.#options.now().toISOString()] }));
+    const answer = await this.#client.revokeAgent(agentId, this.#options.now().toISOString());
     if (answer === 'revoked') await this.#client.publish(AGENT_REVOKED_CHANNEL, agentId);
-    return answer as RevokeOutcome;
+    return answer;
   }
 
   async list(): Promise<AgentRecord[]> {
@@ -135,6 +162,7 @@ export class RedisAgentRegistry implements AgentRegistry {
 
   async close(): Promise<void> {
     this.#closed = true;
+    this.#outages.close();
     for (const client of [this.#subscriber, this.#client]) if (client?.isOpen) client.destroy();
   }
 }

@@ -1,6 +1,7 @@
 import { createClient } from '@redis/client';
 import { redactSecrets } from '../app/base/redact.js';
 import { FEED_VERSION_KEY, PUBLISH_CHANNEL, parseFeedVersion } from '../app/common/publish-events.js';
+import { RedisOutages } from './redis-outages.js';
 
 export interface RedisPublishesOptions {
   /** redis:// or rediss:// */
@@ -27,13 +28,18 @@ export class RedisPublishes {
   readonly #subscriber: ReturnType<typeof createClient>;
   #version: number | null = null;
   #started = false;
-  #down = false;
   #closed = false;
+  readonly #outages: RedisOutages;
 
   private constructor(options: RedisPublishesOptions) {
     this.#options = options;
     this.#client = createClient({ url: options.url });
     this.#subscriber = this.#client.duplicate();
+    const where = redactSecrets(options.url);
+    this.#outages = new RedisOutages(options.log, {
+      down: (why) => `redis: ${where} unreachable (${why}); pushes wait for it, the client reconnects by itself`,
+      back: `redis: ${where} reachable again`,
+    });
   }
 
   static start(options: RedisPublishesOptions): RedisPublishes {
@@ -49,24 +55,16 @@ export class RedisPublishes {
 
   async close(): Promise<void> {
     this.#closed = true;
+    this.#outages.close();
     for (const client of [this.#subscriber, this.#client]) if (client.isOpen) client.destroy();
   }
 
   #connect(): void {
     const { url, log } = this.#options;
     const where = redactSecrets(url);
-    for (const client of [this.#client, this.#subscriber]) {
-      client.on('error', (error: Error) => {
-        if (this.#down || this.#closed) return;
-        this.#down = true;
-        log(`redis: ${where} unreachable (${error.message}); pushes wait for it, the client reconnects by itself`);
-      });
-    }
+    this.#outages.watch(this.#client, this.#subscriber);
     this.#client.on('ready', () => void this.#catchUp());
-    this.#subscriber.on('ready', () => {
-      if (this.#down) log(`redis: ${where} reachable again`);
-      this.#down = false;
-    });
+    this.#subscriber.on('ready', () => this.#outages.back());
     const subscribed = this.#subscriber
       .connect()
       .then(() => this.#subscriber.subscribe(PUBLISH_CHANNEL, (message) => this.#heard(message, true)))

@@ -1,6 +1,7 @@
 import { type CommandParser, createClient, defineScript } from '@redis/client';
 import { redactSecrets } from '../app/base/redact.js';
 import { ErrorReport } from '../app/common/reports.js';
+import { ONE_SHOT_SOCKET, REDIS_TIMEOUT_MS, RedisOutages } from './redis-outages.js';
 import { type ReportStore, ReportStoreUnavailable, type StoredReport } from './report-store.js';
 
 /**
@@ -20,8 +21,6 @@ export const REPORT_FIELD = 'report';
  */
 export const REPORT_ID_TTL_S = 30 * 24 * 60 * 60;
 
-/** Redis not answering within this is treated as Redis down: the agent's own timeout is 10 s. */
-const STORE_TIMEOUT_MS = 5_000;
 /** What a 503 tells the agent: the client reconnects by itself meanwhile. */
 const RETRY_AFTER_S = 30;
 
@@ -88,19 +87,23 @@ export interface RedisReportStoreOptions {
 export class RedisReportStore implements ReportStore {
   readonly #options: RedisReportStoreOptions;
   readonly #where: string;
+  readonly #outages: RedisOutages;
   readonly #client: ReturnType<typeof reportsClient>;
   /** The stream's length as last seen (Redis has the truth; /health shows this). */
   #length = 0;
   #dropped = 0;
   /** Connected once at least: the first connection is worth a line, later ones only after an outage. */
   #connected = false;
-  #down = false;
   #closed = false;
 
   private constructor(options: RedisReportStoreOptions) {
     this.#options = options;
     this.#where = redactSecrets(options.url);
     this.#client = reportsClient(options.url);
+    this.#outages = new RedisOutages(options.log, {
+      down: (why) => `reports: Redis at ${this.#where} unavailable (${why}): answering reports 503 until it is back; the client reconnects by itself`,
+      back: `reports: Redis at ${this.#where} reachable again: storing reports`,
+    });
   }
 
   /** Resolves at once, connected or not: Redis may come later. Async so that a bad option rejects, as FileReportStore.open does. */
@@ -127,10 +130,10 @@ export class RedisReportStore implements ReportStore {
       reply = await this.#withTimeout(this.#client.addReport(REPORTS_STREAM, `${REPORT_ID_KEY_PREFIX}${report.id}`, REPORT_ID_TTL_S, this.#options.maxReports, JSON.stringify(report)));
     } catch (error) {
       const why = error instanceof Error ? error.message : String(error);
-      this.#wentDown(why);
+      this.#outages.down(why);
       throw new ReportStoreUnavailable(`the report store (Redis at ${this.#where}) is unavailable (${why})`, RETRY_AFTER_S, { cause: error });
     }
-    this.#cameBack();
+    this.#outages.back();
     this.#length = reply.length;
     this.#dropped += reply.trimmed;
     if (!reply.duplicate) this.#options.log(`reports: stored ${report.id} as ${reply.entry} (${report.code} from agent ${report.agent_id} ${report.agent_version})`);
@@ -139,11 +142,12 @@ export class RedisReportStore implements ReportStore {
 
   async close(): Promise<void> {
     this.#closed = true;
+    this.#outages.close();
     if (this.#client.isOpen) this.#client.destroy();
   }
 
   #connect(): void {
-    this.#client.on('error', (error: Error) => this.#wentDown(error.message));
+    this.#outages.watch(this.#client);
     this.#client.on('ready', () => void this.#readLength());
     this.#client.connect().catch((error: unknown) => {
       if (!this.#closed) this.#options.log(`reports: cannot connect to Redis at ${this.#where}: ${error instanceof Error ? error.message : String(error)}`);
@@ -156,17 +160,17 @@ export class RedisReportStore implements ReportStore {
       this.#length = await this.#client.xLen(REPORTS_STREAM);
       if (!this.#connected) this.#options.log(`reports: storing reports in the Redis stream ${REPORTS_STREAM} at ${this.#where}, which holds ${this.#length} report(s)`);
       this.#connected = true;
-      this.#cameBack();
+      this.#outages.back();
     } catch (error) {
-      this.#wentDown(error instanceof Error ? error.message : String(error));
+      this.#outages.down(error instanceof Error ? error.message : String(error));
     }
   }
 
-  /** Rejects when Redis has not answered in STORE_TIMEOUT_MS (hung, or a network gone silent). */
+  /** Rejects when Redis has not answered in REDIS_TIMEOUT_MS (hung, or a network gone silent). */
   async #withTimeout<T>(pending: Promise<T>): Promise<T> {
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no answer within ${STORE_TIMEOUT_MS} ms`)), STORE_TIMEOUT_MS);
+      timer = setTimeout(() => reject(new Error(`no answer within ${REDIS_TIMEOUT_MS} ms`)), REDIS_TIMEOUT_MS);
     });
     try {
       // A script that completes after the timeout stored the report: the agent's re-send is then a duplicate.
@@ -176,22 +180,11 @@ export class RedisReportStore implements ReportStore {
     }
   }
 
-  #wentDown(why: string): void {
-    if (this.#down || this.#closed) return;
-    this.#down = true;
-    this.#options.log(`reports: Redis at ${this.#where} unavailable (${why}): answering reports 503 until it is back; the client reconnects by itself`);
-  }
-
-  #cameBack(): void {
-    if (!this.#down) return;
-    this.#down = false;
-    this.#options.log(`reports: Redis at ${this.#where} reachable again: storing reports`);
-  }
 }
 
 /** A reading client for `outpost-server failures`: no reconnecting, a command fails at once when Redis is away. */
 export function readingClient(url: string) {
-  return createClient({ url, disableOfflineQueue: true, socket: { reconnectStrategy: false, connectTimeout: STORE_TIMEOUT_MS } });
+  return createClient({ url, disableOfflineQueue: true, socket: ONE_SHOT_SOCKET });
 }
 
 const PAGE = 1_000;
