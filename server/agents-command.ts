@@ -8,6 +8,7 @@ import { isRedisUrl } from '../app/common/publish-events.js';
 import { type AgentRegistry, FileAgentRegistry, newToken } from './agent-registry.js';
 import { RedisAgentRegistry } from './redis-agent-registry.js';
 
+/** What an operator command of outpost-server is given: a clock, its two outputs, and the usage to print on a bad argument. */
 export interface CommandIo {
   readonly now: () => Date;
   readonly stdout: (text: string) => void;

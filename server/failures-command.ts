@@ -4,19 +4,16 @@ import { redactSecrets } from '../app/base/redact.js';
 import { errnoCode } from '../app/base/errors.js';
 import { ExitCode } from '../app/common/exit-codes.js';
 import { isRedisUrl } from '../app/common/publish-events.js';
+import type { CommandIo } from './agents-command.js';
 import { failuresTable, summarizeFailures, type FailureSummary } from './failures.js';
 import { readReportsFile } from './file-reports.js';
 import { readingClient, readReportsStream } from './redis-reports.js';
 
 export const DEFAULT_SINCE = '1h';
 
-export interface FailuresIo {
-  readonly now: () => Date;
-  readonly stdout: (text: string) => void;
-  readonly stderr: (text: string) => void;
+export interface FailuresIo extends CommandIo {
   /** The reports file when neither --reports nor --redis is given (the server's default). */
   readonly defaultReportsFile: string;
-  readonly usage: string;
 }
 
 const OPTIONS = {

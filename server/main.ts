@@ -113,13 +113,7 @@ export async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'agents') return agentsMain(argv.slice(1), io, AGENTS_FILE);
   if (argv[0] === 'new-enrollment-secret') return newEnrollmentSecretMain(argv.slice(1), io);
   if (argv[0] === 'failures') {
-    return failuresMain(argv.slice(1), {
-      now: () => new Date(),
-      stdout: (text) => process.stdout.write(text),
-      stderr: (text) => process.stderr.write(text),
-      defaultReportsFile: DEFAULT_REPORTS,
-      usage: USAGE,
-    });
+    return failuresMain(argv.slice(1), { ...io, defaultReportsFile: DEFAULT_REPORTS });
   }
   const parsed = parse(argv);
   if (typeof parsed === 'string') {
