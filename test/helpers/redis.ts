@@ -1,7 +1,8 @@
 import fs from 'node:fs';
+import path from 'node:path';
 import type { TestContext } from 'node:test';
 import { freePort } from './nginx.js';
-import { tempDir } from './paths.js';
+import { REPO_ROOT, tempDir } from './paths.js';
 import { Child } from './processes.js';
 import { tierUnavailable } from './tiers.js';
 
@@ -25,4 +26,27 @@ export async function redisOrSkip(t: TestContext): Promise<string | null> {
   });
   await redis.waitFor(/Ready to accept connections/);
   return `redis://127.0.0.1:${port}`;
+}
+
+/** An outpost-server node of a test: its process, and where it listens. */
+export interface ServerNode {
+  readonly child: Child;
+  readonly port: number;
+  readonly url: string;
+}
+
+/**
+ * An outpost-server node on `redis`, on a free loopback port, with `args` besides (`--feed`,
+ * `--reports`...); resolved once it listens and has logged each of `ready` (a node serves before Redis
+ * answers, so each test waits for what it relies on). Stopped when the test ends.
+ */
+export async function startServerNode(t: TestContext, redis: string, args: readonly string[], ready: readonly RegExp[]): Promise<ServerNode> {
+  const child = new Child(process.execPath, [path.join(REPO_ROOT, 'bin', 'outpost-server.js'), '--port', '0', '--redis', redis, ...args], { ...process.env });
+  t.after(async () => {
+    child.kill('SIGTERM');
+    await child.finish();
+  });
+  const [, port] = await child.waitFor(/listening on http:\/\/127\.0\.0\.1:(\d+)/);
+  for (const line of ready) await child.waitFor(line);
+  return { child, port: Number(port), url: `http://127.0.0.1:${port}` };
 }

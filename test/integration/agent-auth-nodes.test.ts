@@ -11,27 +11,21 @@ import path from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { AGENT_REVOKED } from '../../app/common/enrollment.js';
 import { REPO_ROOT, tempDir } from '../helpers/paths.js';
-import { Child } from '../helpers/processes.js';
-import { redisOrSkip } from '../helpers/redis.js';
+import { redisOrSkip, type ServerNode, startServerNode } from '../helpers/redis.js';
 import { json, PushClient, request, upgradeRefusal, validReport } from '../server/helpers.js';
 
 const SERVER_BIN = path.join(REPO_ROOT, 'bin', 'outpost-server.js');
 const SECRET = 'fleet-enrollment-secret-for-three-nodes-000000';
 
-async function startNode(t: TestContext, root: string, redis: string, name: string): Promise<{ node: Child; url: string }> {
+function startNode(t: TestContext, root: string, redis: string, name: string): Promise<ServerNode> {
   const feed = path.join(root, 'feed');
   const secrets = path.join(root, 'secrets');
   fs.mkdirSync(feed, { recursive: true });
   fs.writeFileSync(secrets, `${SECRET}\n`, { mode: 0o600 });
-  const node = new Child(process.execPath, [SERVER_BIN, '--feed', feed, '--port', '0', '--reports', path.join(root, `reports-${name}.jsonl`), '--redis', redis, '--enrollment-secrets', secrets], { ...process.env });
-  t.after(async () => {
-    node.kill('SIGTERM');
-    await node.finish();
-  });
-  const [, url] = await node.waitFor(/listening on (http:\/\/127\.0\.0\.1:\d+)/);
   // A node serves before Redis answers (and says 503 meanwhile): the test starts once it does.
-  await node.waitFor(/agents: kept in redis .*; revocations heard on outpost:agent-revoked/);
-  return { node, url: url as string };
+  return startServerNode(t, redis, ['--feed', feed, '--reports', path.join(root, `reports-${name}.jsonl`), '--enrollment-secrets', secrets], [
+    /agents: kept in redis .*; revocations heard on outpost:agent-revoked/,
+  ]);
 }
 
 const enroll = (url: string, agentId: string) =>
@@ -58,7 +52,7 @@ test('three nodes share the agents in Redis: a token from one node works on the 
   assert.equal(revoke.status, 0, revoke.stderr);
   assert.equal(revoke.stdout, 'agent-7: revoked\n');
   await channel.closed();
-  await c.node.waitFor(/agents: agent-7 was revoked: closed its 1 push channel\(s\) on this node/);
+  await c.child.waitFor(/agents: agent-7 was revoked: closed its 1 push channel\(s\) on this node/);
   for (const node of [a, b, c]) {
     const answer = await report(node.url, validReport({ agent_id: 'agent-7' }), token);
     assert.equal(answer.status, 403);
@@ -75,7 +69,7 @@ test('three nodes share the agents in Redis: a token from one node works on the 
   const other = json(await enroll(b.url, 'agent-8')) as { token: string };
   const port = new URL(redis).port;
   spawnSync('redis-cli', ['-p', port, 'shutdown', 'nosave']);
-  await a.node.waitFor(/agents: redis .* unreachable/);
+  await a.child.waitFor(/agents: redis .* unreachable/);
   const down = await enroll(a.url, 'agent-9');
   assert.equal(down.status, 503);
   assert.ok(Number(down.headers['retry-after']) > 0);

@@ -11,25 +11,15 @@ import fs from 'node:fs';
 import { PushClient } from '../../app/main/core/backend/push-client.js';
 import { memoryLogger } from '../helpers/memory-logger.js';
 import { nginxOrSkip } from '../helpers/nginx.js';
-import { REPO_ROOT } from '../helpers/paths.js';
-import { Child } from '../helpers/processes.js';
-import { redisOrSkip } from '../helpers/redis.js';
+import { redisOrSkip, type ServerNode, startServerNode } from '../helpers/redis.js';
 import { ReleaseLab } from '../helpers/release-lab.js';
 import { until } from '../helpers/wait.js';
 
-const SERVER_BIN = path.join(REPO_ROOT, 'bin', 'outpost-server.js');
 const AGENTS = 30;
 
-/** An outpost-server node on `lab`'s feed that learns of publishes from `redis`, once it has subscribed; stopped when the test ends. */
-async function startNode(t: TestContext, lab: ReleaseLab, redis: string, name: string): Promise<{ node: Child; port: number }> {
-  const node = new Child(process.execPath, [SERVER_BIN, '--feed', lab.feed, '--port', '0', '--reports', path.join(lab.root, `reports-${name}.jsonl`), '--redis', redis], { ...process.env });
-  t.after(async () => {
-    node.kill('SIGTERM');
-    await node.finish();
-  });
-  const [, port] = await node.waitFor(/listening on http:\/\/127\.0\.0\.1:(\d+)/);
-  await node.waitFor(/redis: subscribed to outpost:feed-published/);
-  return { node, port: Number(port) };
+/** An outpost-server node on `lab`'s feed that learns of publishes from `redis`, once it has subscribed. */
+function startNode(t: TestContext, lab: ReleaseLab, redis: string, name: string): Promise<ServerNode> {
+  return startServerNode(t, redis, ['--feed', lab.feed, '--reports', path.join(lab.root, `reports-${name}.jsonl`)], [/redis: subscribed to outpost:feed-published/]);
 }
 
 async function health(port: number): Promise<{ agents_connected: number; feed_version: number | null }> {
@@ -115,7 +105,7 @@ test('three nodes behind nginx share publishes through Redis: every agent on eve
   const published = lab.publish(lab.app('1.2.0', { 'main.js': 'v3' }), '1.2.0', ['--redis', redis]);
   assert.match(published, /announced to 3 outpost-server node\(s\)/);
   await until('the second push at every agent', () => pushed.every((p) => p.length === 2));
-  for (const node of nodes) assert.match(node.node.stderr, /feed version \d+ published: pushed to \d+ agent\(s\)/);
+  for (const node of nodes) assert.match(node.child.stderr, /feed version \d+ published: pushed to \d+ agent\(s\)/);
 
   // A node that starts after a publish knows the newest version from Redis (and pushes it to no one: agents check on connect).
   const late = await startNode(t, lab, redis, 'late');
@@ -142,7 +132,7 @@ test('a node killed: its agents come back through nginx to the other two, spread
   const orphans = (await health(victim.port)).agents_connected;
   assert.ok(orphans > 0, 'the balancer gave the victim some agents');
 
-  victim.node.kill('SIGKILL');
+  victim.child.kill('SIGKILL');
   const killed = performance.now();
   // During the storm the survivors answer, each within a second.
   const slowest = await Promise.all(

@@ -19,28 +19,16 @@ import { ReportsIntake } from '../../server/reports-intake.js';
 import { freePort } from '../helpers/nginx.js';
 import { REPO_ROOT, tempDir } from '../helpers/paths.js';
 import { Child } from '../helpers/processes.js';
-import { REDIS_SERVER, redisOrSkip } from '../helpers/redis.js';
+import { REDIS_SERVER, redisOrSkip, type ServerNode, startServerNode } from '../helpers/redis.js';
 import { tierUnavailable } from '../helpers/tiers.js';
 import { json, postReport, request, validReport } from '../server/helpers.js';
 
 const SERVER_BIN = path.join(REPO_ROOT, 'bin', 'outpost-server.js');
 const HOUR_MS = 3_600_000;
 
-interface Node {
-  readonly child: Child;
-  readonly url: string;
-}
-
-/** An outpost-server node storing reports in `redis`, once it has connected to it; stopped when the test ends. `extra`: more flags. */
-async function startNode(t: TestContext, root: string, redis: string, extra: readonly string[] = []): Promise<Node> {
-  const child = new Child(process.execPath, [SERVER_BIN, '--feed', path.join(root, 'feed'), '--port', '0', '--redis', redis, ...extra], { ...process.env });
-  t.after(async () => {
-    child.kill('SIGTERM');
-    await child.finish();
-  });
-  const [, port] = await child.waitFor(/listening on http:\/\/127\.0\.0\.1:(\d+)/);
-  await child.waitFor(/reports: storing reports in the Redis stream outpost:reports/);
-  return { child, url: `http://127.0.0.1:${port}` };
+/** An outpost-server node storing reports in `redis`, once it has connected to it. `extra`: more flags. */
+function startNode(t: TestContext, root: string, redis: string, extra: readonly string[] = []): Promise<ServerNode> {
+  return startServerNode(t, redis, ['--feed', path.join(root, 'feed'), ...extra], [/reports: storing reports in the Redis stream outpost:reports/]);
 }
 
 /** A reading client of the test's own, closed when the test ends. */
@@ -58,7 +46,7 @@ async function streamIds(client: Awaited<ReturnType<typeof redisClient>>): Promi
   return entries.map((entry) => (JSON.parse(String(entry.message[REPORT_FIELD])) as ErrorReport).id);
 }
 
-async function post(node: Node, report: ErrorReport): Promise<{ status: number; duplicate?: boolean }> {
+async function post(node: ServerNode, report: ErrorReport): Promise<{ status: number; duplicate?: boolean }> {
   const reply = await postReport(node.url, report);
   return reply.status === 202 ? { status: 202, duplicate: (json(reply) as { duplicate: boolean }).duplicate } : { status: reply.status };
 }
@@ -121,7 +109,7 @@ test('three nodes on one Redis: reports posted to any node, the same id to sever
   const root = tempDir(t, 'outpost-report-nodes-');
   // One node also given --reports: ignored with --redis, and it says so.
   const nodes = await Promise.all([startNode(t, root, redis, ['--reports', path.join(root, 'unused.jsonl')]), startNode(t, root, redis), startNode(t, root, redis)]);
-  const [first, second, third] = nodes as [Node, Node, Node];
+  const [first, second, third] = nodes as [ServerNode, ServerNode, ServerNode];
   assert.match(first.child.stderr, /--reports ignored: with --redis, reports go to the Redis stream/);
   assert.equal(fs.existsSync(path.join(root, 'unused.jsonl')), false, 'no reports file with --redis');
 
@@ -221,9 +209,9 @@ test('outpost-server failures --redis: ERR_ reports of the last hour by code and
   const root = tempDir(t, 'outpost-report-nodes-');
   const nodes = await Promise.all([startNode(t, root, redis), startNode(t, root, redis)]);
   const recent = recentReports();
-  for (const [i, report] of recent.entries()) assert.equal((await post(nodes[i % 2] as Node, report)).status, 202);
+  for (const [i, report] of recent.entries()) assert.equal((await post(nodes[i % 2] as ServerNode, report)).status, 202);
   // A duplicate through the other node counts once.
-  assert.deepEqual(await post(nodes[1] as Node, recent[0] as ErrorReport), { status: 202, duplicate: true });
+  assert.deepEqual(await post(nodes[1] as ServerNode, recent[0] as ErrorReport), { status: 202, duplicate: true });
 
   const hour = await failures(['--redis', redis, '--json']);
   assert.equal(hour.code, 0, hour.stderr);
@@ -260,7 +248,7 @@ test('outpost-server failures --reports: the same summary from a single node\'s 
     await child.finish();
   });
   const [, port] = await child.waitFor(/listening on http:\/\/127\.0\.0\.1:(\d+)/);
-  const node = { child, url: `http://127.0.0.1:${port}` };
+  const node = { child, port: Number(port), url: `http://127.0.0.1:${port}` };
   const recent = recentReports();
   for (const report of recent) assert.equal((await post(node, report)).status, 202);
   assert.deepEqual(await post(node, recent[1] as ErrorReport), { status: 202, duplicate: true });
