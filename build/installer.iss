@@ -105,6 +105,9 @@ Name: "{autoprograms}\Outpost"; Filename: "{app}\Outpost.exe"; WorkingDir: "{app
 [Code]
 const
   UNINSTALL_KEY = 'Software\Microsoft\Windows\CurrentVersion\Uninstall\Outpost_is1';
+  // Start at login (app/main/platform/win32-autostart.ts): HKA's Run key, value Outpost.
+  RUN_KEY = 'Software\Microsoft\Windows\CurrentVersion\Run';
+  RUN_VALUE = 'Outpost';
   // Outpost's exit codes (app/common/exit-codes.ts) that --quit returns.
   EXIT_OK = 0;
   EXIT_BUSY_UPDATING = 3;
@@ -500,7 +503,16 @@ begin
     if Exec(Dir + OLD_SUFFIX + '\Outpost.exe', '--disable-autostart --scope ' + Scope, ExtractFileDir(Dir), SW_HIDE, ewWaitUntilTerminated, Code) and (Code = 0) then
       Log('Outpost.exe --disable-autostart --scope ' + Scope + ': done')
     else
-      Log(Format('WARNING: start at login may still be registered (the Run value Outpost): Outpost.exe --disable-autostart --scope %s exited with code %d', [Scope, Code]));
+      Log(Format('Outpost.exe --disable-autostart --scope %s exited with code %d', [Scope, Code]));
+  end;
+  // A Run value must not outlive the program it starts: when the program could not remove it (it
+  // failed, or the installation was damaged and Outpost.exe is gone), it is removed here.
+  if RegValueExists(HKA, RUN_KEY, RUN_VALUE) then
+  begin
+    if RegDeleteValue(HKA, RUN_KEY, RUN_VALUE) then
+      Log('Removed the Run value ' + RUN_VALUE + ', which the program had left')
+    else
+      Log('WARNING: start at login is still registered: could not remove the Run value ' + RUN_VALUE);
   end;
   // The whole tree, with what the self-updater installed, which is not in the uninstaller's log.
   if not DelTree(Dir + OLD_SUFFIX, True, True, True) then

@@ -49,6 +49,9 @@ Target amd64-unicode
 !define APP_EXE "Outpost.exe"
 !define UNINSTALLER "Uninstall Outpost.exe"
 !define UNINSTALL_KEY "Software\Microsoft\Windows\CurrentVersion\Uninstall\Outpost"
+; Start at login (app/main/platform/win32-autostart.ts): SHCTX's Run key, value Outpost.
+!define RUN_KEY "Software\Microsoft\Windows\CurrentVersion\Run"
+!define RUN_VALUE "Outpost"
 ; Beside $INSTDIR: the uninstaller's folder (ours), the previous tree while it is replaced (ours), and
 ; what the self-updater leaves after a crash (updater/, app/main/core/update/handoff.ts).
 !define UNINSTALL_SUFFIX ".uninstall"
@@ -538,8 +541,20 @@ Section "Uninstall"
     ${If} $R0 == 0
       ${Log} "Outpost.exe --disable-autostart: $R1"
     ${Else}
+      ${Log} "Outpost.exe --disable-autostart --scope $Scope exited with $R0: $R1"
+    ${EndIf}
+  ${EndIf}
+  ; A Run value must not outlive the program it starts: when the program could not remove it (it
+  ; failed, or the installation was damaged and Outpost.exe is gone), it is removed here.
+  ClearErrors
+  ReadRegStr $R0 SHCTX "${RUN_KEY}" "${RUN_VALUE}"
+  ${IfNot} ${Errors}
+    DeleteRegValue SHCTX "${RUN_KEY}" "${RUN_VALUE}"
+    ${If} ${Errors}
       StrCpy $ExitCode ${EXIT_AUTOSTART}
-      ${Log} "WARNING: start at login may still be registered (the Run value Outpost): Outpost.exe --disable-autostart --scope $Scope exited with $R0: $R1"
+      ${Log} "WARNING: start at login is still registered: could not remove the Run value ${RUN_VALUE}"
+    ${Else}
+      ${Log} "removed the Run value ${RUN_VALUE}, which the program had left"
     ${EndIf}
   ${EndIf}
 

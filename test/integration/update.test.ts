@@ -530,9 +530,11 @@ test('behind a proxy (HTTP_PROXY): the feed and the WebSocket both go through it
   await until('the push channel', () => logOf(home).includes('push channel open'));
   lab.publish(lab.app('1.1.0', V2), '1.1.0');
   await until('the staged release', () => logOf(home).includes('1.1.0 staged complete and verified'));
-  assert.match(logOf(home), /push: agent:update_required/, 'the push came through the tunnel');
-  assert.match(logOf(home), /push channel through the proxy http:\/\/127\.0\.0\.1:\d+\//);
-  assert.deepEqual(proxy.tunnels, [`127.0.0.1:${lab.port}`], 'the WebSocket went through CONNECT');
+  // The agent's log in each message: a failure here (seen once, under load) must say what the agent did.
+  const log = logOf(home);
+  assert.match(log, /push: agent:update_required/, `the push came through the tunnel\n${log}`);
+  assert.match(log, /push channel through the proxy http:\/\/127\.0\.0\.1:\d+\//, log);
+  assert.deepEqual(proxy.tunnels, [`127.0.0.1:${lab.port}`], `the WebSocket went through CONNECT\n${log}`);
   assert.ok(proxy.requests.some((r) => r.startsWith(`GET ${lab.url}/feed/metadata/`)), 'the metadata came through the proxy');
   assert.ok(proxy.requests.some((r) => r.startsWith(`GET ${lab.url}/feed/files/`)), 'the chunks came through the proxy');
   await stop(agent);

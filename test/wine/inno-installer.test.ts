@@ -220,7 +220,7 @@ test('wine tier: the Inno Setup installer installs, upgrades over a running agen
     assert.match(removed.log, /Kept the data folder/);
   });
 
-  await t.test('the default per-user folder with /NOSTART; uninstall /REMOVEDATA removes the data folder', async () => {
+  await t.test('the default per-user folder with /NOSTART; Outpost.exe then deleted (a damaged installation): uninstall /REMOVEDATA still removes the Run value, and the data folder', async () => {
     const defaultDir = path.join(lab.linuxPath(lab.localAppData), 'Programs', 'Outpost');
     assert.equal(fs.existsSync(defaultDir), false, `${defaultDir} exists before the test: a previous run left it`);
     lab.installedIn(defaultDir);
@@ -230,7 +230,11 @@ test('wine tier: the Inno Setup installer installs, upgrades over a running agen
     assert.ok(sameFolder((await lab.reg(`HKCU\\${INNO_ENTRY}`))?.get('installlocation') ?? '', `${lab.localAppData}\\Programs\\Outpost`));
     assert.match(setup.log, /Not started \(\/NOSTART\)/);
     assert.deepEqual(lab.runningAgents(), [], 'no agent started');
+    assert.ok((await lab.reg(`HKCU\\${RUN_KEY}`))?.get('outpost'), 'the Run value registered');
+    fs.rmSync(path.join(defaultDir, 'Outpost.exe'));
     const removed = await timed('uninstall /REMOVEDATA', () => lab.uninstall('HKCU', ['/REMOVEDATA']));
+    assert.equal((await lab.reg(`HKCU\\${RUN_KEY}`))?.get('outpost'), undefined, `the Run value removed without the program\n${removed.log}`);
+    assert.match(removed.log, /removed the Run value Outpost, which the program had left/i);
     assert.equal(removed.code, 0, removed.log);
     assert.equal(fs.existsSync(defaultDir), false, removed.log);
     assert.equal(fs.existsSync(home), false, `the data folder removed; ${removed.log}`);

@@ -135,8 +135,8 @@ test('wine tier: after an installer upgrade the agent updates itself, Apps & fea
       fs.cpSync(path.join(dir, 'resources', 'trust'), path.join(`${dir}.outpost-backup`, 'resources', 'trust'), { recursive: true });
       const removed = await timed(`${installer.name}: uninstall`, () => installer.uninstall());
       for (const leftover of [dir, `${dir}.uninstall`, `${dir}.outpost-backup`]) assert.equal(fs.existsSync(leftover), false, `${leftover} removed\n${removed.log}`);
-      assert.equal(await lab.reg(`HKCU\\${installer.entry}`), null, 'the Uninstall entry removed');
-      assert.equal((await lab.reg(`HKCU\\${RUN_KEY}`))?.get('outpost'), undefined, 'the Run value removed');
+      assert.equal(await lab.reg(`HKCU\\${installer.entry}`), null, `the Uninstall entry removed\n${removed.log}`);
+      assert.equal((await lab.reg(`HKCU\\${RUN_KEY}`))?.get('outpost'), undefined, `the Run value removed\n${removed.log}`);
       assert.deepEqual(lab.runningAgents(), [], 'no agent left running');
       assert.ok(fs.existsSync(path.join(home, 'config.json')), 'the data folder kept (a silent uninstall keeps it)');
     });

@@ -190,7 +190,7 @@ test('wine tier: the NSIS installer installs, upgrades over a running agent and 
     assert.match(removed.log, /kept the data folder/);
   });
 
-  await t.test('the default per-user folder with /NOSTART; uninstall /REMOVEDATA removes the data folder', async () => {
+  await t.test('the default per-user folder with /NOSTART; Outpost.exe then deleted (a damaged installation): uninstall /REMOVEDATA still removes the Run value, and the data folder', async () => {
     const defaultDir = path.join(lab.linuxPath(lab.localAppData), 'Programs', 'Outpost');
     assert.equal(fs.existsSync(defaultDir), false, `${defaultDir} exists before the test: a previous run left it`);
     lab.installedIn(defaultDir);
@@ -199,7 +199,11 @@ test('wine tier: the NSIS installer installs, upgrades over a running agent and 
     assert.ok(fs.existsSync(path.join(defaultDir, 'Outpost.exe')), `installed in ${defaultDir}`);
     assert.ok(sameFolder((await lab.reg(`HKCU\\${NSIS_ENTRY}`))?.get('installlocation') ?? '', `${lab.localAppData}\\Programs\\Outpost`));
     assert.equal(await lab.status(defaultDir), null, 'no agent started');
+    assert.ok((await lab.reg(`HKCU\\${RUN_KEY}`))?.get('outpost'), 'the Run value registered');
+    fs.rmSync(path.join(defaultDir, 'Outpost.exe'));
     const removed = await timed('uninstall /REMOVEDATA', () => lab.uninstall('HKCU', '/REMOVEDATA'));
+    assert.equal((await lab.reg(`HKCU\\${RUN_KEY}`))?.get('outpost'), undefined, `the Run value removed without the program\n${removed.log}`);
+    assert.match(removed.log, /removed the Run value Outpost, which the program had left/i);
     assert.equal(fs.existsSync(defaultDir), false, removed.log);
     assert.equal(fs.existsSync(home), false, `the data folder removed; ${removed.log}`);
   });
