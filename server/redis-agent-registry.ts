@@ -76,6 +76,8 @@ export interface RedisAgentRegistryOptions {
   readonly url: string;
   readonly now: () => Date;
   readonly log: (line: string) => void;
+  /** The node's Redis state, shared by its users of Redis. Omitted: one of the registry's own (the operator command). */
+  readonly outages?: RedisOutages;
   /** An agent was revoked, by any node or by the operator command: close its push channel here. Omitted: no subscription (the operator command). */
   readonly onRevoked?: (agentId: string) => void;
 }
@@ -95,19 +97,14 @@ export class RedisAgentRegistry implements AgentRegistry {
     this.#options = options;
     this.#client = registryClient(options.url, oneShot);
     this.#subscriber = options.onRevoked ? this.#client.duplicate() : undefined;
-    const where = redactSecrets(options.url);
-    this.#outages = new RedisOutages(options.log, {
-      down: (why) => `agents: redis ${where} unreachable (${why}); enrollments, reports and new push channels are answered 503 until it is back`,
-      back: `agents: redis ${where} reachable again`,
-    });
+    this.#outages = options.outages ?? new RedisOutages(redactSecrets(options.url), options.log);
   }
 
   /** Resolves once connected; with `waitForRedis` false (a server), starts without Redis and connects when it can. */
   static async open(options: RedisAgentRegistryOptions, waitForRedis: boolean): Promise<RedisAgentRegistry> {
     const registry = new RedisAgentRegistry(options, waitForRedis);
     const where = redactSecrets(options.url);
-    registry.#outages.watch(registry.#client, registry.#subscriber);
-    for (const client of [registry.#client, registry.#subscriber]) client?.on('ready', () => registry.#outages.back());
+    registry.#outages.watch('enrollments, reports and new push channels are answered 503', registry.#client, registry.#subscriber);
     const { onRevoked } = options;
     const subscribed =
       registry.#subscriber && onRevoked
@@ -162,7 +159,8 @@ export class RedisAgentRegistry implements AgentRegistry {
 
   async close(): Promise<void> {
     this.#closed = true;
-    this.#outages.close();
+    // A shared state is the node's to close; the registry's own is silenced here.
+    if (!this.#options.outages) this.#outages.close();
     for (const client of [this.#subscriber, this.#client]) if (client?.isOpen) client.destroy();
   }
 }

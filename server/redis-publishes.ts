@@ -1,7 +1,7 @@
 import { createClient } from '@redis/client';
 import { redactSecrets } from '../app/base/redact.js';
 import { FEED_VERSION_KEY, PUBLISH_CHANNEL, parseFeedVersion } from '../app/common/publish-events.js';
-import { RedisOutages } from './redis-outages.js';
+import type { RedisOutages } from './redis-outages.js';
 
 export interface RedisPublishesOptions {
   /** redis:// or rediss:// */
@@ -9,6 +9,8 @@ export interface RedisPublishesOptions {
   readonly log: (line: string) => void;
   /** A feed version newer than any this node has seen: push it to the node's agents. */
   readonly onPublish: (version: number) => void;
+  /** The node's Redis state, shared by its users of Redis. */
+  readonly outages: RedisOutages;
 }
 
 /**
@@ -29,17 +31,11 @@ export class RedisPublishes {
   #version: number | null = null;
   #started = false;
   #closed = false;
-  readonly #outages: RedisOutages;
 
   private constructor(options: RedisPublishesOptions) {
     this.#options = options;
     this.#client = createClient({ url: options.url });
     this.#subscriber = this.#client.duplicate();
-    const where = redactSecrets(options.url);
-    this.#outages = new RedisOutages(options.log, {
-      down: (why) => `redis: ${where} unreachable (${why}); pushes wait for it, the client reconnects by itself`,
-      back: `redis: ${where} reachable again`,
-    });
   }
 
   static start(options: RedisPublishesOptions): RedisPublishes {
@@ -55,16 +51,14 @@ export class RedisPublishes {
 
   async close(): Promise<void> {
     this.#closed = true;
-    this.#outages.close();
     for (const client of [this.#subscriber, this.#client]) if (client.isOpen) client.destroy();
   }
 
   #connect(): void {
     const { url, log } = this.#options;
     const where = redactSecrets(url);
-    this.#outages.watch(this.#client, this.#subscriber);
+    this.#options.outages.watch('publishes are pushed once it is back', this.#client, this.#subscriber);
     this.#client.on('ready', () => void this.#catchUp());
-    this.#subscriber.on('ready', () => this.#outages.back());
     const subscribed = this.#subscriber
       .connect()
       .then(() => this.#subscriber.subscribe(PUBLISH_CHANNEL, (message) => this.#heard(message, true)))

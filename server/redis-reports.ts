@@ -1,7 +1,7 @@
 import { type CommandParser, createClient, defineScript } from '@redis/client';
 import { redactSecrets } from '../app/base/redact.js';
 import { ErrorReport } from '../app/common/reports.js';
-import { ONE_SHOT_SOCKET, REDIS_TIMEOUT_MS, RedisOutages } from './redis-outages.js';
+import { ONE_SHOT_SOCKET, REDIS_TIMEOUT_MS, type RedisOutages } from './redis-outages.js';
 import { type ReportStore, ReportStoreUnavailable, type StoredReport } from './report-store.js';
 
 /**
@@ -73,6 +73,8 @@ export interface RedisReportStoreOptions {
   readonly log: (line: string) => void;
   /** Entries the stream keeps, about (MAXLEN ~): past it the oldest are trimmed. */
   readonly maxReports: number;
+  /** The node's Redis state, shared by its users of Redis. */
+  readonly outages: RedisOutages;
 }
 
 /**
@@ -87,7 +89,6 @@ export interface RedisReportStoreOptions {
 export class RedisReportStore implements ReportStore {
   readonly #options: RedisReportStoreOptions;
   readonly #where: string;
-  readonly #outages: RedisOutages;
   readonly #client: ReturnType<typeof reportsClient>;
   /** The stream's length as last seen (Redis has the truth; /health shows this). */
   #length = 0;
@@ -100,10 +101,6 @@ export class RedisReportStore implements ReportStore {
     this.#options = options;
     this.#where = redactSecrets(options.url);
     this.#client = reportsClient(options.url);
-    this.#outages = new RedisOutages(options.log, {
-      down: (why) => `reports: Redis at ${this.#where} unavailable (${why}): answering reports 503 until it is back; the client reconnects by itself`,
-      back: `reports: Redis at ${this.#where} reachable again: storing reports`,
-    });
   }
 
   /** Resolves at once, connected or not: Redis may come later. Async so that a bad option rejects, as FileReportStore.open does. */
@@ -130,10 +127,10 @@ export class RedisReportStore implements ReportStore {
       reply = await this.#withTimeout(this.#client.addReport(REPORTS_STREAM, `${REPORT_ID_KEY_PREFIX}${report.id}`, REPORT_ID_TTL_S, this.#options.maxReports, JSON.stringify(report)));
     } catch (error) {
       const why = error instanceof Error ? error.message : String(error);
-      this.#outages.down(why);
+      this.#options.outages.commandFailed(why);
       throw new ReportStoreUnavailable(`the report store (Redis at ${this.#where}) is unavailable (${why})`, RETRY_AFTER_S, { cause: error });
     }
-    this.#outages.back();
+    this.#options.outages.commandAnswered();
     this.#length = reply.length;
     this.#dropped += reply.trimmed;
     if (!reply.duplicate) this.#options.log(`reports: stored ${report.id} as ${reply.entry} (${report.code} from agent ${report.agent_id} ${report.agent_version})`);
@@ -142,12 +139,11 @@ export class RedisReportStore implements ReportStore {
 
   async close(): Promise<void> {
     this.#closed = true;
-    this.#outages.close();
     if (this.#client.isOpen) this.#client.destroy();
   }
 
   #connect(): void {
-    this.#outages.watch(this.#client);
+    this.#options.outages.watch('reports are answered 503 (agents keep them)', this.#client);
     this.#client.on('ready', () => void this.#readLength());
     this.#client.connect().catch((error: unknown) => {
       if (!this.#closed) this.#options.log(`reports: cannot connect to Redis at ${this.#where}: ${error instanceof Error ? error.message : String(error)}`);
@@ -160,9 +156,9 @@ export class RedisReportStore implements ReportStore {
       this.#length = await this.#client.xLen(REPORTS_STREAM);
       if (!this.#connected) this.#options.log(`reports: storing reports in the Redis stream ${REPORTS_STREAM} at ${this.#where}, which holds ${this.#length} report(s)`);
       this.#connected = true;
-      this.#outages.back();
+      this.#options.outages.commandAnswered();
     } catch (error) {
-      this.#outages.down(error instanceof Error ? error.message : String(error));
+      this.#options.outages.commandFailed(error instanceof Error ? error.message : String(error));
     }
   }
 

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
+import { redactSecrets } from '../app/base/redact.js';
 import { ENROLL_PATH } from '../app/common/enrollment.js';
 import { AgentAuth, DEFAULT_ENROLLMENTS_PER_MINUTE, refuseCaller } from './agent-auth.js';
 import { FileAgentRegistry } from './agent-registry.js';
@@ -8,6 +9,7 @@ import { replyJson } from './http-replies.js';
 import { OriginPolicy } from './origins.js';
 import { RedisAgentRegistry } from './redis-agent-registry.js';
 import { DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_AGENT, FeedWatcher, PushHub } from './push.js';
+import { RedisOutages, type RedisState } from './redis-outages.js';
 import { RedisPublishes } from './redis-publishes.js';
 import { DEFAULT_MAX_REPORTS_BYTES, FileReportStore } from './file-reports.js';
 import { RedisReportStore } from './redis-reports.js';
@@ -78,6 +80,8 @@ export interface Health {
   readonly reports_stored: number;
   /** Reports dropped since start to keep the store within its bounds (oldest first). */
   readonly reports_dropped: number;
+  /** This node's link to Redis (RedisState), or null for a single node without Redis. */
+  readonly redis: RedisState | null;
 }
 
 const DEFAULT_PING_INTERVAL_MS = 30_000;
@@ -115,16 +119,19 @@ export class FeedServer {
   readonly #publishes: PublishSource;
   /** Undefined: agents are not authenticated (no enrollment secrets). */
   readonly #auth: AgentAuth | undefined;
+  /** Undefined: a single node, without Redis. */
+  readonly #redis: RedisOutages | undefined;
   readonly #log: (line: string) => void;
   #closing: Promise<void> | undefined;
 
-  private constructor(parts: { http: http.Server; files: FeedFiles; reports: ReportsIntake; push: PushHub; publishes: PublishSource; auth: AgentAuth | undefined; log: (line: string) => void; host: string; port: number }) {
+  private constructor(parts: { http: http.Server; files: FeedFiles; reports: ReportsIntake; push: PushHub; publishes: PublishSource; auth: AgentAuth | undefined; redis: RedisOutages | undefined; log: (line: string) => void; host: string; port: number }) {
     this.#http = parts.http;
     this.#files = parts.files;
     this.#reports = parts.reports;
     this.#push = parts.push;
     this.#publishes = parts.publishes;
     this.#auth = parts.auth;
+    this.#redis = parts.redis;
     this.#log = parts.log;
     this.port = parts.port;
     this.url = `http://${parts.host.includes(':') ? `[${parts.host}]` : parts.host}:${parts.port}`;
@@ -138,9 +145,11 @@ export class FeedServer {
     if (!(await fs.promises.stat(root)).isDirectory()) throw new Error(`The feed folder ${options.feedDir} is not a folder.`);
 
     const origins = new OriginPolicy(options.allowedOrigins ?? []);
+    // One state for the node's users of Redis: an outage is logged once, and shown by /health.
+    const redis = options.redisUrl ? { url: options.redisUrl, outages: new RedisOutages(redactSecrets(options.redisUrl), log) } : undefined;
     // A revocation (this node's, another node's, or the operator command's) closes the agent's push channel here.
     const closeChannels = (agentId: string) => log(`agents: ${agentId} was revoked: closed its ${push.disconnect(agentId)} push channel(s) on this node`);
-    const auth = await startAgentAuth(options, origins, log, closeChannels);
+    const auth = await startAgentAuth(options, origins, redis, log, closeChannels);
     const push = new PushHub({
       pingIntervalMs: options.pingIntervalMs ?? DEFAULT_PING_INTERVAL_MS,
       maxConnections: options.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
@@ -151,10 +160,9 @@ export class FeedServer {
     });
     const now = options.now ?? (() => new Date());
     const maxReports = options.maxReports ?? DEFAULT_MAX_REPORTS;
-    const { redisUrl } = options;
     const store = await (
-      redisUrl
-        ? RedisReportStore.open({ url: redisUrl, log, maxReports })
+      redis
+        ? RedisReportStore.open({ ...redis, log, maxReports })
         : FileReportStore.open({ file: options.reportsFile, log, now, maxReports, maxBytes: options.maxReportsBytes ?? DEFAULT_MAX_REPORTS_BYTES })
     ).catch(async (error: unknown) => {
       push.close();
@@ -171,11 +179,11 @@ export class FeedServer {
         const spread = options.pushSpreadMs ?? 0;
         log(`feed version ${version} published: ${spread > 0 && sent > 0 ? `pushing to ${sent} agent(s) over ${spread / 1000} s` : `pushed to ${sent} agent(s)`}`);
       };
-      publishes = options.redisUrl
-        ? RedisPublishes.start({ url: options.redisUrl, log, onPublish })
+      publishes = redis
+        ? RedisPublishes.start({ ...redis, log, onPublish })
         : await FeedWatcher.start({ feedDir: root, pollIntervalMs: options.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS, log, onPublish });
       const port = await listen(server, options.host, options.port);
-      const feedServer = new FeedServer({ http: server, files: new FeedFiles(root), reports, push, publishes, auth, log, host: options.host, port });
+      const feedServer = new FeedServer({ http: server, files: new FeedFiles(root), reports, push, publishes, auth, redis: redis?.outages, log, host: options.host, port });
       server.on('request', (req, res) => feedServer.#route(req, res));
       // After start, an error here is a failed accept (out of file descriptors...): worth a line, not a crash.
       server.on('error', (error) => log(`HTTP server error: ${error.message}`));
@@ -216,12 +224,14 @@ export class FeedServer {
       agents_connected: this.#push.connected,
       reports_stored: this.#reports.stored,
       reports_dropped: this.#reports.dropped,
+      redis: this.#redis?.state ?? null,
     };
   }
 
   /** Stops everything: no new connections, open ones (keep-alive, downloads, WebSockets) closed now. Idempotent. */
   close(): Promise<void> {
     this.#closing ??= (async () => {
+      this.#redis?.close();
       await this.#publishes.close();
       this.#push.close();
       const closed = new Promise<void>((resolve) => this.#http.close(() => resolve()));
@@ -268,18 +278,24 @@ export class FeedServer {
   }
 }
 
+/** A node's Redis (several nodes behind a balancer): its URL, and its state shared by its users. */
+interface NodeRedis {
+  readonly url: string;
+  readonly outages: RedisOutages;
+}
+
 /** Authentication of agents when the server has enrollment secrets, with the registry in Redis (several nodes) or a file beside the reports. */
-async function startAgentAuth(options: FeedServerOptions, origins: OriginPolicy, log: (line: string) => void, onRevoked: (agentId: string) => void): Promise<AgentAuth | undefined> {
+async function startAgentAuth(options: FeedServerOptions, origins: OriginPolicy, redis: NodeRedis | undefined, log: (line: string) => void, onRevoked: (agentId: string) => void): Promise<AgentAuth | undefined> {
   const secrets = options.enrollmentSecrets ?? [];
   if (secrets.length === 0) {
     log('agents are not authenticated (no enrollment secrets): anyone who can reach this server may open a push channel and send reports');
     return undefined;
   }
   const now = options.now ?? (() => new Date());
-  const registry = options.redisUrl
-    ? await RedisAgentRegistry.open({ url: options.redisUrl, now, log, onRevoked }, false)
+  const registry = redis
+    ? await RedisAgentRegistry.open({ ...redis, now, log, onRevoked }, false)
     : await FileAgentRegistry.open({ file: options.agentsFile ?? path.join(path.dirname(options.reportsFile), AGENTS_FILE), now, log, followMs: AGENTS_FOLLOW_MS, onRevoked });
-  log(`agents authenticate: ${secrets.length} enrollment secret(s); enrolled agents kept in ${options.redisUrl ? 'Redis' : (options.agentsFile ?? AGENTS_FILE)}`);
+  log(`agents authenticate: ${secrets.length} enrollment secret(s); enrolled agents kept in ${redis ? 'Redis' : (options.agentsFile ?? AGENTS_FILE)}`);
   return new AgentAuth({ secrets, registry, origins, enrollmentsPerMinute: options.enrollmentsPerMinute ?? DEFAULT_ENROLLMENTS_PER_MINUTE, now, log });
 }
 

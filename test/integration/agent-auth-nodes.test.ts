@@ -69,7 +69,7 @@ test('three nodes share the agents in Redis: a token from one node works on the 
   const other = json(await enroll(b.url, 'agent-8')) as { token: string };
   const port = new URL(redis).port;
   spawnSync('redis-cli', ['-p', port, 'shutdown', 'nosave']);
-  await a.child.waitFor(/agents: redis .* unreachable/);
+  await a.child.waitFor(/redis: .* unreachable .*enrollments, reports and new push channels are answered 503/);
   const down = await enroll(a.url, 'agent-9');
   assert.equal(down.status, 503);
   assert.ok(Number(down.headers['retry-after']) > 0);

@@ -160,7 +160,7 @@ function startRedis(t: TestContext, port: number, dir: string): Child {
   return redis;
 }
 
-test('Redis stopped: the node answers reports 503 with Retry-After (the agent keeps them), stays responsive, says so once; Redis back on its port: reports are accepted again', async (t) => {
+test('Redis stopped: the node answers reports 503 with Retry-After (the agent keeps them), stays responsive, says so once, /health shows it; Redis back on its port: reports are accepted again', async (t) => {
   if (!fs.existsSync(REDIS_SERVER)) {
     tierUnavailable(t, 'redis', `${REDIS_SERVER} not found`, 'apt-get install redis-server');
     return;
@@ -173,6 +173,7 @@ test('Redis stopped: the node answers reports 503 with Retry-After (the agent ke
   const root = tempDir(t, 'outpost-report-nodes-');
   const node = await startNode(t, root, url);
   assert.deepEqual(await post(node, validReport()), { status: 202, duplicate: false });
+  assert.equal(await redisState(node), 'ready');
 
   redis.kill('SIGTERM');
   await redis.finish(5_000);
@@ -182,20 +183,28 @@ test('Redis stopped: the node answers reports 503 with Retry-After (the agent ke
     assert.equal(reply.status, 503);
     assert.match(String(reply.headers['retry-after']), /^\d+$/);
     assert.match((json(reply) as { error: string }).error, /the report store \(Redis at redis:\/\/127\.0\.0\.1:\d+\) is unavailable .*send it again after \d+ s/);
-    const health = await fetch(`${node.url}/health`);
-    assert.equal(health.status, 200, 'the node still answers');
+    assert.equal(await redisState(node), 'unreachable', 'the node still answers, and says why reports are refused');
   }
-  assert.equal(node.child.stderr.match(/reports: Redis at .* unavailable/g)?.length, 1, `said once:\n${node.child.stderr}`);
+  // One line for the node (its publishes and reports alike), saying what waits meanwhile.
+  assert.equal(node.child.stderr.match(/redis: .* unreachable .*; meanwhile .*reports are answered 503/g)?.length, 1, `said once:\n${node.child.stderr}`);
 
   const back = startRedis(t, port, dir);
   await back.waitFor(/Ready to accept connections/);
   // The client reconnects on its own schedule (backing off up to a few seconds); then the agent's re-send is taken.
-  await node.child.waitFor(/reports: Redis at .* reachable again/, 30_000);
+  await node.child.waitFor(/redis: .* reachable again/, 30_000);
+  assert.equal(await redisState(node), 'ready');
   assert.deepEqual(await post(node, kept), { status: 202, duplicate: false }, 'stored now: it was not before');
   assert.deepEqual(await post(node, kept), { status: 202, duplicate: true });
   const client = await redisClient(t, url);
   assert.deepEqual(await streamIds(client), [kept.id], 'Redis came back empty (no persistence): only what was stored since');
 });
+
+/** GET /health's `redis`: the node's link to Redis. */
+async function redisState(node: ServerNode): Promise<unknown> {
+  const health = await fetch(`${node.url}/health`);
+  assert.equal(health.status, 200);
+  return ((await health.json()) as { redis: unknown }).redis;
+}
 
 test('outpost-server failures --redis: ERR_ reports of the last hour by code and version, with distinct agents; EVT_ reports and older ones do not count; --since widens the window', async (t) => {
   const redis = await redisOrSkip(t);

@@ -161,7 +161,7 @@ test('report store: past maxReports 8 the oldest are dropped a quarter at a time
   }
   // 8 fit; the 9th trims to 6 (2 dropped) and makes 7; the 10th makes 8; the 11th trims again (2 more).
   assert.deepEqual(storedIds(reportsFile), posted.slice(4).map((r) => r.id));
-  assert.deepEqual(json(await request(server.url, '/health')), { status: 'ok', feed_version: null, agents_connected: 0, reports_stored: 7, reports_dropped: 4 });
+  assert.deepEqual(json(await request(server.url, '/health')), { status: 'ok', feed_version: null, agents_connected: 0, reports_stored: 7, reports_dropped: 4, redis: null });
   const replaced = inodes.map((ino, i) => i > 0 && ino !== inodes[i - 1]).flatMap((changed, i) => (changed ? [i + 1] : []));
   assert.deepEqual(replaced, [9, 11], 'the file is replaced by the 9th and the 11th report only');
   assert.ok(logged.includes('reports: the store reached its bounds (8 reports, 67108864 bytes): dropped the oldest 2 report(s), 4 since start; 6 kept'), logged.join('\n'));

@@ -257,13 +257,13 @@ test('GET /health: feed version, connected agents, stored reports', async (t) =>
   const health = await request(server.url, '/health');
   assert.equal(health.status, 200);
   assert.equal(health.headers['content-type'], 'application/json');
-  assert.deepEqual(json(health), { status: 'ok', feed_version: 3, agents_connected: 1, reports_stored: 1, reports_dropped: 0 });
+  assert.deepEqual(json(health), { status: 'ok', feed_version: 3, agents_connected: 1, reports_stored: 1, reports_dropped: 0, redis: null });
   assert.equal((await request(server.url, '/health', { method: 'POST' })).status, 405);
 
   const emptyFeed = path.join(path.dirname(feedDir), 'empty-feed');
   fs.mkdirSync(emptyFeed);
   const empty = await startServer(t, { feedDir: emptyFeed, reportsFile: path.join(path.dirname(feedDir), 'other.jsonl') });
-  assert.deepEqual(json(await request(empty.url, '/health')), { status: 'ok', feed_version: null, agents_connected: 0, reports_stored: 0, reports_dropped: 0 });
+  assert.deepEqual(json(await request(empty.url, '/health')), { status: 'ok', feed_version: null, agents_connected: 0, reports_stored: 0, reports_dropped: 0, redis: null });
   assert.ok(fs.statSync(path.join(emptyFeed, 'metadata')).isDirectory(), 'the watched folder is created');
 });
 
@@ -416,7 +416,7 @@ test('outpost-server: creates a missing feed, prints one listening line, serves,
     assert.equal(base, 'http://127.0.0.1');
     assert.ok(fs.statSync(path.join(feedDir, 'metadata')).isDirectory());
     if (signal === 'SIGTERM') assert.match(child.stderr, /did not exist: created it/);
-    assert.deepEqual(json(await request(`${base}:${port}`, '/health')), { status: 'ok', feed_version: null, agents_connected: 0, reports_stored: 0, reports_dropped: 0 });
+    assert.deepEqual(json(await request(`${base}:${port}`, '/health')), { status: 'ok', feed_version: null, agents_connected: 0, reports_stored: 0, reports_dropped: 0, redis: null });
     const ws = await PushClient.connect(`ws://127.0.0.1:${port}/ws`);
     child.kill(signal);
     const done = await child.finish(5_000);
@@ -467,7 +467,7 @@ test('outpost-server: the limit flags reach the server: connections, origins, re
   assert.equal(fromB.status, 202);
   assert.equal((await postReport(url, validReport({ agent_id: 'a' }))).status, 429);
   for (const agent of ['b', 'c']) assert.equal((await postReport(url, validReport({ agent_id: agent }))).status, 202);
-  assert.deepEqual(json(await request(url, '/health')), { status: 'ok', feed_version: null, agents_connected: 1, reports_stored: 2, reports_dropped: 1 });
+  assert.deepEqual(json(await request(url, '/health')), { status: 'ok', feed_version: null, agents_connected: 1, reports_stored: 2, reports_dropped: 1, redis: null });
   child.kill('SIGTERM');
   assert.equal((await child.finish(5_000)).code, 0);
 });
