@@ -8,6 +8,7 @@ import { createClient } from '@redis/client';
 import { FEED_VERSION_KEY, PUBLISH_CHANNEL } from '../app/common/publish-events.js';
 import { DEFAULT_MAX_CONNECTIONS } from '../server/push.js';
 import { RedisAgentRegistry } from '../server/redis-agent-registry.js';
+import { RedisLink } from '../server/redis-link.js';
 import { freePort } from '../test/helpers/nginx.js';
 import { REDIS_SERVER } from '../test/helpers/redis.js';
 import { type Benchmark, cpuMs, type Figure, median, startUntil, stop } from './measure.js';
@@ -290,7 +291,8 @@ async function memoryPerConnection(connections: number, redisUrl: string, root: 
 async function registryMemory(agents: number, redisUrl: string, log: (line: string) => void): Promise<Figure> {
   const client = createClient({ url: redisUrl, socket: { reconnectStrategy: false } });
   await client.connect();
-  const registry = await RedisAgentRegistry.open({ url: redisUrl, now: () => new Date(), log }, true);
+  const link = await RedisLink.openOneShot(redisUrl);
+  const registry = new RedisAgentRegistry(link, { now: () => new Date(), log });
   try {
     const used = async () => Number(/used_memory:(\d+)/.exec(await client.info('memory'))?.[1]);
     const id = (i: number) => `0b9c1d2e-3f40-4a5b-8c6d-${String(i).padStart(12, '0')}`;
@@ -305,6 +307,7 @@ async function registryMemory(agents: number, redisUrl: string, log: (line: stri
     return { name: `Redis memory per enrolled agent (${agents} agents)`, unit: 'B', value: enrolled, baseline: minimal, baselineName: 'one key per agent holding a token hash', goal: 'reported', met: true };
   } finally {
     await registry.close();
+    link.close();
     client.destroy();
   }
 }

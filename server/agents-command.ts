@@ -7,6 +7,7 @@ import { ExitCode } from '../app/common/exit-codes.js';
 import { isRedisUrl } from '../app/common/publish-events.js';
 import { type AgentRegistry, FileAgentRegistry, newToken } from './agent-registry.js';
 import { RedisAgentRegistry } from './redis-agent-registry.js';
+import { RedisLink } from './redis-link.js';
 
 /** What an operator command of outpost-server is given: a clock, its two outputs, and the usage to print on a bad argument. */
 export interface CommandIo {
@@ -49,10 +50,12 @@ export async function agentsMain(argv: readonly string[], io: CommandIo, default
   if (values.redis !== undefined && !isRedisUrl(values.redis)) return usage(io, `--redis must be a redis:// or rediss:// URL (got "${values.redis}")`);
 
   let registry: AgentRegistry;
+  let link: RedisLink | undefined;
   const log = (line: string) => io.stderr(`${line}\n`);
   if (values.redis !== undefined) {
     try {
-      registry = await RedisAgentRegistry.open({ url: values.redis, now: io.now, log }, true);
+      link = await RedisLink.openOneShot(values.redis);
+      registry = new RedisAgentRegistry(link, { now: io.now, log });
     } catch (error) {
       io.stderr(`outpost-server: cannot reach Redis at ${redactSecrets(values.redis)}: ${error instanceof Error ? error.message : String(error)}\n`);
       return ExitCode.UNAVAILABLE;
@@ -80,6 +83,7 @@ export async function agentsMain(argv: readonly string[], io: CommandIo, default
     return ExitCode.UNAVAILABLE;
   } finally {
     await registry.close();
+    link?.close();
   }
 }
 

@@ -7,7 +7,8 @@ import { isRedisUrl } from '../app/common/publish-events.js';
 import type { CommandIo } from './agents-command.js';
 import { failuresTable, summarizeFailures, type FailureSummary } from './failures.js';
 import { readReportsFile } from './file-reports.js';
-import { readingClient, readReportsStream } from './redis-reports.js';
+import { RedisLink } from './redis-link.js';
+import { readReportsStream } from './redis-reports.js';
 
 export const DEFAULT_SINCE = '1h';
 
@@ -57,17 +58,15 @@ export async function failuresMain(argv: string[], io: FailuresIo): Promise<numb
 
 async function fromRedis(url: string, since: Date, io: FailuresIo): Promise<FailureSummary | number> {
   const where = redactSecrets(url);
-  const client = readingClient(url);
-  // Without a listener an 'error' event would crash the command; the failed call says what went wrong.
-  client.on('error', () => undefined);
+  let link: RedisLink | undefined;
   try {
-    await client.connect();
-    return await summarizeFailures(readReportsStream(client, since), since);
+    link = await RedisLink.openOneShot(url);
+    return await summarizeFailures(readReportsStream(link.commands, since), since);
   } catch (error) {
     io.stderr(`outpost-server failures: cannot read the reports from Redis at ${where}: ${error instanceof Error ? error.message : String(error)}\n`);
     return ExitCode.UNAVAILABLE;
   } finally {
-    if (client.isOpen) client.destroy();
+    link?.close();
   }
 }
 

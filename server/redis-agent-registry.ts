@@ -1,7 +1,6 @@
-import { type CommandParser, createClient, defineScript } from '@redis/client';
-import { redactSecrets } from '../app/base/redact.js';
+import { type CommandParser, defineScript } from '@redis/client';
 import { type AgentRecord, type AgentRegistry, newToken, type RevokeOutcome, type TokenLookup, tokenHash } from './agent-registry.js';
-import { ONE_SHOT_SOCKET, RedisOutages } from './redis-outages.js';
+import type { RedisLink } from './redis-link.js';
 
 /**
  * Where every node finds the agents (a single Redis; the scripts name keys they compute, which a
@@ -67,100 +66,67 @@ return 'revoked'`,
   transformReply: (reply: unknown): RevokeOutcome => String(reply) as RevokeOutcome,
 });
 
-/** Commands fail at once while disconnected instead of queueing behind an outage; the operator command's client does not reconnect. */
-function registryClient(url: string, oneShot: boolean) {
-  return createClient({ url, disableOfflineQueue: true, scripts: { enrollAgent: ENROLL, identifyToken: IDENTIFY, revokeAgent: REVOKE }, ...(oneShot && { socket: ONE_SHOT_SOCKET }) });
-}
+/** The registry's scripts, for the node's commands client (redis-link.ts). */
+export const AGENT_SCRIPTS = { enrollAgent: ENROLL, identifyToken: IDENTIFY, revokeAgent: REVOKE };
 
 export interface RedisAgentRegistryOptions {
-  readonly url: string;
   readonly now: () => Date;
   readonly log: (line: string) => void;
-  /** The node's Redis state, shared by its users of Redis. Omitted: one of the registry's own (the operator command). */
-  readonly outages?: RedisOutages;
   /** An agent was revoked, by any node or by the operator command: close its push channel here. Omitted: no subscription (the operator command). */
   readonly onRevoked?: (agentId: string) => void;
 }
 
 /**
- * The agents of a fleet of nodes, in Redis. A request while Redis is unreachable fails (the node
- * answers 503: the agent keeps its report and retries), rather than letting an unchecked token in.
+ * The agents of a fleet of nodes, in Redis. A request while Redis is unreachable fails at once (the
+ * commands client has no offline queue; the node answers 503: the agent keeps its report and
+ * retries), rather than letting an unchecked token in.
  */
 export class RedisAgentRegistry implements AgentRegistry {
+  readonly #link: RedisLink;
   readonly #options: RedisAgentRegistryOptions;
-  readonly #client: ReturnType<typeof registryClient>;
-  readonly #subscriber: ReturnType<typeof registryClient> | undefined;
-  readonly #outages: RedisOutages;
-  #closed = false;
 
-  private constructor(options: RedisAgentRegistryOptions, oneShot: boolean) {
+  /**
+   * On a node's link, or an operator command's (RedisLink.openOneShot), which its opener closes. With
+   * `onRevoked` (a node), it listens for revocations.
+   */
+  constructor(link: RedisLink, options: RedisAgentRegistryOptions) {
+    this.#link = link;
     this.#options = options;
-    this.#client = registryClient(options.url, oneShot);
-    this.#subscriber = options.onRevoked ? this.#client.duplicate() : undefined;
-    this.#outages = options.outages ?? new RedisOutages(redactSecrets(options.url), options.log);
-  }
-
-  /** Resolves once connected; with `waitForRedis` false (a server), starts without Redis and connects when it can. */
-  static async open(options: RedisAgentRegistryOptions, waitForRedis: boolean): Promise<RedisAgentRegistry> {
-    const registry = new RedisAgentRegistry(options, waitForRedis);
-    const where = redactSecrets(options.url);
-    registry.#outages.watch('enrollments, reports and new push channels are answered 503', registry.#client, registry.#subscriber);
-    const { onRevoked } = options;
-    const subscribed =
-      registry.#subscriber && onRevoked
-        ? registry.#subscriber
-            .connect()
-            .then((subscriber) => subscriber.subscribe(AGENT_REVOKED_CHANNEL, (agentId) => onRevoked(agentId)))
-        : Promise.resolve();
-    const connected = Promise.all([registry.#client.connect(), subscribed]).then(() => {
-      if (onRevoked) options.log(`agents: kept in redis ${where}; revocations heard on ${AGENT_REVOKED_CHANNEL}`);
+    const { onRevoked, log } = options;
+    if (!onRevoked) return;
+    link.outages.waits('enrollments and new push channels are answered 503');
+    link.subscribe(AGENT_REVOKED_CHANNEL, (agentId) => onRevoked(agentId)).catch((error: unknown) => {
+      log(`agents: cannot subscribe to ${AGENT_REVOKED_CHANNEL}: ${error instanceof Error ? error.message : String(error)}`);
     });
-    if (waitForRedis) {
-      try {
-        await connected;
-      } catch (error) {
-        await registry.close();
-        throw error;
-      }
-    } else {
-      connected.catch((error: unknown) => {
-        if (!registry.#closed) options.log(`agents: cannot connect to redis ${where}: ${error instanceof Error ? error.message : String(error)}`);
-      });
-    }
-    return registry;
   }
 
   async enroll(agentId: string): Promise<{ token: string } | 'revoked'> {
     const token = newToken();
-    const answer = await this.#client.enrollAgent(agentId, tokenHash(token), this.#options.now().toISOString());
+    const answer = await this.#link.commands.enrollAgent(agentId, tokenHash(token), this.#options.now().toISOString());
     return answer === 'revoked' ? 'revoked' : { token };
   }
 
   identify(token: string): Promise<TokenLookup> {
-    return this.#client.identifyToken(tokenHash(token));
+    return this.#link.commands.identifyToken(tokenHash(token));
   }
 
   async revoke(agentId: string): Promise<RevokeOutcome> {
-    const answer = await this.#client.revokeAgent(agentId, this.#options.now().toISOString());
-    if (answer === 'revoked') await this.#client.publish(AGENT_REVOKED_CHANNEL, agentId);
+    const answer = await this.#link.commands.revokeAgent(agentId, this.#options.now().toISOString());
+    if (answer === 'revoked') await this.#link.commands.publish(AGENT_REVOKED_CHANNEL, agentId);
     return answer;
   }
 
   async list(): Promise<AgentRecord[]> {
     const records: AgentRecord[] = [];
-    for await (const keys of this.#client.scanIterator({ MATCH: `${AGENT_PREFIX}*`, COUNT: 1000 })) {
+    for await (const keys of this.#link.commands.scanIterator({ MATCH: `${AGENT_PREFIX}*`, COUNT: 1000 })) {
       for (const key of keys) {
-        const fields = await this.#client.hGetAll(key);
+        const fields = await this.#link.commands.hGetAll(key);
         records.push({ agent_id: key.slice(AGENT_PREFIX.length), enrolled_at: fields.enrolled_at ?? '', revoked_at: fields.revoked_at ?? null });
       }
     }
     return records.sort((a, b) => a.enrolled_at.localeCompare(b.enrolled_at));
   }
 
-  async close(): Promise<void> {
-    this.#closed = true;
-    // A shared state is the node's to close; the registry's own is silenced here.
-    if (!this.#options.outages) this.#outages.close();
-    for (const client of [this.#subscriber, this.#client]) if (client?.isOpen) client.destroy();
-  }
+  /** The link is its opener's to close. */
+  async close(): Promise<void> {}
 }

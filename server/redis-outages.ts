@@ -38,15 +38,10 @@ export class RedisOutages {
   #down = false;
   #closed = false;
 
-  /** `where`: Redis's URL without its password, for the log. */
-  constructor(where: string, log: (line: string) => void) {
+  /** `where`: Redis's URL without its password, for the log; `clients`: the node's connections to it. */
+  constructor(where: string, log: (line: string) => void, ...clients: readonly (Watchable | undefined)[]) {
     this.#where = where;
     this.#log = log;
-  }
-
-  /** The clients of one user of Redis, and what that user does while Redis is away (for the outage's log line). */
-  watch(meanwhile: string, ...clients: readonly (Watchable | undefined)[]): void {
-    this.#meanwhile.push(meanwhile);
     for (const client of clients) {
       if (!client) continue;
       this.#clients.set(client, false);
@@ -61,6 +56,11 @@ export class RedisOutages {
         this.#rose();
       });
     }
+  }
+
+  /** What one user of Redis does while it is away ("pushes wait for it"), for the outage's log line. */
+  waits(meanwhile: string): void {
+    this.#meanwhile.push(meanwhile);
   }
 
   /** A command got an error or no answer: Redis counts as down until one is answered or a client reconnects. */
@@ -88,7 +88,8 @@ export class RedisOutages {
   #fell(why: string): void {
     if (this.#down || this.#closed) return;
     this.#down = true;
-    this.#log(`redis: ${this.#where} unreachable (${why}); meanwhile ${this.#meanwhile.join('; ')}; the clients reconnect by themselves`);
+    const meanwhile = this.#meanwhile.length > 0 ? `; meanwhile ${this.#meanwhile.join('; ')}` : '';
+    this.#log(`redis: ${this.#where} unreachable (${why})${meanwhile}; the clients reconnect by themselves`);
   }
 
   #rose(): void {

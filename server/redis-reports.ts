@@ -1,7 +1,7 @@
-import { type CommandParser, createClient, defineScript } from '@redis/client';
-import { redactSecrets } from '../app/base/redact.js';
+import { type CommandParser, defineScript } from '@redis/client';
 import { ErrorReport } from '../app/common/reports.js';
-import { ONE_SHOT_SOCKET, REDIS_TIMEOUT_MS, type RedisOutages } from './redis-outages.js';
+import type { RedisCommands, RedisLink } from './redis-link.js';
+import { REDIS_TIMEOUT_MS } from './redis-outages.js';
 import { type ReportStore, ReportStoreUnavailable, type StoredReport } from './report-store.js';
 
 /**
@@ -62,19 +62,15 @@ interface AddReply {
   readonly trimmed: number;
 }
 
-function reportsClient(url: string) {
-  // No offline queue: while Redis is away a report is answered 503 at once, not held until it is back.
-  return createClient({ url, disableOfflineQueue: true, scripts: { addReport: ADD_REPORT } });
-}
+/** The store's scripts, for the node's commands client (redis-link.ts). */
+export const REPORT_SCRIPTS = { addReport: ADD_REPORT };
 
 export interface RedisReportStoreOptions {
-  /** redis:// or rediss:// */
-  readonly url: string;
+  /** The node's connections to Redis. */
+  readonly link: RedisLink;
   readonly log: (line: string) => void;
   /** Entries the stream keeps, about (MAXLEN ~): past it the oldest are trimmed. */
   readonly maxReports: number;
-  /** The node's Redis state, shared by its users of Redis. */
-  readonly outages: RedisOutages;
 }
 
 /**
@@ -84,30 +80,27 @@ export interface RedisReportStoreOptions {
  * Redis is: it must run with appendonly yes (docs/server.md).
  *
  * The node does not wait for Redis to start, nor stops when it goes: meanwhile reports are answered
- * 503 (the agent keeps them and sends them again), and the node says so once per outage.
+ * 503 at once (the commands client has no offline queue; the agent keeps them and sends them again),
+ * and the node says so once per outage.
  */
 export class RedisReportStore implements ReportStore {
   readonly #options: RedisReportStoreOptions;
-  readonly #where: string;
-  readonly #client: ReturnType<typeof reportsClient>;
   /** The stream's length as last seen (Redis has the truth; /health shows this). */
   #length = 0;
   #dropped = 0;
   /** Connected once at least: the first connection is worth a line, later ones only after an outage. */
   #connected = false;
-  #closed = false;
 
   private constructor(options: RedisReportStoreOptions) {
     this.#options = options;
-    this.#where = redactSecrets(options.url);
-    this.#client = reportsClient(options.url);
   }
 
   /** Resolves at once, connected or not: Redis may come later. Async so that a bad option rejects, as FileReportStore.open does. */
   static async open(options: RedisReportStoreOptions): Promise<RedisReportStore> {
     if (!Number.isInteger(options.maxReports) || options.maxReports < 1) throw new RangeError(`maxReports must be a positive integer, got ${options.maxReports}`);
     const store = new RedisReportStore(options);
-    store.#connect();
+    options.link.outages.waits('reports are answered 503 (agents keep them)');
+    options.link.onReady(() => void store.#readLength());
     return store;
   }
 
@@ -122,43 +115,35 @@ export class RedisReportStore implements ReportStore {
   }
 
   async add(report: ErrorReport): Promise<'stored' | 'duplicate'> {
+    const { link } = this.#options;
     let reply: AddReply;
     try {
-      reply = await this.#withTimeout(this.#client.addReport(REPORTS_STREAM, `${REPORT_ID_KEY_PREFIX}${report.id}`, REPORT_ID_TTL_S, this.#options.maxReports, JSON.stringify(report)));
+      reply = await this.#withTimeout(link.commands.addReport(REPORTS_STREAM, `${REPORT_ID_KEY_PREFIX}${report.id}`, REPORT_ID_TTL_S, this.#options.maxReports, JSON.stringify(report)));
     } catch (error) {
       const why = error instanceof Error ? error.message : String(error);
-      this.#options.outages.commandFailed(why);
-      throw new ReportStoreUnavailable(`the report store (Redis at ${this.#where}) is unavailable (${why})`, RETRY_AFTER_S, { cause: error });
+      link.outages.commandFailed(why);
+      throw new ReportStoreUnavailable(`the report store (Redis at ${link.where}) is unavailable (${why})`, RETRY_AFTER_S, { cause: error });
     }
-    this.#options.outages.commandAnswered();
+    link.outages.commandAnswered();
     this.#length = reply.length;
     this.#dropped += reply.trimmed;
     if (!reply.duplicate) this.#options.log(`reports: stored ${report.id} as ${reply.entry} (${report.code} from agent ${report.agent_id} ${report.agent_version})`);
     return reply.duplicate ? 'duplicate' : 'stored';
   }
 
-  async close(): Promise<void> {
-    this.#closed = true;
-    if (this.#client.isOpen) this.#client.destroy();
-  }
-
-  #connect(): void {
-    this.#options.outages.watch('reports are answered 503 (agents keep them)', this.#client);
-    this.#client.on('ready', () => void this.#readLength());
-    this.#client.connect().catch((error: unknown) => {
-      if (!this.#closed) this.#options.log(`reports: cannot connect to Redis at ${this.#where}: ${error instanceof Error ? error.message : String(error)}`);
-    });
-  }
+  /** The link is the node's to close. */
+  async close(): Promise<void> {}
 
   /** At every (re)connection: the stream's length, so /health is right before the first report. */
   async #readLength(): Promise<void> {
+    const { link } = this.#options;
     try {
-      this.#length = await this.#client.xLen(REPORTS_STREAM);
-      if (!this.#connected) this.#options.log(`reports: storing reports in the Redis stream ${REPORTS_STREAM} at ${this.#where}, which holds ${this.#length} report(s)`);
+      this.#length = await link.commands.xLen(REPORTS_STREAM);
+      if (!this.#connected) this.#options.log(`reports: storing reports in the Redis stream ${REPORTS_STREAM} at ${link.where}, which holds ${this.#length} report(s)`);
       this.#connected = true;
-      this.#options.outages.commandAnswered();
+      link.outages.commandAnswered();
     } catch (error) {
-      this.#options.outages.commandFailed(error instanceof Error ? error.message : String(error));
+      link.outages.commandFailed(error instanceof Error ? error.message : String(error));
     }
   }
 
@@ -178,18 +163,13 @@ export class RedisReportStore implements ReportStore {
 
 }
 
-/** A reading client for `outpost-server failures`: no reconnecting, a command fails at once when Redis is away. */
-export function readingClient(url: string) {
-  return createClient({ url, disableOfflineQueue: true, socket: ONE_SHOT_SOCKET });
-}
-
 const PAGE = 1_000;
 
 /**
  * The reports the stream received from `since` on, oldest first, read a page at a time. Entries that
  * are not a report (written by something else) are skipped.
  */
-export async function* readReportsStream(client: ReturnType<typeof readingClient>, since: Date): AsyncGenerator<StoredReport> {
+export async function* readReportsStream(client: RedisCommands, since: Date): AsyncGenerator<StoredReport> {
   let start = String(since.getTime());
   for (;;) {
     const entries = (await client.xRange(REPORTS_STREAM, start, '+', { COUNT: PAGE })) ?? [];

@@ -1,7 +1,6 @@
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
-import { redactSecrets } from '../app/base/redact.js';
 import { ENROLL_PATH } from '../app/common/enrollment.js';
 import { AgentAuth, DEFAULT_ENROLLMENTS_PER_MINUTE, refuseCaller } from './agent-auth.js';
 import { FileAgentRegistry } from './agent-registry.js';
@@ -9,7 +8,8 @@ import { replyJson } from './http-replies.js';
 import { OriginPolicy } from './origins.js';
 import { RedisAgentRegistry } from './redis-agent-registry.js';
 import { DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_AGENT, FeedWatcher, PushHub } from './push.js';
-import { RedisOutages, type RedisState } from './redis-outages.js';
+import { RedisLink } from './redis-link.js';
+import type { RedisState } from './redis-outages.js';
 import { RedisPublishes } from './redis-publishes.js';
 import { DEFAULT_MAX_REPORTS_BYTES, FileReportStore } from './file-reports.js';
 import { RedisReportStore } from './redis-reports.js';
@@ -120,11 +120,11 @@ export class FeedServer {
   /** Undefined: agents are not authenticated (no enrollment secrets). */
   readonly #auth: AgentAuth | undefined;
   /** Undefined: a single node, without Redis. */
-  readonly #redis: RedisOutages | undefined;
+  readonly #redis: RedisLink | undefined;
   readonly #log: (line: string) => void;
   #closing: Promise<void> | undefined;
 
-  private constructor(parts: { http: http.Server; files: FeedFiles; reports: ReportsIntake; push: PushHub; publishes: PublishSource; auth: AgentAuth | undefined; redis: RedisOutages | undefined; log: (line: string) => void; host: string; port: number }) {
+  private constructor(parts: { http: http.Server; files: FeedFiles; reports: ReportsIntake; push: PushHub; publishes: PublishSource; auth: AgentAuth | undefined; redis: RedisLink | undefined; log: (line: string) => void; host: string; port: number }) {
     this.#http = parts.http;
     this.#files = parts.files;
     this.#reports = parts.reports;
@@ -145,8 +145,8 @@ export class FeedServer {
     if (!(await fs.promises.stat(root)).isDirectory()) throw new Error(`The feed folder ${options.feedDir} is not a folder.`);
 
     const origins = new OriginPolicy(options.allowedOrigins ?? []);
-    // One state for the node's users of Redis: an outage is logged once, and shown by /health.
-    const redis = options.redisUrl ? { url: options.redisUrl, outages: new RedisOutages(redactSecrets(options.redisUrl), log) } : undefined;
+    // One link for the node's users of Redis (two connections), with one state: an outage is logged once, and shown by /health.
+    const redis = options.redisUrl ? RedisLink.open(options.redisUrl, log) : undefined;
     // A revocation (this node's, another node's, or the operator command's) closes the agent's push channel here.
     const closeChannels = (agentId: string) => log(`agents: ${agentId} was revoked: closed its ${push.disconnect(agentId)} push channel(s) on this node`);
     const auth = await startAgentAuth(options, origins, redis, log, closeChannels);
@@ -162,11 +162,12 @@ export class FeedServer {
     const maxReports = options.maxReports ?? DEFAULT_MAX_REPORTS;
     const store = await (
       redis
-        ? RedisReportStore.open({ ...redis, log, maxReports })
+        ? RedisReportStore.open({ link: redis, log, maxReports })
         : FileReportStore.open({ file: options.reportsFile, log, now, maxReports, maxBytes: options.maxReportsBytes ?? DEFAULT_MAX_REPORTS_BYTES })
     ).catch(async (error: unknown) => {
       push.close();
       await auth?.close();
+      redis?.close();
       throw error;
     });
     const reports = new ReportsIntake({ store, log, now, perAgentPerMinute: options.reportsPerMinute ?? DEFAULT_REPORTS_PER_MINUTE, origins });
@@ -180,10 +181,10 @@ export class FeedServer {
         log(`feed version ${version} published: ${spread > 0 && sent > 0 ? `pushing to ${sent} agent(s) over ${spread / 1000} s` : `pushed to ${sent} agent(s)`}`);
       };
       publishes = redis
-        ? RedisPublishes.start({ ...redis, log, onPublish })
+        ? RedisPublishes.start({ link: redis, log, onPublish })
         : await FeedWatcher.start({ feedDir: root, pollIntervalMs: options.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS, log, onPublish });
       const port = await listen(server, options.host, options.port);
-      const feedServer = new FeedServer({ http: server, files: new FeedFiles(root), reports, push, publishes, auth, redis: redis?.outages, log, host: options.host, port });
+      const feedServer = new FeedServer({ http: server, files: new FeedFiles(root), reports, push, publishes, auth, redis, log, host: options.host, port });
       server.on('request', (req, res) => feedServer.#route(req, res));
       // After start, an error here is a failed accept (out of file descriptors...): worth a line, not a crash.
       server.on('error', (error) => log(`HTTP server error: ${error.message}`));
@@ -195,6 +196,7 @@ export class FeedServer {
       server.close();
       await reports.close();
       await auth?.close();
+      redis?.close();
       throw error;
     }
   }
@@ -231,7 +233,6 @@ export class FeedServer {
   /** Stops everything: no new connections, open ones (keep-alive, downloads, WebSockets) closed now. Idempotent. */
   close(): Promise<void> {
     this.#closing ??= (async () => {
-      this.#redis?.close();
       await this.#publishes.close();
       this.#push.close();
       const closed = new Promise<void>((resolve) => this.#http.close(() => resolve()));
@@ -239,6 +240,7 @@ export class FeedServer {
       await closed;
       await this.#reports.close();
       await this.#auth?.close();
+      this.#redis?.close();
     })();
     return this.#closing;
   }
@@ -278,14 +280,8 @@ export class FeedServer {
   }
 }
 
-/** A node's Redis (several nodes behind a balancer): its URL, and its state shared by its users. */
-interface NodeRedis {
-  readonly url: string;
-  readonly outages: RedisOutages;
-}
-
 /** Authentication of agents when the server has enrollment secrets, with the registry in Redis (several nodes) or a file beside the reports. */
-async function startAgentAuth(options: FeedServerOptions, origins: OriginPolicy, redis: NodeRedis | undefined, log: (line: string) => void, onRevoked: (agentId: string) => void): Promise<AgentAuth | undefined> {
+async function startAgentAuth(options: FeedServerOptions, origins: OriginPolicy, redis: RedisLink | undefined, log: (line: string) => void, onRevoked: (agentId: string) => void): Promise<AgentAuth | undefined> {
   const secrets = options.enrollmentSecrets ?? [];
   if (secrets.length === 0) {
     log('agents are not authenticated (no enrollment secrets): anyone who can reach this server may open a push channel and send reports');
@@ -293,7 +289,7 @@ async function startAgentAuth(options: FeedServerOptions, origins: OriginPolicy,
   }
   const now = options.now ?? (() => new Date());
   const registry = redis
-    ? await RedisAgentRegistry.open({ ...redis, now, log, onRevoked }, false)
+    ? new RedisAgentRegistry(redis, { now, log, onRevoked })
     : await FileAgentRegistry.open({ file: options.agentsFile ?? path.join(path.dirname(options.reportsFile), AGENTS_FILE), now, log, followMs: AGENTS_FOLLOW_MS, onRevoked });
   log(`agents authenticate: ${secrets.length} enrollment secret(s); enrolled agents kept in ${redis ? 'Redis' : (options.agentsFile ?? AGENTS_FILE)}`);
   return new AgentAuth({ secrets, registry, origins, enrollmentsPerMinute: options.enrollmentsPerMinute ?? DEFAULT_ENROLLMENTS_PER_MINUTE, now, log });

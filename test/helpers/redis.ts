@@ -5,6 +5,7 @@ import { freePort } from './nginx.js';
 import { REPO_ROOT, tempDir } from './paths.js';
 import { Child } from './processes.js';
 import { tierUnavailable } from './tiers.js';
+import { until } from './wait.js';
 
 /** Debian's redis-server, as operators run it. */
 export const REDIS_SERVER = '/usr/bin/redis-server';
@@ -37,16 +38,18 @@ export interface ServerNode {
 
 /**
  * An outpost-server node on `redis`, on a free loopback port, with `args` besides (`--feed`,
- * `--reports`...); resolved once it listens and has logged each of `ready` (a node serves before Redis
- * answers, so each test waits for what it relies on). Stopped when the test ends.
+ * `--reports`...); resolved once it listens, its `/health` says Redis is ready (connected, subscribed:
+ * a node serves before Redis answers) and it has logged each of `ready`. Stopped when the test ends.
  */
-export async function startServerNode(t: TestContext, redis: string, args: readonly string[], ready: readonly RegExp[]): Promise<ServerNode> {
+export async function startServerNode(t: TestContext, redis: string, args: readonly string[], ready: readonly RegExp[] = []): Promise<ServerNode> {
   const child = new Child(process.execPath, [path.join(REPO_ROOT, 'bin', 'outpost-server.js'), '--port', '0', '--redis', redis, ...args], { ...process.env });
   t.after(async () => {
     child.kill('SIGTERM');
     await child.finish();
   });
   const [, port] = await child.waitFor(/listening on http:\/\/127\.0\.0\.1:(\d+)/);
+  const url = `http://127.0.0.1:${port}`;
+  await until(`${url}/health to say Redis is ready`, async () => ((await (await fetch(`${url}/health`)).json()) as { redis: unknown }).redis === 'ready', 30_000);
   for (const line of ready) await child.waitFor(line);
-  return { child, port: Number(port), url: `http://127.0.0.1:${port}` };
+  return { child, port: Number(port), url };
 }

@@ -11,10 +11,10 @@ import { RedisOutages } from '../../server/redis-outages.js';
 
 function outages(): { state: RedisOutages; lines: string[]; clients: EventEmitter[] } {
   const lines: string[] = [];
-  const state = new RedisOutages('redis://127.0.0.1:6379', (line) => lines.push(line));
   const clients = [new EventEmitter(), new EventEmitter(), new EventEmitter()];
-  state.watch('pushes wait', clients[0], clients[1]);
-  state.watch('reports are answered 503', clients[2]);
+  const state = new RedisOutages('redis://127.0.0.1:6379', (line) => lines.push(line), ...clients);
+  state.waits('pushes wait');
+  state.waits('reports are answered 503');
   return { state, lines, clients };
 }
 
