@@ -308,6 +308,26 @@ test('an endpoint that drops every connection: status retries until its 5 s dead
   );
 });
 
+test('an endpoint that drops three connections, then holds the fourth without a word: status exits 5 at its deadline, still saying the connection was dropped 3 times', async (t) => {
+  const home = tempDir(t);
+  const held: net.Socket[] = [];
+  let accepted = 0;
+  const server = net.createServer((socket) => {
+    if (++accepted <= 3) socket.destroy();
+    else held.push(socket);
+  });
+  await new Promise<void>((resolve) => server.listen(ipcSocketOf(home), resolve));
+  t.after(() => {
+    for (const socket of held) socket.destroy();
+    server.close();
+  });
+
+  const result = await runOutpost(home, ['status']);
+  assert.equal(result.code, 5, result.stderr);
+  assert.match(assertOneLine(result), /did not answer "status" within 5000 ms .*: the connection was dropped 3 times/);
+  assert.equal(accepted, 4, 'no connection after the one held');
+});
+
 /** The job of an update whose updater never began (no journal): the follower only has to clean up. */
 function unbegunJob(dir: string): UpdaterJob {
   const updates = path.join(dir, 'updates');

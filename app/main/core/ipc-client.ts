@@ -1,7 +1,7 @@
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Challenge, IPC_MAX_REPLY_BYTES, IPC_PROTOCOL_VERSION, type IpcCommand, Reply } from '../../common/ipc.js';
-import { errnoCode, ErrorCode, OutpostError } from '../../base/errors.js';
+import { errnoCode, ErrorCode, isOutpostError, OutpostError } from '../../base/errors.js';
 import { clientProof, newNonce, proofsEqual, serverProof } from './ipc-auth.js';
 import { onLines, parseLine, writeLine } from './ipc-lines.js';
 
@@ -45,21 +45,29 @@ const RETRY_DELAY_MS = { first: 20, max: 200 } as const;
 export async function sendCommand(options: SendOptions): Promise<Reply> {
   const deadline = performance.now() + options.timeoutMs;
   let delay: number = RETRY_DELAY_MS.first;
-  for (let drops = 1; ; drops++) {
-    const attempt = await exchange(options, deadline - performance.now());
+  let drops = 0;
+  let lastDrop: OutpostError | undefined;
+  for (;;) {
+    const attempt = await exchange(options, deadline - performance.now()).catch((error: unknown) => {
+      // The deadline came during an attempt after drops (a slow machine): the drops are what the user needs to hear.
+      throw lastDrop && isOutpostError(error, ErrorCode.IPC_TIMEOUT) ? droppedUntilDeadline(options, drops, lastDrop) : error;
+    });
     if ('reply' in attempt) return attempt.reply;
     if (!options.retryDropped) throw attempt.dropped;
-    const left = deadline - performance.now();
-    if (left <= delay) {
-      throw new OutpostError(
-        ErrorCode.IPC_TIMEOUT,
-        `The agent did not answer "${options.command}" within ${options.timeoutMs} ms (${options.endpoint}): the connection was dropped ${drops} time${drops > 1 ? 's' : ''} (${attempt.dropped.message}); something may be flooding its endpoint with connections.`,
-        { cause: attempt.dropped, details: { drops } },
-      );
-    }
+    drops++;
+    lastDrop = attempt.dropped;
+    if (deadline - performance.now() <= delay) throw droppedUntilDeadline(options, drops, lastDrop);
     await sleep(delay);
     delay = Math.min(delay * 2, RETRY_DELAY_MS.max);
   }
+}
+
+function droppedUntilDeadline(options: SendOptions, drops: number, last: OutpostError): OutpostError {
+  return new OutpostError(
+    ErrorCode.IPC_TIMEOUT,
+    `The agent did not answer "${options.command}" within ${options.timeoutMs} ms (${options.endpoint}): the connection was dropped ${drops} time${drops > 1 ? 's' : ''} (${last.message}); something may be flooding its endpoint with connections.`,
+    { cause: last, details: { drops } },
+  );
 }
 
 /** Connection errors that mean "dropped": the server closed this connection (or had no room for it yet). */
