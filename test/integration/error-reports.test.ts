@@ -745,7 +745,7 @@ test('real agent SIGKILLed after the server stored its report but before the ans
   assert.equal((await second.finish()).code, 0);
 });
 
-test('real agent stopped (SIGTERM) while its report hangs on a backend that never answers: it exits 0 within 3.5 s (2 s flush limit; the sender alone would wait 10 s), the report kept on disk', async (t) => {
+test('real agent stopped (SIGTERM) while its report hangs on a backend that never answers: it exits 0 after its 2 s flush limit, well before the sender\'s own 10 s, the report kept on disk', async (t) => {
   const { home, buffer, start, reportPosts } = await reportingAgentLab(t, { kind: 'stall-request', afterBytes: 0 });
   const agent = await start();
   await until('the report POST held in the proxy', () => reportPosts() === 1);
@@ -755,7 +755,8 @@ test('real agent stopped (SIGTERM) while its report hangs on a backend that neve
   const tookMs = Date.now() - asked;
   t.diagnostic(`shutdown took ${tookMs} ms`);
   assert.equal(finished.code, 0, finished.stderr);
-  assert.ok(tookMs < 3_500, `shutdown took ${tookMs} ms`);
+  // The flush limit, plus room for a loaded machine's exit: what matters is not waiting for the sender's 10 s.
+  assert.ok(tookMs < 6_000, `shutdown took ${tookMs} ms`);
   assert.deepEqual(
     bufferedReports(buffer).map((r) => r.code),
     ['ERR_UPDATE_DISK_SPACE'],
