@@ -534,7 +534,8 @@ test('behind a proxy (HTTP_PROXY): the feed and the WebSocket both go through it
   const log = logOf(home);
   assert.match(log, /push: agent:update_required/, `the push came through the tunnel\n${log}`);
   assert.match(log, /push channel through the proxy http:\/\/127\.0\.0\.1:\d+\//, log);
-  assert.deepEqual(proxy.tunnels, [`127.0.0.1:${lab.port}`], `the WebSocket went through CONNECT\n${log}`);
+  // Every tunnel to the server: a push channel that had to retry its handshake (a loaded machine) opens another.
+  assert.ok(proxy.tunnels.length >= 1 && proxy.tunnels.every((to) => to === `127.0.0.1:${lab.port}`), `the WebSocket went through CONNECT: ${proxy.tunnels.join(', ')}\n${log}`);
   assert.ok(proxy.requests.some((r) => r.startsWith(`GET ${lab.url}/feed/metadata/`)), 'the metadata came through the proxy');
   assert.ok(proxy.requests.some((r) => r.startsWith(`GET ${lab.url}/feed/files/`)), 'the chunks came through the proxy');
   await stop(agent);
