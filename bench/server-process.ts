@@ -4,6 +4,7 @@ import path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { FeedServer } from '../server/server.js';
 import { bareServer } from './server-fanout.js';
+import { describeError } from '../app/base/errors.js';
 
 /**
  * A push server of the fleet benchmark (fleet.ts) in a process of its own, as in production: an
@@ -169,7 +170,7 @@ async function runServer(kind: ServerKind): Promise<void> {
     process.once('SIGTERM', () => void server.close().finally(() => process.exit(0)));
     send({ type: 'ready', port: server.port });
   } catch (error) {
-    send({ type: 'failed', error: error instanceof Error ? error.message : String(error) });
+    send({ type: 'failed', error: describeError(error) });
     process.exit(1);
   }
 }

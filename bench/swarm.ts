@@ -1,6 +1,7 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { WebSocket } from 'ws';
+import { describeError } from '../app/base/errors.js';
 
 /**
  * The client side of the server benchmarks (server-fanout.ts, fleet.ts): a child process holding
@@ -203,7 +204,7 @@ async function runSwarm({ urls, agents, reconnectWindowMs }: SwarmOptions): Prom
       for (const [j, client] of opened.entries()) watch(client, batch[j] ?? 0);
     }
   } catch (error) {
-    send({ type: 'failed', error: `${clients.size} of ${agents} connected: ${error instanceof Error ? error.message : String(error)}` });
+    send({ type: 'failed', error: `${clients.size} of ${agents} connected: ${describeError(error)}` });
     process.exit(1);
   }
   send({ type: 'ready', connectMs: Number(process.hrtime.bigint() - t0) / 1e6 });

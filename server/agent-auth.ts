@@ -1,5 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type http from 'node:http';
+import { describeError } from '../app/base/errors.js';
 import { tryParseJson } from '../app/base/jsonl.js';
 import { AGENT_REVOKED, bearerCredential, type EnrollAnswer, EnrollRequest } from '../app/common/enrollment.js';
 import type { AgentRegistry } from './agent-registry.js';
@@ -58,7 +59,7 @@ export class AgentAuth {
     try {
       lookup = await this.#options.registry.identify(token);
     } catch (error) {
-      return { ok: false, status: 503, error: `the agent registry is unavailable (${error instanceof Error ? error.message : String(error)}): try again later`, retryAfterS: REGISTRY_RETRY_AFTER_S };
+      return { ok: false, status: 503, error: `the agent registry is unavailable (${describeError(error)}): try again later`, retryAfterS: REGISTRY_RETRY_AFTER_S };
     }
     switch (lookup.kind) {
       case 'agent':
@@ -110,7 +111,7 @@ export class AgentAuth {
       enrolled = await this.#options.registry.enroll(agentId);
     } catch (error) {
       res.setHeader('Retry-After', String(REGISTRY_RETRY_AFTER_S));
-      replyJson(res, 503, { error: `the agent registry is unavailable (${error instanceof Error ? error.message : String(error)}): try again later` });
+      replyJson(res, 503, { error: `the agent registry is unavailable (${describeError(error)}): try again later` });
       return;
     }
     if (enrolled === 'revoked') {

@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
+import { describeError } from '../app/base/errors.js';
 import { tryParseJson } from '../app/base/jsonl.js';
 
 /** An enrolled agent, as an operator lists it. */
@@ -151,7 +152,7 @@ export class FileAgentRegistry implements AgentRegistry {
   #catchUp(): Promise<void> {
     this.#reading = this.#reading.then(() => this.#readNew()).then(
       () => undefined,
-      (error: unknown) => this.#options.log(`agents: cannot read ${this.#options.file}: ${error instanceof Error ? error.message : String(error)}`),
+      (error: unknown) => this.#options.log(`agents: cannot read ${this.#options.file}: ${describeError(error)}`),
     );
     return this.#reading;
   }

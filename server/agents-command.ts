@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { describeError } from '../app/base/errors.js';
 import { redactSecrets } from '../app/base/redact.js';
 import { AgentId, ENROLLMENT_SECRET } from '../app/common/enrollment.js';
 import { ExitCode } from '../app/common/exit-codes.js';
@@ -39,7 +40,7 @@ export async function agentsMain(argv: readonly string[], io: CommandIo, default
   try {
     parsed = parseAgentsArgs(argv);
   } catch (error) {
-    return usage(io, error instanceof Error ? error.message : String(error));
+    return usage(io, describeError(error));
   }
   const { values, positionals } = parsed;
   const [action, agentId, ...rest] = positionals;
@@ -57,7 +58,7 @@ export async function agentsMain(argv: readonly string[], io: CommandIo, default
       link = await RedisLink.openOneShot(values.redis);
       registry = new RedisAgentRegistry(link, { now: io.now, log });
     } catch (error) {
-      io.stderr(`outpost-server: cannot reach Redis at ${redactSecrets(values.redis)}: ${error instanceof Error ? error.message : String(error)}\n`);
+      io.stderr(`outpost-server: cannot reach Redis at ${redactSecrets(values.redis)}: ${describeError(error)}\n`);
       return ExitCode.UNAVAILABLE;
     }
   } else {
@@ -79,7 +80,7 @@ export async function agentsMain(argv: readonly string[], io: CommandIo, default
     io.stdout(`${agentId}: ${outcome}\n`);
     return outcome === 'unknown agent' ? ExitCode.NO_INPUT : ExitCode.OK;
   } catch (error) {
-    io.stderr(`outpost-server: agents ${action} failed: ${error instanceof Error ? error.message : String(error)}\n`);
+    io.stderr(`outpost-server: agents ${action} failed: ${describeError(error)}\n`);
     return ExitCode.UNAVAILABLE;
   } finally {
     await registry.close();
@@ -98,7 +99,7 @@ export function readEnrollmentSecrets(file: string): { secrets: string[]; warnin
     text = fs.readFileSync(file, 'utf8');
     mode = fs.statSync(file).mode;
   } catch (error) {
-    return `cannot read the enrollment secrets ${file}: ${error instanceof Error ? error.message : String(error)}`;
+    return `cannot read the enrollment secrets ${file}: ${describeError(error)}`;
   }
   const lines = text.split(/\r?\n/).map((line) => line.trim());
   const secrets = lines.filter((line) => line !== '' && !line.startsWith('#'));

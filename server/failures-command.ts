@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { redactSecrets } from '../app/base/redact.js';
-import { errnoCode } from '../app/base/errors.js';
+import { describeError, errnoCode } from '../app/base/errors.js';
 import { ExitCode } from '../app/common/exit-codes.js';
 import { isRedisUrl } from '../app/common/publish-events.js';
 import type { CommandIo } from './agents-command.js';
@@ -37,7 +37,7 @@ export async function failuresMain(argv: string[], io: FailuresIo): Promise<numb
   try {
     ({ values } = parseOptions(argv));
   } catch (error) {
-    return usageError(io, error instanceof Error ? error.message : String(error));
+    return usageError(io, describeError(error));
   }
   if (values.help) {
     io.stdout(io.usage);
@@ -63,7 +63,7 @@ async function fromRedis(url: string, since: Date, io: FailuresIo): Promise<Fail
     link = await RedisLink.openOneShot(url);
     return await summarizeFailures(readReportsStream(link.commands, since), since);
   } catch (error) {
-    io.stderr(`outpost-server failures: cannot read the reports from Redis at ${where}: ${error instanceof Error ? error.message : String(error)}\n`);
+    io.stderr(`outpost-server failures: cannot read the reports from Redis at ${where}: ${describeError(error)}\n`);
     return ExitCode.UNAVAILABLE;
   } finally {
     link?.close();
@@ -75,7 +75,7 @@ async function fromFile(file: string, since: Date, io: FailuresIo): Promise<Fail
     return await summarizeFailures(readReportsFile(file), since);
   } catch (error) {
     const missing = errnoCode(error) === 'ENOENT';
-    io.stderr(`outpost-server failures: cannot read the reports file ${file}: ${missing ? 'it does not exist (give the server\'s --reports FILE)' : error instanceof Error ? error.message : String(error)}\n`);
+    io.stderr(`outpost-server failures: cannot read the reports file ${file}: ${missing ? 'it does not exist (give the server\'s --reports FILE)' : describeError(error)}\n`);
     return missing ? ExitCode.NO_INPUT : ExitCode.IO;
   }
 }

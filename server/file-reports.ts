@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { fsyncDirectory } from '../app/base/durable-file.js';
+import { describeError } from '../app/base/errors.js';
 import { streamJsonLines } from '../app/base/jsonl.js';
 import { ErrorReport } from '../app/common/reports.js';
 import type { ReportStore, StoredReport } from './report-store.js';
@@ -122,7 +123,7 @@ export class FileReportStore implements ReportStore {
       // Part of the line may be on disk (disk full): start the next one on a fresh line.
       this.#needsNewline = true;
       this.#size = await this.#file.stat().then((stat) => stat.size, () => this.#size);
-      throw new Error(`cannot append to the reports file ${this.#options.file}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+      throw new Error(`cannot append to the reports file ${this.#options.file}: ${describeError(error)}`, { cause: error });
     }
     this.#needsNewline = false;
     this.#size += Buffer.byteLength(line);
@@ -150,7 +151,7 @@ export class FileReportStore implements ReportStore {
     try {
       await this.#replaceWithTail(from);
     } catch (error) {
-      throw new Error(`cannot trim the reports file ${file} to its bounds: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+      throw new Error(`cannot trim the reports file ${file} to its bounds: ${describeError(error)}`, { cause: error });
     }
     const dropped = this.#reports.splice(0, first);
     for (const report of dropped) this.#ids.delete(report.id);

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { describeError } from '../app/base/errors.js';
 import { ExitCode } from '../app/common/exit-codes.js';
 import { isRedisUrl } from '../app/common/publish-events.js';
 import { parseOrigin } from './origins.js';
@@ -147,7 +148,7 @@ export async function main(argv: string[]): Promise<number> {
     try {
       server = await FeedServer.start({ feedDir: parsed.feedDir, host: parsed.host, port: parsed.port, reportsFile: parsed.reportsFile, log, ...(parsed.redisUrl && { redisUrl: parsed.redisUrl }), ...parsed.limits, enrollmentSecrets: enrollment.secrets, ...(parsed.agentsFile && { agentsFile: parsed.agentsFile }) });
     } catch (error) {
-      process.stderr.write(`outpost-server: cannot start: ${error instanceof Error ? error.message : String(error)}\n`);
+      process.stderr.write(`outpost-server: cannot start: ${describeError(error)}\n`);
       return ExitCode.UNAVAILABLE;
     }
     process.stdout.write(`outpost-server listening on ${server.url} (feed ${parsed.feedDir})\n`);
@@ -168,7 +169,7 @@ function parse(argv: string[]): Parsed | string {
   try {
     ({ values } = parseOptions(argv));
   } catch (error) {
-    return error instanceof Error ? error.message : String(error);
+    return describeError(error);
   }
   if (values.help) return { help: true };
   if (!values.feed) return '--feed DIR is required';
@@ -282,7 +283,7 @@ function ensureFeedFolder(feedDir: string, log: (line: string) => void): 'ok' | 
   try {
     fs.mkdirSync(feedDir, { recursive: true });
   } catch (error) {
-    process.stderr.write(`outpost-server: cannot create the feed folder ${feedDir}: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.stderr.write(`outpost-server: cannot create the feed folder ${feedDir}: ${describeError(error)}\n`);
     return ExitCode.CANT_CREATE;
   }
   log(`the feed folder ${feedDir} did not exist: created it (an empty feed: nothing to serve until a release is published)`);

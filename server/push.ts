@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
 import { z } from 'zod';
+import { describeError } from '../app/base/errors.js';
 import { LivePeers, refuseUpgrade } from '../app/base/websocket-peers.js';
 import { PUSH_MAX_BYTES, type UpdateRequired } from '../app/common/push.js';
 import type { Caller } from './agent-auth.js';
@@ -91,7 +92,7 @@ export class FeedWatcher {
         this.#watcher = undefined;
       });
     } catch (error) {
-      this.#options.log(`feed watcher: cannot watch ${folder} (${error instanceof Error ? error.message : String(error)}); relying on the ${this.#options.pollIntervalMs} ms poll`);
+      this.#options.log(`feed watcher: cannot watch ${folder} (${describeError(error)}); relying on the ${this.#options.pollIntervalMs} ms poll`);
     }
   }
 
@@ -131,7 +132,7 @@ export class FeedWatcher {
       text = await fs.promises.readFile(this.#file, 'utf8');
     } catch (error) {
       this.#signature = signature;
-      this.#options.log(`feed watcher: cannot read ${TIMESTAMP_FILE}: ${error instanceof Error ? error.message : String(error)}`);
+      this.#options.log(`feed watcher: cannot read ${TIMESTAMP_FILE}: ${describeError(error)}`);
       return;
     }
     // The stat may be older than the text (replaced in between); the next check sees the new stat

@@ -1,6 +1,7 @@
 import { type CommandParser, defineScript } from '@redis/client';
 import { type AgentRecord, type AgentRegistry, newToken, type RevokeOutcome, type TokenLookup, tokenHash } from './agent-registry.js';
 import type { RedisLink } from './redis-link.js';
+import { describeError } from '../app/base/errors.js';
 
 /**
  * Where every node finds the agents (a single Redis; the scripts name keys they compute, which a
@@ -96,7 +97,7 @@ export class RedisAgentRegistry implements AgentRegistry {
     if (!onRevoked) return;
     link.outages.waits('enrollments and new push channels are answered 503');
     link.subscribe(AGENT_REVOKED_CHANNEL, (agentId) => onRevoked(agentId)).catch((error: unknown) => {
-      log(`agents: cannot subscribe to ${AGENT_REVOKED_CHANNEL}: ${error instanceof Error ? error.message : String(error)}`);
+      log(`agents: cannot subscribe to ${AGENT_REVOKED_CHANNEL}: ${describeError(error)}`);
     });
   }
 

@@ -1,4 +1,5 @@
 import { createClient } from '@redis/client';
+import { describeError } from '../app/base/errors.js';
 import { redactSecrets } from '../app/base/redact.js';
 import { AGENT_SCRIPTS } from './redis-agent-registry.js';
 import { ONE_SHOT_SOCKET, RedisOutages, type RedisState } from './redis-outages.js';
@@ -47,7 +48,7 @@ export class RedisLink {
     const link = new RedisLink(url, log, false);
     for (const client of [link.commands, link.#subscriber]) {
       client?.connect().catch((error: unknown) => {
-        if (!link.#closed) log(`redis: cannot connect to ${link.where}: ${error instanceof Error ? error.message : String(error)}`);
+        if (!link.#closed) log(`redis: cannot connect to ${link.where}: ${describeError(error)}`);
       });
     }
     return link;

@@ -1,3 +1,4 @@
+import { describeError } from '../app/base/errors.js';
 import { FEED_VERSION_KEY, PUBLISH_CHANNEL, parseFeedVersion } from '../app/common/publish-events.js';
 import type { RedisLink } from './redis-link.js';
 
@@ -51,7 +52,7 @@ export class RedisPublishes {
     link.outages.waits('publishes are pushed once it is back');
     link.onReady(() => void this.#catchUp());
     link.subscribe(PUBLISH_CHANNEL, (message) => this.#heard(message, true)).catch((error: unknown) => {
-      if (!this.#closed) log(`redis: cannot subscribe to ${PUBLISH_CHANNEL}: ${error instanceof Error ? error.message : String(error)}`);
+      if (!this.#closed) log(`redis: cannot subscribe to ${PUBLISH_CHANNEL}: ${describeError(error)}`);
     });
   }
 
@@ -62,7 +63,7 @@ export class RedisPublishes {
       // The version at start is not pushed; one that came while the node was away is.
       if (value !== null) this.#heard(value, this.#started);
     } catch (error) {
-      if (!this.#closed) this.#options.log(`redis: cannot read ${FEED_VERSION_KEY}: ${error instanceof Error ? error.message : String(error)}`);
+      if (!this.#closed) this.#options.log(`redis: cannot read ${FEED_VERSION_KEY}: ${describeError(error)}`);
     } finally {
       this.#started = true;
     }

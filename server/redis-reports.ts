@@ -1,4 +1,5 @@
 import { type CommandParser, defineScript } from '@redis/client';
+import { describeError } from '../app/base/errors.js';
 import { ErrorReport } from '../app/common/reports.js';
 import type { RedisCommands, RedisLink } from './redis-link.js';
 import { REDIS_TIMEOUT_MS } from './redis-outages.js';
@@ -120,7 +121,7 @@ export class RedisReportStore implements ReportStore {
     try {
       reply = await this.#withTimeout(link.commands.addReport(REPORTS_STREAM, `${REPORT_ID_KEY_PREFIX}${report.id}`, REPORT_ID_TTL_S, this.#options.maxReports, JSON.stringify(report)));
     } catch (error) {
-      const why = error instanceof Error ? error.message : String(error);
+      const why = describeError(error);
       link.outages.commandFailed(why);
       throw new ReportStoreUnavailable(`the report store (Redis at ${link.where}) is unavailable (${why})`, RETRY_AFTER_S, { cause: error });
     }
@@ -143,7 +144,7 @@ export class RedisReportStore implements ReportStore {
       this.#connected = true;
       link.outages.commandAnswered();
     } catch (error) {
-      link.outages.commandFailed(error instanceof Error ? error.message : String(error));
+      link.outages.commandFailed(describeError(error));
     }
   }
 

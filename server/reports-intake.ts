@@ -1,5 +1,6 @@
 import type http from 'node:http';
 import type { z } from 'zod';
+import { describeError } from '../app/base/errors.js';
 import { ErrorReport, type ReportAck } from '../app/common/reports.js';
 import { readBounded, refuseUnread, replyJson } from './http-replies.js';
 import type { OriginPolicy } from './origins.js';
@@ -124,7 +125,7 @@ function parseReport(body: Buffer): Parsed {
   try {
     value = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(body));
   } catch (error) {
-    return { ok: false, problem: `malformed JSON: ${error instanceof Error ? error.message : String(error)}` };
+    return { ok: false, problem: `malformed JSON: ${describeError(error)}` };
   }
   const result = ErrorReport.safeParse(value);
   if (!result.success) return { ok: false, problem: `not a valid error report: ${describeIssues(result.error.issues)}` };

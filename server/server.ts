@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
+import { describeError } from '../app/base/errors.js';
 import { ENROLL_PATH } from '../app/common/enrollment.js';
 import { AgentAuth, DEFAULT_ENROLLMENTS_PER_MINUTE, refuseCaller } from './agent-auth.js';
 import { FileAgentRegistry } from './agent-registry.js';
@@ -140,7 +141,7 @@ export class FeedServer {
   static async start(options: FeedServerOptions): Promise<FeedServer> {
     const log = options.log ?? (() => undefined);
     const root = await fs.promises.realpath(options.feedDir).catch((error: unknown) => {
-      throw new Error(`The feed folder ${options.feedDir} cannot be opened: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+      throw new Error(`The feed folder ${options.feedDir} cannot be opened: ${describeError(error)}`, { cause: error });
     });
     if (!(await fs.promises.stat(root)).isDirectory()) throw new Error(`The feed folder ${options.feedDir} is not a folder.`);
 
@@ -264,7 +265,7 @@ export class FeedServer {
           ? this.#auth.handleEnroll(req, res)
           : Promise.resolve(rawPath === '/health' ? this.#health(req, res) : notFound(res));
     handled.catch((error: unknown) => {
-      this.#log(`${req.method} ${rawPath} failed: ${error instanceof Error ? error.message : String(error)}`);
+      this.#log(`${req.method} ${rawPath} failed: ${describeError(error)}`);
       if (res.headersSent) res.destroy();
       else replyJson(res, 500, { error: 'internal error' });
     });

@@ -21,6 +21,7 @@ import { checkPackagedApp } from './checks.js';
 import { buildInnoInstaller } from './inno.js';
 import { buildNsisInstaller } from './nsis.js';
 import { checkTrustRoot, DistError, type Organisation, packageApp } from './package-app.js';
+import { describeError } from '../../app/base/errors.js';
 
 const USAGE = `usage: npm run dist -- [--trust-root FILE] [--backend URL [--backend-ws URL]] [--electron-dist DIR]
                      [--out DIR] [--fast] [--no-nsis] [--no-inno] [--app-version X] [--win-node-exe FILE]`;
@@ -124,7 +125,7 @@ export async function cli(argv: string[]): Promise<number> {
     return 0;
   } catch (error) {
     // Every step's errors say what failed and what to do (a missing tool, a failed check); the stack adds nothing.
-    process.stderr.write(`dist: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.stderr.write(`dist: ${describeError(error)}\n`);
     return 1;
   }
 }

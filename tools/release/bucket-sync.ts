@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import { DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { describeError } from '../../app/base/errors.js';
 import { redactSecrets } from '../../app/base/redact.js';
 import { ExitCode } from '../../app/common/exit-codes.js';
 import { type FeedFile, feedFiles, headersOf, PHASES, phaseOf } from './feed-files.js';
@@ -197,7 +198,7 @@ class Bucket {
     }
     if (name === 'NoSuchBucket') return new BucketSyncError(`${where}: the bucket ${this.#location.bucket} does not exist; create it (public read for the agents), or fix --s3`, ExitCode.NO_INPUT, published);
     const why = code ?? (status ? `HTTP ${status} ${name}` : name);
-    return new BucketSyncError(`${where} could not be reached or refused a request (${why}: ${redactSecrets(error instanceof Error ? error.message : String(error))})`, ExitCode.UNAVAILABLE, published);
+    return new BucketSyncError(`${where} could not be reached or refused a request (${why}: ${redactSecrets(describeError(error))})`, ExitCode.UNAVAILABLE, published);
   }
 
   #key(relative: string): string {

@@ -4,9 +4,9 @@ import { parseArgs } from 'node:util';
 import { Metadata, MetadataKind } from '@tufjs/models';
 import { FeedRepo, newRoot } from './feed-repo.js';
 import { prune } from './prune.js';
+import { describeError } from '../../app/base/errors.js';
 import { ExitCode } from '../../app/common/exit-codes.js';
 import { isRedisUrl } from '../../app/common/publish-events.js';
-import { describeError } from '../../app/base/errors.js';
 import { redactSecrets } from '../../app/base/redact.js';
 import { announcePublish } from './announce.js';
 import { type BucketLocation, BucketSyncError, parseBucketUrl, syncFeedToBucket } from './bucket-sync.js';
@@ -196,7 +196,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     }
   } catch (error) {
     if (error instanceof UsageError) return usage(error.message);
-    process.stderr.write(`outpost-release: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.stderr.write(`outpost-release: ${describeError(error)}\n`);
     if (error instanceof ArgumentError) return ExitCode.USAGE;
     // A key that is missing, and any other input the tool refuses (an app folder, a feed, a version).
     return error instanceof MissingKeyError ? ExitCode.NO_INPUT : ExitCode.DATA;
