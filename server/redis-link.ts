@@ -39,8 +39,7 @@ export class RedisLink {
     this.#log = log;
     this.commands = commandsClient(url, oneShot);
     this.#subscriber = oneShot ? undefined : createClient({ url });
-    // An operator command says itself what failed; its link's outages are not news.
-    this.outages = new RedisOutages(this.where, oneShot ? () => undefined : log, this.commands, this.#subscriber);
+    this.outages = new RedisOutages(this.where, log, this.commands, this.#subscriber);
   }
 
   /** A node's link: resolves at once, connected or not; Redis may come later. */
@@ -56,6 +55,7 @@ export class RedisLink {
 
   /** An operator command's link: rejects when Redis does not answer within REDIS_TIMEOUT_MS. */
   static async openOneShot(url: string): Promise<RedisLink> {
+    // No log: an operator command says itself what failed, so its link's outages are not news.
     const link = new RedisLink(url, () => undefined, true);
     try {
       await link.commands.connect();
