@@ -56,6 +56,15 @@ function failures(args: readonly string[]) {
   return new Child(process.execPath, [SERVER_BIN, 'failures', ...args], { ...process.env }).finish();
 }
 
+/** `failures --json` on `store` (--redis URL or --reports FILE): the default hour holds the recent reports' groups; --since 3h adds the old ones. */
+async function assertWindows(store: readonly string[]): Promise<void> {
+  const hour = await failures([...store, '--json']);
+  assert.equal(hour.code, 0, hour.stderr);
+  assert.deepEqual(groupsOf(hour.stdout), RECENT_GROUPS);
+  const wider = await failures([...store, '--since', '3h', '--json']);
+  assert.deepEqual(groupsOf(wider.stdout), WITH_OLD_GROUPS);
+}
+
 interface Group {
   readonly code: string;
   readonly agent_version: string;
@@ -222,11 +231,7 @@ test('outpost-server failures --redis: ERR_ reports of the last hour by code and
   // A duplicate through the other node counts once.
   assert.deepEqual(await post(nodes[1] as ServerNode, recent[0] as ErrorReport), { status: 202, duplicate: true });
 
-  const hour = await failures(['--redis', redis, '--json']);
-  assert.equal(hour.code, 0, hour.stderr);
-  assert.deepEqual(groupsOf(hour.stdout), RECENT_GROUPS);
-  const wider = await failures(['--redis', redis, '--since', '3h', '--json']);
-  assert.deepEqual(groupsOf(wider.stdout), WITH_OLD_GROUPS);
+  await assertWindows(['--redis', redis]);
 
   const table = await failures(['--redis', redis]);
   assert.equal(table.code, 0, table.stderr);
@@ -263,11 +268,7 @@ test('outpost-server failures --reports: the same summary from a single node\'s 
   assert.deepEqual(await post(node, recent[1] as ErrorReport), { status: 202, duplicate: true });
 
   // Read while the server runs, as an operator would.
-  const hour = await failures(['--reports', reportsFile, '--json']);
-  assert.equal(hour.code, 0, hour.stderr);
-  assert.deepEqual(groupsOf(hour.stdout), RECENT_GROUPS);
-  const wider = await failures(['--reports', reportsFile, '--since', '3h', '--json']);
-  assert.deepEqual(groupsOf(wider.stdout), WITH_OLD_GROUPS);
+  await assertWindows(['--reports', reportsFile]);
   const table = await failures(['--reports', reportsFile]);
   assert.match(table.stdout, /^ERR_A\s+1\.0\.0\s+3\s+2\s/m);
 

@@ -99,6 +99,16 @@ function feedTree(feed: string): Map<string, Buffer> {
   return files;
 }
 
+/** An upload onto a bucket that held `had`: in the safe order, and of what it had, only the timestamp again. */
+function assertCompletingUpload(writes: readonly Write[], had: ReadonlySet<string>, message: string): void {
+  assertSafeOrder(writes);
+  assert.deepEqual(
+    writes.filter((w) => had.has(w.key)).map((w) => w.key),
+    [TIMESTAMP],
+    message,
+  );
+}
+
 /** The bucket holds exactly the feed folder's files, byte for byte. */
 function assertMirror(lab: ReleaseLab, s3: S3StandIn): void {
   const local = feedTree(lab.feed);
@@ -150,12 +160,7 @@ test('publish --s3 to an S3-compatible bucket (a stand-in): blobs, then versione
   s3.refuse(undefined);
   const second = s3.writes.slice(writesBefore);
   assert.deepEqual([...refusedOnce].sort(), second.map((w) => w.key).sort(), 'every write was refused once, then retried');
-  assertSafeOrder(second);
-  assert.deepEqual(
-    second.filter((w) => before.has(w.key)).map((w) => w.key),
-    [TIMESTAMP],
-    'nothing the bucket had is uploaded again, but the timestamp',
-  );
+  assertCompletingUpload(second, before, 'nothing the bucket had is uploaded again, but the timestamp');
   assertMirror(lab, s3);
 
   // An agent on 1.0.0 whose backend is the bucket (public read): its feed is <url>/feed/.
@@ -251,12 +256,7 @@ test('a copy cut midway (a write the bucket refuses, then the tool SIGKILLed) le
   // SIGKILL came after the folder's commit (the tool was uploading): the folder holds 1.2.0, the bucket gets it.
   assert.match(await runOk(lab, sync), /serves feed version 3/);
   const finished = s3.writes.slice(writesBefore);
-  assertSafeOrder(finished);
-  assert.deepEqual(
-    finished.filter((w) => bucketBefore.has(w.key)).map((w) => w.key),
-    [TIMESTAMP],
-    'what went up before the kill is not uploaded again',
-  );
+  assertCompletingUpload(finished, bucketBefore, 'what went up before the kill is not uploaded again');
   assertMirror(lab, s3);
   assert.equal(await offered(lab, s3, reader), '1.2.0');
 
