@@ -1,5 +1,5 @@
 import { type ErrorReport, REPORT_MAX_BYTES, ReportAck } from '../../common/reports.js';
-import { ErrorCode } from '../../base/errors.js';
+import { describeError, ErrorCode } from '../../base/errors.js';
 import { tryParseJson } from '../../base/jsonl.js';
 import type { BackendCredentials } from './backend/agent-credentials.js';
 import { type BackendAnswer, BackendHttp, type BackendHttpOptions, BackendUnreachable, excerpt, reasonOf } from './backend/backend-http.js';
@@ -65,7 +65,7 @@ export class HttpReportSender implements ReportSender {
       authorization = await this.#credentials?.authorization();
     } catch (error) {
       // Kept for later, even when revoked: the buffer is bounded, and an operator may undo a revocation.
-      throw failed(error instanceof Error ? error.message : String(error), {}, error);
+      throw failed(describeError(error), {}, error);
     }
     let answer: BackendAnswer;
     try {

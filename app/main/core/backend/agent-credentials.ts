@@ -1,3 +1,4 @@
+import { describeError } from '../../../base/errors.js';
 import { tryParseJson } from '../../../base/jsonl.js';
 import type { Logger } from '../../../base/logger.js';
 import type { StoragePaths } from '../../../base/storage-layout.js';
@@ -108,7 +109,7 @@ export class AgentCredentials implements BackendCredentials {
     try {
       return this.#options.token.read()?.value;
     } catch (error) {
-      this.#options.log.warn(`the kept agent token cannot be used (${error instanceof Error ? error.message : String(error)}): forgetting it and enrolling again`);
+      this.#options.log.warn(`the kept agent token cannot be used (${describeError(error)}): forgetting it and enrolling again`);
       this.#options.token.forget();
       return undefined;
     }

@@ -1,6 +1,6 @@
 import net from 'node:net';
 import type { AxiosResponse } from 'axios';
-import { ErrorCode, errnoCode, OutpostError } from '../../../base/errors.js';
+import { describeError, ErrorCode, errnoCode, OutpostError } from '../../../base/errors.js';
 import { tryParseJson } from '../../../base/jsonl.js';
 
 export interface BackendHttpOptions {
@@ -139,7 +139,7 @@ function describeFailure(error: unknown, timeoutMs: number): string {
     case 'ERR_CANCELED':
       return `no answer within ${timeoutMs} ms (timeout)`;
     default: {
-      const message = error instanceof Error ? error.message : String(error);
+      const message = describeError(error);
       return code ? `${code}: ${message}` : message;
     }
   }
