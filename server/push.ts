@@ -284,7 +284,7 @@ export class PushHub {
       refuseUpgrade(socket, 403, 'web pages may not connect unless their origin is allowed (outpost-server --allow-origin)');
       return;
     }
-    if (!this.#roomFor()) return void refuseUpgrade(socket, 503, `server full: ${this.#options.maxConnections} connections`);
+    if (this.#refusedFull(socket)) return;
     const { identify } = this.#options;
     if (!identify) {
       // ws accepts synchronously (no verifyClient), so the count above cannot be overtaken by a handshake in flight.
@@ -299,13 +299,13 @@ export class PushHub {
       const perAgent = this.#options.maxPerAgent ?? DEFAULT_MAX_CONNECTIONS_PER_AGENT;
       if (open >= perAgent) return void refuseUpgrade(socket, 429, `agent ${caller.agentId} has ${open} push channel(s) open already, the most one agent may have`);
       // Counted again: other upgrades may have completed while this one was being identified.
-      if (!this.#roomFor()) return void refuseUpgrade(socket, 503, `server full: ${this.#options.maxConnections} connections`);
+      if (this.#refusedFull(socket)) return;
       this.#wss.handleUpgrade(req, socket, head, (client) => this.#accept(client, caller.agentId));
     });
   }
 
-  /** Whether one more connection fits; logs when the hub becomes full. */
-  #roomFor(): boolean {
+  /** Refuses the upgrade (503) when no connection more fits, logging when the hub becomes full; returns whether it did. */
+  #refusedFull(socket: Duplex): boolean {
     const { maxConnections, log } = this.#options;
     // Refused at the upgrade with 503, not accepted and then closed with 1013 (try again later): a
     // refused upgrade costs no WebSocket, and the agent's push client counts a connection that never
@@ -314,9 +314,10 @@ export class PushHub {
     if (this.#clients.size >= maxConnections) {
       if (this.#refusedWhileFull === undefined) log(`push: server full (${maxConnections} connections): refusing new ones with 503 until one closes`);
       this.#refusedWhileFull = (this.#refusedWhileFull ?? 0) + 1;
-      return false;
+      refuseUpgrade(socket, 503, `server full: ${maxConnections} connections`);
+      return true;
     }
-    return true;
+    return false;
   }
 
   #accept(client: WebSocket, agentId: string | undefined): void {
