@@ -123,7 +123,7 @@ export class AgentAuth {
     replyJson(res, 201, { agent_id: agentId, token: enrolled.token } satisfies EnrollAnswer);
   }
 
-  /** Closes the registry (its Redis clients, or the file's follow timer). */
+  /** Closes the registry: the file's follow timer (a Redis registry's link is the node's to close). */
   close(): Promise<void> {
     return this.#options.registry.close();
   }
