@@ -198,7 +198,7 @@ class Bucket {
     }
     if (name === 'NoSuchBucket') return new BucketSyncError(`${where}: the bucket ${this.#location.bucket} does not exist; create it (public read for the agents), or fix --s3`, ExitCode.NO_INPUT, published);
     const why = code ?? (status ? `HTTP ${status} ${name}` : name);
-    return new BucketSyncError(`${where} could not be reached or refused a request (${why}: ${redactSecrets(describeError(error))})`, ExitCode.UNAVAILABLE, published);
+    return new BucketSyncError(`${where} could not be reached or refused a request (${why}: ${describeError(error)})`, ExitCode.UNAVAILABLE, published);
   }
 
   #key(relative: string): string {
