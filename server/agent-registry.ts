@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { describeError } from '../app/base/errors.js';
-import { tryParseJson } from '../app/base/jsonl.js';
+import { jsonLineOf, parseJsonLines } from '../app/base/jsonl.js';
 
 /** An enrolled agent, as an operator lists it. */
 export interface AgentRecord {
@@ -162,25 +162,19 @@ export class FileAgentRegistry implements AgentRegistry {
     const { size } = await fs.promises.stat(this.#options.file);
     if (size <= this.#offset) return 0;
     const handle = await fs.promises.open(this.#options.file, 'r');
-    let text: string;
+    let whole: Buffer;
     try {
       const bytes = Buffer.alloc(size - this.#offset);
       await handle.read(bytes, 0, bytes.length, this.#offset);
-      const end = bytes.lastIndexOf(0x0a) + 1;
       // A line still being written is read next time, whole.
-      text = bytes.subarray(0, end).toString('utf8');
-      this.#offset += end;
+      whole = bytes.subarray(0, bytes.lastIndexOf(0x0a) + 1);
+      this.#offset += whole.length;
     } finally {
       await handle.close();
     }
-    let skipped = 0;
-    for (const line of text.split('\n')) {
-      if (line === '') continue;
-      const event = AgentEvent.safeParse(tryParseJson(line));
-      if (event.success) this.#apply(event.data);
-      else skipped++;
-    }
-    return skipped;
+    const { entries, skipped } = parseJsonLines(whole, jsonLineOf(AgentEvent));
+    for (const event of entries) this.#apply(event);
+    return skipped.length;
   }
 
   #apply(event: AgentEvent): void {
